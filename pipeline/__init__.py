@@ -1,0 +1,1 @@
+"""JEPA and SparseJEPA pretraining, feature extraction, linear probing and reporting."""

@@ -1,0 +1,59 @@
+"""Images as the encoders see them: uint8 NHWC arrays in, normalised float NCHW batches out.
+
+Augmentation is batched tensor work (one affine resample per batch), not per-image Python.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+# ImageNet statistics, as I-JEPA; grey datasets are stored as three equal channels.
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> float32 (B, 3, H, W), normalised."""
+    x = images.permute(0, 3, 1, 2).float().div_(255)
+    mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def crop_boxes(batch: int, size: tuple[int, int], scale: tuple[float, float], gen: torch.Generator,
+               ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+    """RandomResizedCrop boxes (B, 4) as (top, left, height, width) in pixels, fractional.
+
+    Area is uniform in `scale`, aspect log-uniform in `ratio`, as torchvision. Where torchvision
+    retries a box that does not fit, the box is clamped to the image instead (no loop).
+    """
+    height, width = size
+    u = torch.rand(batch, 4, generator=gen, dtype=torch.float64)
+    area = height * width * (scale[0] + (scale[1] - scale[0]) * u[:, 0])
+    log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[:, 1]
+    w = torch.sqrt(area * log_r.exp()).clamp(max=width)
+    h = torch.sqrt(area / log_r.exp()).clamp(max=height)
+    top = (height - h) * u[:, 2]
+    left = (width - w) * u[:, 3]
+    return torch.stack([top, left, h, w], dim=1).float()
+
+
+def resized_crop(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Crop each float image (B, C, H, W) to its box and resize back to H x W (bilinear)."""
+    batch, _, height, width = images.shape
+    top, left, h, w = boxes.to(images.device).unbind(1)
+    theta = torch.zeros(batch, 2, 3, device=images.device)
+    theta[:, 0, 0] = w / width
+    theta[:, 0, 2] = (2 * left + w) / width - 1
+    theta[:, 1, 1] = h / height
+    theta[:, 1, 2] = (2 * top + h) / height - 1
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def augment(images: torch.Tensor, scale: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> normalised, randomly resized-cropped float (B, 3, H, W)."""
+    x = normalize(images)
+    return resized_crop(x, crop_boxes(x.shape[0], x.shape[-2:], scale, gen))

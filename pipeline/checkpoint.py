@@ -1,0 +1,43 @@
+"""Resumable training state: where it lives, how it is named, and how it is written safely.
+
+Checkpoints sit outside DVC (DVC deletes a stage's outputs before re-running it) in a folder
+named by a fingerprint of everything that shapes the run, so a changed param never resumes
+from a foreign state and an earlier experiment's checkpoints are never overwritten.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from pipeline.atomic import atomic_path
+
+LAST = "last.pt"
+
+
+def checkpoint_root() -> Path:
+    """SPARSEJEPA_CHECKPOINTS, else <repo>/checkpoints (the real repo also inside `dvc exp run --temp`)."""
+    if os.environ.get("SPARSEJEPA_CHECKPOINTS"):
+        return Path(os.environ["SPARSEJEPA_CHECKPOINTS"])
+    return Path(os.environ.get("DVC_ROOT") or os.getcwd()) / "checkpoints"
+
+
+def fingerprint(identity: dict) -> str:
+    blob = json.dumps(identity, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def run_dir(model: str, identity: dict) -> Path:
+    return checkpoint_root() / model / fingerprint(identity)
+
+
+def save(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)

@@ -1,0 +1,310 @@
+"""params.yaml becomes typed, validated config here and nowhere else.
+
+Each dataclass is one block of params.yaml. A stage loads only the blocks it declares in
+dvc.yaml, so a param it does not declare cannot silently change its output.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pipeline.errors import PipelineError
+
+PARAMS_FILE = "params.yaml"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    pretrain: str = "fashion_mnist"
+    probe: tuple[str, ...] = ("fashion_mnist",)
+    image_size: int = 28
+
+    def validate(self) -> None:
+        _require(self.image_size >= 8, "data.image_size", self.image_size, "at least 8 px")
+        _require(len(self.probe) > 0, "data.probe", list(self.probe), "a non-empty list of datasets")
+        _require(self.pretrain in self.probe, "data.pretrain", self.pretrain,
+                 f"one of data.probe {list(self.probe)} (the pretraining set is also probed)")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    patch_size: int = 4
+    width: int = 128
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+
+    def validate(self) -> None:
+        _require(self.patch_size >= 1, "model.patch_size", self.patch_size, ">= 1")
+        _require(self.depth >= 1, "model.depth", self.depth, ">= 1")
+        _require(self.width % self.heads == 0, "model.width", self.width,
+                 f"divisible by model.heads={self.heads}")
+        _require(self.width % 4 == 0, "model.width", self.width, "divisible by 4 (2-D sin-cos positions)")
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    width: int = 64
+    depth: int = 2
+    heads: int = 2
+
+    def validate(self) -> None:
+        _require(self.depth >= 1, "predictor.depth", self.depth, ">= 1")
+        _require(self.width % self.heads == 0, "predictor.width", self.width,
+                 f"divisible by predictor.heads={self.heads}")
+        _require(self.width % 4 == 0, "predictor.width", self.width, "divisible by 4 (2-D sin-cos positions)")
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    num_targets: int = 4
+    target_scale: tuple[float, float] = (0.15, 0.2)
+    target_aspect: tuple[float, float] = (0.75, 1.5)
+    context_scale: tuple[float, float] = (0.85, 1.0)
+    min_context: int = 4
+
+    def validate(self) -> None:
+        _require(self.num_targets >= 1, "masks.num_targets", self.num_targets, ">= 1")
+        for name in ("target_scale", "target_aspect", "context_scale"):
+            lo, hi = getattr(self, name)
+            _require(0 < lo <= hi, f"masks.{name}", [lo, hi], "[low, high] with 0 < low <= high")
+        _require(self.context_scale[1] <= 1.0, "masks.context_scale", list(self.context_scale), "at most 1.0")
+        _require(self.min_context >= 1, "masks.min_context", self.min_context, ">= 1")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    epochs: float = 2.0
+    batch_size: int = 128
+    lr: float = 5e-4
+    start_lr: float = 2e-4
+    final_lr: float = 1e-6
+    warmup_epochs: float = 0.2
+    weight_decay: tuple[float, float] = (0.04, 0.4)
+    ema: tuple[float, float] = (0.99, 1.0)
+    loss: str = "smooth_l1"
+    crop_scale: tuple[float, float] = (0.3, 1.0)
+    device: str = "auto"
+    compile: bool = False
+    log_every: int = 10
+    checkpoint_every: int = 200
+    monitor_every: int = 0
+    keep_every_epochs: float = 0
+
+    def validate(self) -> None:
+        _require(self.epochs > 0, "pretrain.epochs", self.epochs, "> 0")
+        _require(self.batch_size >= 2, "pretrain.batch_size", self.batch_size, ">= 2")
+        for name in ("lr", "start_lr", "final_lr"):
+            _require(getattr(self, name) >= 0, f"pretrain.{name}", getattr(self, name), ">= 0")
+        _require(0 <= self.warmup_epochs < self.epochs, "pretrain.warmup_epochs", self.warmup_epochs,
+                 f"in [0, pretrain.epochs={self.epochs})")
+        _require(all(w >= 0 for w in self.weight_decay), "pretrain.weight_decay", list(self.weight_decay),
+                 "[start, end], both >= 0")
+        _require(all(0 <= m <= 1 for m in self.ema), "pretrain.ema", list(self.ema),
+                 "[start, end] momenta in [0, 1]")
+        _require(self.loss in ("smooth_l1", "l2"), "pretrain.loss", self.loss, "'smooth_l1' or 'l2'")
+        _require(0 < self.crop_scale[0] <= self.crop_scale[1] <= 1, "pretrain.crop_scale",
+                 list(self.crop_scale), "[low, high] with 0 < low <= high <= 1")
+        _require(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+                 "pretrain.device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        for name in ("log_every", "checkpoint_every"):
+            _require(getattr(self, name) >= 1, f"pretrain.{name}", getattr(self, name), ">= 1")
+        _require(self.monitor_every >= 0, "pretrain.monitor_every", self.monitor_every, ">= 0 (0 = at the end only)")
+        _require(self.keep_every_epochs >= 0, "pretrain.keep_every_epochs", self.keep_every_epochs, ">= 0 (0 = none)")
+
+
+@dataclass(frozen=True)
+class SparsityConfig:
+    lambda_: float = 0.3
+    beta: float = 0.001
+    groups: int = 4
+
+    def validate(self) -> None:
+        _require(self.lambda_ >= 0, "sparsity.lambda", self.lambda_, ">= 0")
+        _require(self.beta >= 0, "sparsity.beta", self.beta, ">= 0")
+        _require(self.groups >= 1, "sparsity.groups", self.groups, ">= 1")
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    batch_size: int = 512
+    layers: int = 1
+
+    def validate(self) -> None:
+        _require(self.batch_size >= 1, "extract.batch_size", self.batch_size, ">= 1")
+        _require(self.layers >= 1, "extract.layers", self.layers, ">= 1 (last N blocks, average-pooled)")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    val_fraction: float = 0.1
+    epochs: int = 30
+    batch_size: int = 1024
+    lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
+    weight_decays: tuple[float, ...] = (0.0, 1e-4, 1e-3)
+    standardize: bool = True
+
+    def validate(self) -> None:
+        _require(0 < self.val_fraction < 1, "probe.val_fraction", self.val_fraction, "in (0, 1)")
+        _require(self.epochs >= 1, "probe.epochs", self.epochs, ">= 1")
+        _require(self.batch_size >= 1, "probe.batch_size", self.batch_size, ">= 1")
+        _require(len(self.lrs) > 0 and all(v > 0 for v in self.lrs), "probe.lrs", list(self.lrs),
+                 "a non-empty list of positive learning rates")
+        _require(len(self.weight_decays) > 0 and all(v >= 0 for v in self.weight_decays),
+                 "probe.weight_decays", list(self.weight_decays), "a non-empty list of values >= 0")
+
+
+@dataclass(frozen=True)
+class Subsets:
+    """Train images kept per class, per dataset (0 keeps all); test splits stay whole."""
+    per_class: dict[str, int] = field(default_factory=dict)
+
+    def for_dataset(self, name: str) -> int:
+        return self.per_class.get(name, 0)
+
+    def validate(self) -> None:
+        for name, n in self.per_class.items():
+            _require(isinstance(n, int) and n >= 0, f"subsets.{name}", n, "an integer >= 0 (0 keeps all)")
+
+
+# params.yaml block name -> dataclass. `seed` is a plain int at the top level.
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "predictor": PredictorConfig,
+    "masks": MaskConfig,
+    "pretrain": PretrainConfig,
+    "sparsity": SparsityConfig,
+    "extract": ExtractConfig,
+    "probe": ProbeConfig,
+}
+# params.yaml spells `lambda`, a Python keyword.
+_RENAMES = {"lambda": "lambda_"}
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int | None = None
+    data: DataConfig | None = None
+    model: ModelConfig | None = None
+    predictor: PredictorConfig | None = None
+    masks: MaskConfig | None = None
+    pretrain: PretrainConfig | None = None
+    sparsity: SparsityConfig | None = None
+    extract: ExtractConfig | None = None
+    probe: ProbeConfig | None = None
+    subsets: Subsets | None = None
+
+    def section(self, name: str):
+        value = getattr(self, name)
+        if value is None:
+            raise PipelineError(f"params block '{name}' was not loaded by this stage; add it to the stage's "
+                                f"params in dvc.yaml and to its load_params call")
+        return value
+
+
+def load_params(sections: typing.Iterable[str], path: str | Path = PARAMS_FILE) -> Params:
+    """Read the named blocks of params.yaml into validated config; blocks not named stay None."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise PipelineError(f"{path} not found; run stages from the repository root") from None
+    except yaml.YAMLError as e:
+        raise PipelineError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); fix the file") from None
+    return params_from_dict(raw, sections)
+
+
+def params_from_dict(raw: dict, sections: typing.Iterable[str]) -> Params:
+    values = {}
+    for name in sections:
+        if name not in raw:
+            raise PipelineError(f"params.yaml has no '{name}' block; add it (see the committed params.yaml)")
+        if name == "seed":
+            values["seed"] = _coerce("seed", raw["seed"], int)
+        elif name == "subsets":
+            block = raw["subsets"] or {}
+            if not isinstance(block, dict):
+                raise PipelineError("params.yaml: 'subsets' must map dataset names to integers")
+            subsets = Subsets({k: _coerce(f"subsets.{k}", v, int) for k, v in block.items()})
+            subsets.validate()
+            values["subsets"] = subsets
+        elif name in SECTIONS:
+            values[name] = section_from_dict(name, raw[name])
+        else:
+            raise PipelineError(f"unknown params block '{name}'; known: seed, subsets, {', '.join(SECTIONS)}")
+    return Params(**values)
+
+
+def section_from_dict(name: str, block: dict | None):
+    cls = SECTIONS[name]
+    block = block or {}
+    if not isinstance(block, dict):
+        raise PipelineError(f"params.yaml: '{name}' must be a mapping of keys to values")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in block.items():
+        attr = _RENAMES.get(key, key)
+        if attr not in known:
+            spelled = sorted(k if k not in _RENAMES.values() else "lambda" for k in known)
+            raise PipelineError(f"params.yaml: unknown key '{name}.{key}'; known keys: {', '.join(spelled)}")
+        kwargs[attr] = _coerce(f"{name}.{key}", value, hints[attr])
+    config = cls(**kwargs)
+    config.validate()
+    return config
+
+
+def as_dict(config) -> dict:
+    """Config back to params.yaml spelling, for logging and fingerprints."""
+    out = {}
+    for f in dataclasses.fields(config):
+        key = {v: k for k, v in _RENAMES.items()}.get(f.name, f.name)
+        value = getattr(config, f.name)
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _coerce(key: str, value, hint):
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise PipelineError(f"params.yaml: {key} must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(key, v, args[0]) for v in value)
+        if len(value) != len(args):
+            raise PipelineError(f"params.yaml: {key} must be a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(key, v, a) for v, a in zip(value, args))
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise PipelineError(f"params.yaml: {key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PipelineError(f"params.yaml: {key} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise PipelineError(f"params.yaml: {key} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise PipelineError(f"params.yaml: {key} must be finite, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise PipelineError(f"params.yaml: {key} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _require(ok: bool, key: str, value, expected: str) -> None:
+    if not ok:
+        raise PipelineError(f"params.yaml: {key} = {value!r} is invalid; it must be {expected}")

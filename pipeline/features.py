@@ -1,0 +1,72 @@
+"""Frozen-encoder features: average-pooled patch tokens, computed once per (model, dataset)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.atomic import atomic_path
+from pipeline.augment import normalize
+from pipeline.config import ModelConfig
+from pipeline.errors import PipelineError
+from pipeline.progress import StepProgress
+from pipeline.vit import Encoder
+
+
+def load_encoder(path: Path) -> tuple[Encoder, dict]:
+    """The frozen encoder saved by the pretrain stage, and the params it was trained with."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise PipelineError(f"encoder {path} not found; run `dvc repro` to pretrain it first") from None
+    encoder = Encoder(ModelConfig(**saved["model"]), saved["image_size"])
+    encoder.load_state_dict(saved["state_dict"])
+    return encoder.eval().requires_grad_(False), saved.get("params", {})
+
+
+@torch.no_grad()
+def pooled_features(encoder: Encoder, images: torch.Tensor, batch_size: int, layers: int = 1,
+                    device: torch.device | str = "cpu", label: str = "features") -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, layers * D): the mean over patch tokens of the last `layers` blocks."""
+    if images.shape[1] != encoder.image_size or images.shape[2] != encoder.image_size:
+        raise PipelineError(f"images are {images.shape[1]}x{images.shape[2]} but the encoder was pretrained at "
+                            f"{encoder.image_size}px; prepare the dataset with data.image_size={encoder.image_size}")
+    if layers > len(encoder.blocks):
+        raise PipelineError(f"extract.layers={layers} exceeds the encoder's depth {len(encoder.blocks)}; lower it")
+    device = torch.device(device)
+    encoder = encoder.to(device)
+    out = torch.empty(len(images), layers * encoder.width)
+    with StepProgress(label, len(images)) as bar:
+        for start in range(0, len(images), batch_size):
+            x = normalize(images[start:start + batch_size].to(device))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                tokens = encoder.layer_outputs(x, layers)
+            pooled = torch.cat([t.float().mean(dim=1) for t in tokens], dim=1)
+            out[start:start + len(x)] = pooled.cpu()
+            bar.update(min(start + batch_size, len(images)))
+    if not torch.isfinite(out).all():
+        raise PipelineError(f"{label}: the encoder produced NaN or infinite features; its pretraining diverged "
+                            f"(see reports/pretrain), so re-run pretraining with a lower pretrain.lr")
+    return out
+
+
+def save_features(path: Path, train: torch.Tensor, train_labels: np.ndarray, test: torch.Tensor,
+                  test_labels: np.ndarray, num_classes: int, encoder_params: dict) -> None:
+    """`encoder_params` (the pretraining params) travel with the features so the probe can log them."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, train=train.numpy(), train_labels=train_labels, test=test.numpy(),
+                     test_labels=test_labels, num_classes=np.int64(num_classes),
+                     encoder_params=np.array(json.dumps(encoder_params, default=str)))
+
+
+def load_features(path: Path) -> dict:
+    try:
+        with np.load(path) as f:
+            out = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise PipelineError(f"features {path} not found; run `dvc repro` to extract them first") from None
+    out["encoder_params"] = json.loads(str(out["encoder_params"]))
+    return out

@@ -1,0 +1,279 @@
+"""CI regression gate: every probe top-1 must stay within tolerance of a committed baseline.
+
+    python -m pipeline.gate                      # exit 0 pass, 1 regression, 2 unusable baseline/args
+    python -m pipeline.gate --update [--tolerance T]   # refresh the baseline after an intended change
+
+The baseline (reports/ci_baseline.json) looks like
+    {"tolerance": 1.0, "probes": {"jepa/fashion_mnist": {"top1": 84.2, "tolerance": 2.0}, ...}}
+where a probe's own "tolerance" overrides the global one. A probe fails when it is missing, NaN, or
+below baseline - tolerance (all in top-1 points); improvements pass.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.atomic import write_json
+from pipeline.errors import PipelineError
+
+DEFAULT_BASELINE = Path("reports/ci_baseline.json")
+DEFAULT_RESULTS = Path("reports/probe")
+DEFAULT_TOLERANCE = 1.0
+
+# Floats such as 40.0 - 0.3 are not exact; without slack a drop of exactly the tolerance could fail.
+_SLACK = 1e-9
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Row:
+    """One probe's verdict. `now` is NaN when the probe is missing or produced NaN."""
+    probe: str
+    baseline: float
+    now: float
+    tolerance: float
+    status: str  # "ok", "improved", "DROP", "MISSING", "NaN", or "new" (not in the baseline)
+
+    @property
+    def difference(self) -> float:
+        return self.now - self.baseline
+
+    @property
+    def passed(self) -> bool:
+        return self.status in ("ok", "improved", "new")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure core
+# ---------------------------------------------------------------------------------------------
+
+def _number(value, allow_nan: bool = False) -> bool:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return ok and (allow_nan or math.isfinite(value))
+
+
+def validate_baseline(obj, source: str = "baseline") -> dict:
+    """Return `obj` if it has the baseline shape, else raise PipelineError saying what is wrong."""
+    fix = "fix it by hand or regenerate it with `python -m pipeline.gate --update`"
+    if not isinstance(obj, dict):
+        raise PipelineError(f"{source} must be a JSON object with 'tolerance' and 'probes'; {fix}")
+    tolerance = obj.get("tolerance")
+    if not _number(tolerance) or tolerance < 0:
+        raise PipelineError(f"{source} 'tolerance' must be a number >= 0, got {tolerance!r}; {fix}")
+    probes = obj.get("probes")
+    if not isinstance(probes, dict) or not probes:
+        raise PipelineError(f"{source} 'probes' must be a non-empty object of "
+                            f"'<model>/<dataset>': {{'top1': ...}}; {fix}")
+    for key, entry in probes.items():
+        if key.count("/") != 1 or not isinstance(entry, dict):
+            raise PipelineError(f"{source} probe {key!r} must be named '<model>/<dataset>' and map to "
+                                f"{{'top1': ...}}; {fix}")
+        if not _number(entry.get("top1")):
+            raise PipelineError(f"{source} probe {key!r} needs a finite 'top1', got {entry.get('top1')!r}; {fix}")
+        override = entry.get("tolerance")
+        if override is not None and (not _number(override) or override < 0):
+            raise PipelineError(f"{source} probe {key!r} 'tolerance' must be a number >= 0, "
+                                f"got {override!r}; {fix}")
+    return obj
+
+
+def compare(baseline: dict, current: dict[str, float]) -> list[Row]:
+    """One Row per baseline probe (sorted), then one 'new' Row per probe the baseline lacks."""
+    rows = []
+    for probe, entry in sorted(baseline["probes"].items()):
+        base = float(entry["top1"])
+        tolerance = float(entry.get("tolerance", baseline["tolerance"]))
+        now = current.get(probe, math.nan)
+        rows.append(Row(probe, base, now, tolerance, _status(probe in current, base, now, tolerance)))
+    for probe in sorted(set(current) - set(baseline["probes"])):
+        rows.append(Row(probe, math.nan, current[probe], math.nan, "new"))
+    return rows
+
+
+def _status(present: bool, base: float, now: float, tolerance: float) -> str:
+    if not present:
+        return "MISSING"
+    if math.isnan(now):
+        return "NaN"
+    if now - base < -tolerance - _SLACK:
+        return "DROP"
+    return "improved" if now > base else "ok"
+
+
+def gate_passed(rows: list[Row]) -> bool:
+    # No rows means no baseline probe was checked, which must never count as a pass.
+    return bool(rows) and all(row.passed for row in rows)
+
+
+def updated_baseline(old: dict | None, current: dict[str, float], tolerance: float | None) -> dict:
+    """The baseline `--update` writes: current top-1s, keeping per-probe overrides still relevant."""
+    bad = sorted(k for k, v in current.items() if not math.isfinite(v))
+    if bad:
+        raise PipelineError(f"refusing to write a baseline with NaN top-1 for {', '.join(bad)}; "
+                            f"fix those probe runs first")
+    if not current:
+        raise PipelineError("no probe results to write a baseline from; run `dvc repro` first")
+    old_probes = (old or {}).get("probes", {})
+    if tolerance is None:
+        tolerance = (old or {}).get("tolerance", DEFAULT_TOLERANCE)
+    probes = {}
+    for key in sorted(current):
+        entry = {"top1": round(current[key], 4)}
+        if "tolerance" in old_probes.get(key, {}):
+            entry["tolerance"] = old_probes[key]["tolerance"]
+        probes[key] = entry
+    return {"tolerance": tolerance, "probes": probes}
+
+
+def baseline_changes(old: dict | None, new: dict) -> list[str]:
+    """Human-readable lines saying what `--update` changed."""
+    old_probes = (old or {}).get("probes", {})
+    lines = []
+    if old is None:
+        lines.append(f"new baseline with tolerance {new['tolerance']:g}")
+    elif old.get("tolerance") != new["tolerance"]:
+        lines.append(f"tolerance: {old.get('tolerance')!r} -> {new['tolerance']:g}")
+    for key in sorted(set(old_probes) | set(new["probes"])):
+        before = old_probes.get(key, {}).get("top1")
+        after = new["probes"].get(key, {}).get("top1")
+        if before is None:
+            lines.append(f"added   {key}: {after:.2f}")
+        elif after is None:
+            lines.append(f"removed {key} (was {before:.2f})")
+        elif before != after:
+            lines.append(f"changed {key}: {before:.2f} -> {after:.2f} ({after - before:+.2f})")
+    return lines or ["no changes"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------
+
+def load_baseline(path: Path) -> dict:
+    if not path.exists():
+        raise PipelineError(f"baseline {path} not found; create it with `python -m pipeline.gate --update` "
+                            f"or pass --baseline PATH")
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise PipelineError(f"baseline {path} is not valid JSON ({e.msg} at line {e.lineno}); "
+                            f"fix it or regenerate it with `python -m pipeline.gate --update`") from None
+    return validate_baseline(obj, source=f"baseline {path}")
+
+
+def load_results(results_dir: Path) -> dict[str, float]:
+    """{'<model>/<dataset>': top1} from results_dir/<model>/<dataset>.json.
+
+    An unreadable file or a missing/null top1 reads as NaN so it fails the gate as that probe,
+    rather than aborting the whole check.
+    """
+    current = {}
+    for path in sorted(results_dir.glob("*/*.json")):
+        try:
+            value = json.loads(path.read_text()).get("top1")
+            current[f"{path.parent.name}/{path.stem}"] = float(value)
+        except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+            current[f"{path.parent.name}/{path.stem}"] = math.nan
+    return current
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------
+
+_STYLE = {"ok": "green", "improved": "green", "new": "cyan", "DROP": "bold red", "MISSING": "bold red",
+          "NaN": "bold red"}
+
+
+def _fmt(value: float, spec: str = ".2f") -> str:
+    return "—" if math.isnan(value) else format(value, spec)
+
+
+def print_rows(rows: list[Row], console) -> None:
+    from rich.table import Table
+
+    table = Table(title="Probe top-1 vs CI baseline (points)")
+    for name in ("probe", "baseline", "now", "difference", "tolerance", "status"):
+        table.add_column(name, justify="left" if name in ("probe", "status") else "right")
+    for row in rows:
+        now = "NaN" if row.status == "NaN" else _fmt(row.now)
+        table.add_row(row.probe, _fmt(row.baseline), now, _fmt(row.difference, "+.2f"),
+                      _fmt(row.tolerance), f"[{_STYLE[row.status]}]{row.status}[/]")
+    console.print(table)
+
+
+def verdict(rows: list[Row]) -> str:
+    failed = [row.probe for row in rows if not row.passed]
+    checked = sum(row.status != "new" for row in rows)
+    if failed:
+        return f"FAIL: {len(failed)} of {checked} baseline probes regressed, missing or NaN: {', '.join(failed)}"
+    return f"PASS: {checked} baseline probes within tolerance"
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.gate",
+                                     description="Fail CI when a probe top-1 drops below the committed baseline.")
+    parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, help="baseline JSON (default: %(default)s)")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                        help="folder of <model>/<dataset>.json probe results (default: %(default)s)")
+    parser.add_argument("--update", action="store_true", help="rewrite the baseline from the current results")
+    parser.add_argument("--tolerance", type=float, help="with --update: the global tolerance in points")
+    args = parser.parse_args(argv)
+    if args.tolerance is not None and not args.update:
+        parser.error("--tolerance only applies with --update")
+    if args.tolerance is not None and not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        parser.error("--tolerance must be a number >= 0")
+    return args
+
+
+def _update(args: argparse.Namespace, current: dict[str, float], console) -> int:
+    old = None
+    if args.baseline.exists():
+        try:
+            old = load_baseline(args.baseline)
+        except PipelineError as e:
+            # --update exists precisely to replace a baseline, so a broken one is overwritten, not fatal.
+            console.print(f"note: replacing unreadable baseline ({e})", soft_wrap=True)
+    new = updated_baseline(old, current, args.tolerance)
+    write_json(args.baseline, new)
+    for line in baseline_changes(old, new):
+        console.print(line, soft_wrap=True, highlight=False)
+    console.print(f"wrote {args.baseline}; commit it with the change that moved the numbers", soft_wrap=True)
+    return EXIT_PASS
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    console = Console()
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    current = load_results(args.results)
+    try:
+        if args.update:
+            return _update(args, current, console)
+        baseline = load_baseline(args.baseline)
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    if not current:
+        print(f"FAIL: no probe results in {args.results}/<model>/<dataset>.json; run `dvc repro` first "
+              f"or pass --results DIR")
+        return EXIT_FAIL
+    rows = compare(baseline, current)
+    print_rows(rows, console)
+    passed = gate_passed(rows)
+    console.print(verdict(rows), style="bold green" if passed else "bold red", soft_wrap=True, highlight=False)
+    return EXIT_PASS if passed else EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""MLflow: one experiment, one run per stage execution, tagged so a DVC experiment's runs group.
+
+The store defaults to SQLite at the repository root (the real one also inside `dvc exp run
+--temp` / `--queue`, via DVC_ROOT); MLFLOW_TRACKING_URI points it elsewhere, and
+SPARSEJEPA_MLFLOW=off turns tracking off. mlflow is imported lazily: it costs seconds.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterable
+
+EXPERIMENT = os.environ.get("SPARSEJEPA_MLFLOW_EXPERIMENT", "sparsejepa")
+
+
+def repo_root() -> Path:
+    return Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def enabled() -> bool:
+    return os.environ.get("SPARSEJEPA_MLFLOW", "on").lower() not in ("0", "off", "false", "no")
+
+
+def dvc_experiment() -> str:
+    """The DVC experiment's name inside `dvc exp run`; `workspace` for a plain `dvc repro`."""
+    return os.environ.get("DVC_EXP_NAME") or "workspace"
+
+
+def baseline_rev() -> str:
+    rev = os.environ.get("DVC_EXP_BASELINE_REV")
+    if rev:
+        return rev
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=repo_root(), timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _retry(fn, *args, attempts: int = 5, **kwargs):
+    # Parallel `dvc exp run --queue` workers share one SQLite file; a locked database is transient.
+    for attempt in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # mlflow wraps sqlalchemy's OperationalError in its own types
+            if "locked" not in str(e).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * 2 ** attempt)
+
+
+class Run:
+    """A stage's MLflow run, or a no-op when tracking is off. Use as a context manager."""
+
+    def __init__(self, stage: str, model: str | None = None, dataset: str | None = None,
+                 seed: int | None = None, params: dict | None = None, run_id: str | None = None):
+        self.stage, self.model, self.dataset, self.seed = stage, model, dataset, seed
+        self.params = params or {}
+        self.run_id = run_id
+        self._mlflow = None
+
+    def __enter__(self) -> "Run":
+        if not enabled():
+            return self
+        import mlflow
+
+        self._mlflow = mlflow
+        mlflow.set_tracking_uri(tracking_uri())
+        experiment = _retry(mlflow.get_experiment_by_name, EXPERIMENT)
+        if experiment is None:
+            location = None
+            if "MLFLOW_TRACKING_URI" not in os.environ:
+                location = (repo_root() / "mlartifacts").as_uri()
+            experiment_id = _retry(mlflow.create_experiment, EXPERIMENT, artifact_location=location)
+        else:
+            experiment_id = experiment.experiment_id
+        tags = {"dvc_exp": dvc_experiment(), "dvc_baseline_rev": baseline_rev(), "stage": self.stage}
+        for key in ("model", "dataset", "seed"):
+            if getattr(self, key) is not None:
+                tags[key] = str(getattr(self, key))
+        name = "/".join(str(p) for p in (dvc_experiment(), self.stage, self.model, self.dataset) if p)
+        if self.run_id:
+            run = _retry(mlflow.start_run, run_id=self.run_id)
+        else:
+            run = _retry(mlflow.start_run, experiment_id=experiment_id, run_name=name, tags=tags)
+            if self.params:
+                _retry(mlflow.log_params, {k: _short(v) for k, v in self.params.items()})
+        self.run_id = run.info.run_id
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if self._mlflow is not None:
+            _retry(self._mlflow.end_run, status="FINISHED" if exc_type is None else "KILLED")
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if self._mlflow is not None:
+            clean = {k: float(v) for k, v in metrics.items() if v is not None}
+            _retry(self._mlflow.log_metrics, clean, step=step)
+
+    def log_artifacts(self, paths: Iterable[Path], folder: str | None = None) -> None:
+        if self._mlflow is not None:
+            for path in paths:
+                _retry(self._mlflow.log_artifact, str(path), artifact_path=folder)
+
+
+def flatten(prefix: str, block: dict) -> dict:
+    """{'lr': 1} under 'pretrain' -> {'pretrain.lr': 1}: params named as in params.yaml and -S."""
+    return {f"{prefix}.{k}": v for k, v in block.items()}
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 500 else text[:497] + "..."

@@ -1,0 +1,339 @@
+"""Pretraining of JEPA and SparseJEPA: the step, the loop, resumable state.
+
+One step: augment a batch, sample its masks, predict the target blocks' target-encoder
+features from the context, AdamW step, SparseJEPA's proximal step on the group maps, EMA
+update of the target encoder. All randomness comes from generators saved in the checkpoint and
+the data order is a function of (seed, epoch), so a killed run resumes exactly where it stopped.
+"""
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from pipeline import checkpoint
+from pipeline.augment import augment, normalize
+from pipeline.config import Params, as_dict
+from pipeline.errors import PipelineError
+from pipeline.hardware import describe
+from pipeline.jepa import JEPA, ema_update_, param_groups
+from pipeline.masks import Masks, check_feasible, sample_masks
+from pipeline.monitor import effective_rank, feature_std, ridge_accuracy
+from pipeline.progress import StepProgress
+from pipeline.schedules import Schedules
+from pipeline.sparsity import group_penalty, prox_step_, zero_fraction
+from pipeline.vit import Encoder
+
+KINDS = ("random", "jepa", "sparse_jepa")
+MONITOR_IMAGES = 2000  # half fit, half scored by the online ridge probe
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise PipelineError(f"pretrain.device is '{name}' but no CUDA device is visible; "
+                            f"use -S pretrain.device=auto (CPU fallback) or run on a GPU machine")
+    return torch.device(name)
+
+
+def build_random_encoder(params: Params, image_size: int) -> Encoder:
+    """The untrained encoder every probe is compared with: the same init JEPA starts from."""
+    torch.manual_seed(params.section("seed"))
+    return Encoder(params.section("model"), image_size)
+
+
+def encoder_file(encoder: Encoder, kind: str, extra: dict | None = None) -> dict:
+    return {"kind": kind, "model": as_dict(encoder.cfg), "image_size": encoder.image_size,
+            "state_dict": {k: v.detach().cpu() for k, v in encoder.state_dict().items()}, **(extra or {})}
+
+
+def run_identity(kind: str, params: Params, data_meta: dict) -> dict:
+    """Everything that shapes a pretraining run; its hash names the checkpoint folder."""
+    identity = {"kind": kind, "seed": params.section("seed"), "data": {k: data_meta.get(k) for k in
+                ("name", "image_size", "num_train", "train_per_class", "source")}}
+    for name in ("model", "predictor", "masks", "pretrain"):
+        identity[name] = as_dict(params.section(name))
+    if kind == "sparse_jepa":
+        identity["sparsity"] = as_dict(params.section("sparsity"))
+    # Logging cadence and device do not change the result's meaning; resuming across them is fine.
+    for key in ("log_every", "checkpoint_every", "monitor_every", "device", "compile"):
+        identity["pretrain"].pop(key)
+    return identity
+
+
+@dataclass
+class TrainResult:
+    target_encoder: Encoder
+    history: list[dict]
+    summary: dict
+    column_norms: np.ndarray | None
+
+
+@dataclass
+class _Meter:
+    """Sums of the loss terms since the last log line, kept on the device (no per-step sync)."""
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)
+    steps: int = 0
+    images: int = 0
+    since: float = field(default_factory=time.perf_counter)
+
+    def add(self, out: dict[str, torch.Tensor], images: int) -> None:
+        for k, v in out.items():
+            self.sums[k] = self.sums.get(k, 0) + v.detach().float()
+        self.steps += 1
+        self.images += images
+
+    def means(self) -> dict[str, float]:
+        return {k: float(v) / self.steps for k, v in self.sums.items()}
+
+    def rate(self) -> float:
+        return self.images / max(time.perf_counter() - self.since, 1e-9)
+
+
+class Trainer:
+    def __init__(self, kind: str, params: Params, train_images: torch.Tensor, train_labels: torch.Tensor,
+                 num_classes: int, data_meta: dict, run_dir: Path):
+        if kind not in ("jepa", "sparse_jepa"):
+            raise PipelineError(f"unknown model '{kind}' to pretrain; use one of: jepa, sparse_jepa")
+        self.kind, self.params = kind, params
+        self.cfg = params.section("pretrain")
+        self.device = resolve_device(self.cfg.device)
+        # Resident on the device as uint8: the hot loop never waits on a host-side loader.
+        self.images = train_images.to(self.device)
+        self.labels = train_labels
+        self.num_classes = num_classes
+        self.run_dir = run_dir
+        image_size = int(train_images.shape[1])
+
+        n, batch = len(train_images), self.cfg.batch_size
+        if n < batch:
+            raise PipelineError(f"pretrain.batch_size={batch} exceeds the {n} training images; lower it")
+        self.steps_per_epoch = n // batch
+        self.schedules = Schedules.for_run(self.cfg, self.steps_per_epoch)
+
+        seed = params.section("seed")
+        torch.manual_seed(seed)
+        sparsity = params.section("sparsity") if kind == "sparse_jepa" else None
+        self.model = JEPA(params.section("model"), params.section("predictor"), image_size, sparsity,
+                          self.cfg.loss).to(self.device)
+        self.grid = self.model.encoder.grid
+        check_feasible(params.section("masks"), self.grid)
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, self.cfg.weight_decay[0]), lr=self.cfg.lr,
+                                           betas=(0.9, 0.999), fused=self.device.type == "cuda")
+        self.gen = torch.Generator().manual_seed(seed)  # crops and masks, on the host
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(seed)  # KL reparameterisation
+        self.step = 0
+        self.history: list[dict] = []
+        self.extra: dict = {}  # carried through checkpoints (e.g. the MLflow run id)
+        self.elapsed = 0.0
+        self.resumed_from: int | None = None
+        self._load_if_present()
+
+    # -- resumable state ---------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {"step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "gen": self.gen.get_state(), "noise_gen": self.noise_gen.get_state(),
+                "torch_rng": torch.get_rng_state(), "history": self.history, "extra": self.extra,
+                "elapsed": self.elapsed, "total_steps": self.schedules.total_steps}
+
+    def save(self) -> None:
+        checkpoint.save(self.run_dir / checkpoint.LAST, self._state())
+
+    def _load_if_present(self) -> None:
+        path = self.run_dir / checkpoint.LAST
+        if not path.exists():
+            return
+        try:
+            state = checkpoint.load(path)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except Exception as e:
+            raise PipelineError(f"checkpoint {path} cannot be loaded ({type(e).__name__}: {e}); move it away "
+                                f"to start this run afresh") from None
+        self.gen.set_state(state["gen"])
+        self.noise_gen.set_state(state["noise_gen"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step, self.history, self.extra = state["step"], state["history"], state["extra"]
+        self.elapsed = state.get("elapsed", 0.0)
+        self.resumed_from = self.step
+
+    # -- one step ----------------------------------------------------------------------------
+    def _batch_indices(self, step: int) -> torch.Tensor:
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if getattr(self, "_perm_epoch", None) != epoch:
+            order = torch.Generator().manual_seed(self.params.section("seed") * 1_000_003 + epoch)
+            self._perm = torch.randperm(len(self.images), generator=order)
+            self._perm_epoch = epoch
+        batch = self.cfg.batch_size
+        return self._perm[i * batch:(i + 1) * batch]
+
+    def _masks(self, batch: int) -> Masks:
+        m = sample_masks(self.params.section("masks"), batch, self.grid, self.gen)
+        to = lambda t: t.to(self.device, non_blocking=True)  # noqa: E731
+        return Masks(to(m.context), to(m.targets), to(m.target_centers), m.context_kept)
+
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        lr, wd, momentum = self.schedules.lr(step), self.schedules.weight_decay(step), self.schedules.ema(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+            if group["name"] == "decay":
+                group["weight_decay"] = wd
+        idx = self._batch_indices(step)
+        images = augment(self.images[idx.to(self.device)], self.cfg.crop_scale, self.gen)
+        masks = self._masks(len(idx))
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            out = self.model(images, masks, self.noise_gen)
+        self.optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        self.optimizer.step()
+        if self.model.group_embed is not None:
+            prox_step_(self.model.group_embed, lr, self.params.section("sparsity").lambda_)
+        ema_update_(self.model.target_encoder, self.model.encoder, momentum)
+        out["context_kept"] = torch.tensor(masks.context_kept)
+        out["context_tokens"] = torch.tensor(float(masks.context.shape[1]))
+        return out
+
+    # -- monitoring ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def monitor(self) -> dict[str, float]:
+        """Online ridge probe and collapse signals on a fixed slice of the training images."""
+        n = min(MONITOR_IMAGES, len(self.images))
+        idx = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(12345))[:n]
+        encoder = self.model.target_encoder.eval()
+        feats = []
+        for chunk in idx.split(512):
+            x = normalize(self.images[chunk.to(self.device)])
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                feats.append(encoder(x).float().mean(dim=1).cpu())
+        feats = torch.cat(feats)
+        labels = self.labels[idx]
+        half = n // 2
+        return {"online_top1": ridge_accuracy(feats[:half], labels[:half], feats[half:], labels[half:],
+                                              self.num_classes),
+                "feature_std": feature_std(feats), "effective_rank": effective_rank(feats)}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, on_log: Callable[[dict], None] = lambda row: None, stop_after: int | None = None) -> TrainResult:
+        """Train to the end of the schedule (or `stop_after` more steps, which is what a kill looks like)."""
+        total = self.schedules.total_steps
+        end = total if stop_after is None else min(total, self.step + stop_after)
+        stop = _StopRequest()
+        meter = _Meter()
+        bad = torch.zeros((), dtype=torch.bool, device=self.device)
+        started = time.perf_counter() - self.elapsed
+        label = f"pretrain {self.kind}"
+        with stop, StepProgress(label, total, completed=self.step) as bar:
+            if self.resumed_from is not None:
+                bar.log(f"{label}: resumed from step {self.resumed_from} ({self.run_dir / checkpoint.LAST})")
+            self.model.train()
+            while self.step < end:
+                out = self.train_step(self.step)
+                bad |= ~torch.isfinite(out["loss"].detach())
+                meter.add(out, self.cfg.batch_size)
+                self.step += 1
+                is_last = self.step == total
+                monitor_now = is_last or (self.cfg.monitor_every and self.step % self.cfg.monitor_every == 0)
+                if self.step % self.cfg.log_every == 0 or is_last or monitor_now:
+                    self.elapsed = time.perf_counter() - started
+                    row = self._log_row(meter, bad)
+                    if monitor_now:
+                        row.update(self.monitor())
+                        self.model.train()
+                    self.history.append(row)
+                    on_log(row)
+                    bar.update(self.step, f"loss {row['loss']:.4f} {row['img_per_s']:.0f} img/s")
+                    meter = _Meter()
+                if self.step % self.cfg.checkpoint_every == 0 or self.step == end or stop.requested:
+                    if bool(bad):
+                        raise self._nan_error()
+                    self.elapsed = time.perf_counter() - started
+                    self.save()
+                    self._keep_snapshot()
+                if stop.requested:
+                    raise KeyboardInterrupt
+        return self._result()
+
+    def _log_row(self, meter: _Meter, bad: torch.Tensor) -> dict:
+        if bool(bad):
+            raise self._nan_error()
+        means = meter.means()
+        step = self.step
+        row = {"step": step, "epoch": step / self.steps_per_epoch, "images": step * self.cfg.batch_size,
+               "loss": means["loss"], "loss_jepa": means["loss_jepa"], "penalty": 0.0, "kl": means["kl"],
+               "lr": self.schedules.lr(step - 1), "wd": self.schedules.weight_decay(step - 1),
+               "ema": self.schedules.ema(step - 1), "img_per_s": meter.rate(),
+               "context_tokens": means["context_tokens"], "context_kept": means["context_kept"]}
+        embed = self.model.group_embed
+        if embed is not None:
+            row["penalty"] = float(group_penalty(embed.weight.detach(), self.params.section("sparsity").lambda_))
+            row["zero_fraction"] = zero_fraction(embed)
+        return row
+
+    def _nan_error(self) -> PipelineError:
+        return PipelineError(f"pretrain {self.kind}: the loss became NaN or infinite before step {self.step} "
+                             f"(lr {self.schedules.lr(self.step):.2e}); lower pretrain.lr or check the data. "
+                             f"The last good checkpoint in {self.run_dir} was kept")
+
+    def _keep_snapshot(self) -> None:
+        every = self.cfg.keep_every_epochs
+        if not every:
+            return
+        every_steps = max(1, round(every * self.steps_per_epoch))
+        if self.step % every_steps == 0:
+            path = self.run_dir / f"encoder_step{self.step:07d}.pt"
+            checkpoint.save(path, encoder_file(self.model.target_encoder, self.kind, {"step": self.step}))
+
+    def _result(self) -> TrainResult:
+        embed = self.model.group_embed
+        norms = embed.column_norms().cpu().numpy() if embed is not None else None
+        last = self.history[-1] if self.history else {}
+        online = [r["online_top1"] for r in self.history if "online_top1" in r]
+        m = self.params.section("model")
+        setting = (f"ViT width {m.width} depth {m.depth} patch {m.patch_size} at {self.images.shape[1]}px, "
+                   f"{len(self.images)} training images, {self.cfg.epochs:g} epochs of batch {self.cfg.batch_size}")
+        summary = {"model": self.kind, "device": str(self.device), "hardware": describe(self.device),
+                   "setting": setting, "steps": self.step,
+                   "epochs": self.step / self.steps_per_epoch, "images_seen": self.step * self.cfg.batch_size,
+                   "wall_s": round(self.elapsed, 1),
+                   "img_per_s": self.step * self.cfg.batch_size / max(self.elapsed, 1e-9),
+                   "final_loss": last.get("loss"), "final_loss_jepa": last.get("loss_jepa"),
+                   "online_top1_last": online[-1] if online else None,
+                   "online_top1_best": max(online) if online else None,
+                   "feature_std": last.get("feature_std"), "effective_rank": last.get("effective_rank")}
+        if embed is not None:
+            summary["zero_fraction"] = zero_fraction(embed)
+            summary["groups_per_latent"] = float((embed.column_norms() > 0).sum(dim=0).float().mean())
+            summary["final_penalty"] = last.get("penalty")
+        return TrainResult(self.model.target_encoder, self.history, summary, norms)
+
+
+class _StopRequest:
+    """First Ctrl-C or SIGTERM: finish the step, checkpoint, stop. A second one stops at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def __enter__(self):
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous = {}
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+

@@ -1,0 +1,159 @@
+"""The model's pure pieces on tiny tensors: EMA, the proximal step, the KL term, shapes, schedules."""
+import math
+
+import pytest
+import torch
+
+from pipeline.augment import crop_boxes, normalize, resized_crop
+from pipeline.config import MaskConfig, ModelConfig, PredictorConfig, SparsityConfig
+from pipeline.jepa import JEPA, ema_update_, param_groups
+from pipeline.masks import sample_masks
+from pipeline.schedules import cosine_increase, linear, warmup_cosine
+from pipeline.sparsity import (GroupedEmbed, gaussian_kl, group_penalty, group_soft_threshold, prox_step_,
+                               prox_threshold)
+from pipeline.vit import Encoder, sincos_2d
+
+TINY = ModelConfig(patch_size=4, width=16, depth=2, heads=2)
+TINY_PRED = PredictorConfig(width=8, depth=1, heads=2)
+
+
+def test_ema_update_moves_target_by_exactly_one_minus_momentum():
+    torch.manual_seed(0)
+    online, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    before = [p.clone() for p in target.parameters()]
+    ema_update_(target, online, 0.9)
+    for t, b, o in zip(target.parameters(), before, online.parameters()):
+        assert torch.allclose(t, 0.9 * b + 0.1 * o)
+    ema_update_(target, online, 1.0)  # momentum 1 freezes the target
+    ema_update_(target, online, 0.0)  # momentum 0 copies the online weights
+    for t, o in zip(target.parameters(), online.parameters()):
+        assert torch.equal(t, o)
+
+
+def test_prox_zeroes_columns_at_or_below_threshold_and_shrinks_the_rest_by_exactly_t():
+    w = torch.zeros(2, 3, 4)
+    w[0, :, 0] = torch.tensor([3.0, 4.0, 0.0])  # norm 5
+    w[0, :, 1] = torch.tensor([0.3, 0.4, 0.0])  # norm 0.5
+    w[1, :, 2] = torch.tensor([0.0, 0.0, 1.0])  # norm 1, exactly the threshold
+    out = group_soft_threshold(w, 1.0)
+    norms = out.norm(dim=1)
+    assert norms[0, 0] == pytest.approx(4.0)  # 5 - t
+    assert torch.allclose(out[0, :, 0] / 4.0, w[0, :, 0] / 5.0)  # direction kept
+    assert (out[0, :, 1] == 0).all() and (out[1, :, 2] == 0).all()  # exactly zero, not small
+    assert (out[:, :, 3] == 0).all()  # zero columns stay zero (no NaN from 0/0)
+    per_column = torch.full((2, 4), 10.0)
+    per_column[0, 0] = 2.0
+    assert group_soft_threshold(w, per_column).norm(dim=1)[0, 0] == pytest.approx(3.0)
+
+
+def test_prox_step_shrinks_every_column_by_lr_lambda_sqrt_p():
+    embed = GroupedEmbed(in_dim=4, out_dim=9, groups=2)  # p = 9, sqrt(p) = 3
+    with torch.no_grad():
+        embed.weight.zero_()
+        embed.weight[0, 0, 0] = 1.0  # norm 1: survives a threshold of 0.6
+        embed.weight[1, :, 3] = 0.1  # norm 0.3: dies
+    assert prox_threshold(embed.weight, lr=0.1, lam=2.0) == pytest.approx(0.6)
+    prox_step_(embed, lr=0.1, lam=2.0)
+    assert embed.weight[0, 0, 0].item() == pytest.approx(0.4)
+    assert (embed.weight[1, :, 3] == 0).all()
+    before = embed.weight.clone()
+    prox_step_(embed, lr=0.1, lam=0.0)  # lambda 0 is JEPA with G maps: no shrink at all
+    assert torch.equal(before, embed.weight)
+
+
+def test_group_penalty_is_lambda_times_mean_column_norm():
+    w = torch.zeros(2, 3, 2)
+    w[0, 0, 0] = 3.0
+    w[1, :, 1] = torch.tensor([2.0, 0.0, 0.0])
+    assert group_penalty(w, 0.5).item() == pytest.approx(0.5 * (3 + 2) / 4)
+
+
+def test_gaussian_kl_matches_closed_form():
+    assert gaussian_kl(torch.zeros(5, 3), torch.zeros(5, 3)).item() == pytest.approx(0.0)
+    mean, logvar = torch.tensor([[1.0]]), torch.tensor([[math.log(4.0)]])
+    assert gaussian_kl(mean, logvar).item() == pytest.approx(0.5 * (1 + 4 - 1 - math.log(4)))
+    # matches torch.distributions on random inputs
+    mean, logvar = torch.randn(4, 6), torch.randn(4, 6)
+    q = torch.distributions.Normal(mean, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(torch.zeros(4, 6), torch.ones(4, 6))
+    assert gaussian_kl(mean, logvar).item() == pytest.approx(torch.distributions.kl_divergence(q, p).mean().item(),
+                                                             rel=1e-5)
+
+
+def test_grouped_embed_uses_each_blocks_own_group_matrix():
+    torch.manual_seed(0)
+    embed = GroupedEmbed(in_dim=4, out_dim=3, groups=3)
+    z = torch.randn(2, 5, 4)
+    regions = torch.tensor([[0, 2], [1, 1]])
+    out = embed(z, regions).view(2, 2, 5, 3)
+    for b in range(2):
+        for m in range(2):
+            g = regions[b, m]
+            assert torch.allclose(out[b, m], z[b] @ embed.weight[g].T + embed.bias[g], atol=1e-6)
+
+
+def test_sincos_positions_are_distinct_and_fixed():
+    pos = sincos_2d(16, (4, 4))
+    assert pos.shape == (16, 16)
+    assert torch.cdist(pos, pos).add(torch.eye(16)).min() > 0.1
+
+
+@pytest.mark.parametrize("sparsity", [None, SparsityConfig(lambda_=0.1, beta=0.0, groups=4),
+                                      SparsityConfig(lambda_=0.1, beta=0.01, groups=2)])
+def test_jepa_forward_backward_shapes_and_gradients(sparsity):
+    torch.manual_seed(0)
+    model = JEPA(TINY, TINY_PRED, image_size=32, sparsity=sparsity)
+    images = torch.randn(3, 3, 32, 32)
+    masks = sample_masks(MaskConfig(), 3, model.encoder.grid, torch.Generator().manual_seed(0))
+    out = model(images, masks)
+    assert set(out) == {"loss", "loss_jepa", "kl"} and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    assert all(p.grad is None for p in model.target_encoder.parameters())  # no gradient into the EMA copy
+    assert model.encoder.patch_embed.weight.grad.abs().sum() > 0
+    if sparsity is not None and sparsity.beta > 0:
+        assert out["kl"] > 0 and model.logvar.proj.bias.grad is not None
+
+
+def test_param_groups_keep_biases_norms_and_group_maps_out_of_weight_decay():
+    model = JEPA(TINY, TINY_PRED, image_size=32, sparsity=SparsityConfig(groups=4))
+    groups = {g["name"]: g for g in param_groups(model, 0.05)}
+    decayed = {id(p) for p in groups["decay"]["params"]}
+    assert id(model.group_embed.weight) not in decayed
+    assert groups["group_maps"]["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in groups["decay"]["params"])
+    assert id(model.encoder.norm.weight) not in decayed and id(model.encoder.blocks[0].attn.qkv.bias) not in decayed
+    n_trainable = sum(1 for p in model.parameters() if p.requires_grad)
+    assert sum(len(g["params"]) for g in groups.values()) == n_trainable
+
+
+def test_encoder_sees_only_kept_patches():
+    torch.manual_seed(0)
+    enc = Encoder(TINY, 16)  # 4x4 grid
+    x = torch.randn(2, 3, 16, 16)
+    keep = torch.tensor([[0, 1, 2], [5, 6, 15]])
+    out = enc(x, keep)
+    assert out.shape == (2, 3, 16)
+    x2 = x.clone()
+    x2[:, :, 12:, :4] = 100.0  # patch 12 is not kept by either image
+    assert torch.allclose(enc(x2, keep), out, atol=1e-5)
+
+
+def test_schedules():
+    assert warmup_cosine(0, 100, 10, 0.1, 1.0, 0.0) == pytest.approx(0.1)
+    assert warmup_cosine(10, 100, 10, 0.1, 1.0, 0.0) == pytest.approx(1.0)
+    assert warmup_cosine(100, 100, 10, 0.1, 1.0, 0.0) == pytest.approx(0.0)
+    assert cosine_increase(0, 100, 0.04, 0.4) == pytest.approx(0.04)
+    assert cosine_increase(100, 100, 0.04, 0.4) == pytest.approx(0.4)
+    assert linear(50, 100, 0.996, 1.0) == pytest.approx(0.998)
+
+
+def test_random_resized_crop_of_full_box_is_identity_and_boxes_fit():
+    images = torch.randint(0, 256, (2, 8, 8, 3), dtype=torch.uint8)
+    x = normalize(images)
+    full = torch.tensor([[0.0, 0.0, 8.0, 8.0]] * 2)
+    assert torch.allclose(resized_crop(x, full), x, atol=1e-5)
+    boxes = crop_boxes(1000, (8, 8), (0.3, 1.0), torch.Generator().manual_seed(0))
+    top, left, h, w = boxes.unbind(1)
+    assert (top >= 0).all() and (left >= 0).all() and (top + h <= 8 + 1e-4).all() and (left + w <= 8 + 1e-4).all()
+    area = h * w / 64
+    assert area.min() >= 0.3 * 0.99 - 1e-6 and area.max() <= 1.0 + 1e-6

@@ -1,0 +1,130 @@
+"""The whole DVC pipeline at toy size on real FashionMNIST (from the offline mirror), then
+`dvc exp run -S sparsity.lambda=...`, which must leave every JEPA stage untouched.
+
+This copies the project into a fresh git + DVC repo, so it exercises dvc.yaml exactly as a
+user's clone would. About a minute on a 2-core CPU.
+"""
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+TOY = {
+    "data": {"image_size": 24},  # 6x6 patch grid: the smallest on which the default masks fit
+    "subsets": {"fashion_mnist": 8},
+    "model": {"width": 16, "depth": 1, "heads": 2},
+    "predictor": {"width": 8, "depth": 1, "heads": 2},
+    "pretrain": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0.2, "checkpoint_every": 2, "log_every": 1},
+    "extract": {"batch_size": 2048},
+    "probe": {"epochs": 2, "lrs": [0.01], "weight_decays": [0.0]},
+}
+JEPA_STAGES = ("pretrain@jepa", "extract@jepa-fashion_mnist", "probe@jepa-fashion_mnist", "init_random",
+               "extract@random-fashion_mnist", "probe@random-fashion_mnist", "prepare@fashion_mnist")
+SPARSE_STAGES = ("pretrain@sparse_jepa", "extract@sparse_jepa-fashion_mnist", "probe@sparse_jepa-fashion_mnist",
+                 "report")
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc.stdout + proc.stderr
+
+
+def ran_stages(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    from conftest import SHARED_DATA
+
+    if not (SHARED_DATA / "FashionMNIST" / "raw").is_dir():
+        pytest.skip(f"real FashionMNIST mirror not found at {SHARED_DATA}")
+    root = tmp_path_factory.mktemp("project")
+    for name in ("pipeline", "stages"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for block, values in TOY.items():
+        params[block].update(values)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (root / ".gitignore").write_text("/mlflow.db\n/mlartifacts/\n/checkpoints/\n__pycache__/\n")
+
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"],
+           "SPARSEJEPA_DATA_MIRROR": str(SHARED_DATA), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "PYTHONUNBUFFERED": "1"}
+    for key in ("MLFLOW_TRACKING_URI", "SPARSEJEPA_CHECKPOINTS", "SPARSEJEPA_MLFLOW", "DVC_ROOT", "DVC_EXP_NAME"):
+        env.pop(key, None)
+    run(["git", "init", "-q"], root, env)
+    run(["dvc", "init", "-q"], root, env)
+    run(["dvc", "config", "core.analytics", "false"], root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "toy project"], root, env)
+    repro = run(["dvc", "repro"], root, env)
+    lock_after_repro = yaml.safe_load((root / "dvc.lock").read_text())
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "toy run"], root, env)
+    exp = run(["dvc", "exp", "run", "-S", "sparsity.lambda=0.5"], root, env)
+    return {"root": root, "env": env, "repro": repro, "exp": exp, "lock_before": lock_after_repro}
+
+
+def test_repro_runs_every_stage_and_writes_the_report(project):
+    root = project["root"]
+    assert set(JEPA_STAGES) | set(SPARSE_STAGES) <= ran_stages(project["repro"])
+    for model in ("random", "jepa", "sparse_jepa"):
+        probe = json.loads((root / "reports/probe" / model / "fashion_mnist.json").read_text())
+        assert 0 <= probe["top1"] <= 100 and probe["n_test"] == 10000 and probe["n_train"] + probe["n_val"] == 80
+    table = (root / "reports/results.md").read_text()
+    assert "SparseJEPA" in table and "FashionMNIST" in table
+    assert (root / "reports/figures/column_norms.png").stat().st_size > 1000
+    assert (root / "reports/figures/pretrain_curves.png").stat().st_size > 1000
+    history = (root / "reports/pretrain/sparse_jepa/history.csv").read_text().splitlines()
+    assert history[0].startswith("step,") and len(history) > 2
+
+
+def test_lambda_experiment_reruns_only_the_sparse_branch(project):
+    ran = ran_stages(project["exp"])
+    assert set(SPARSE_STAGES) <= ran
+    assert not ran & set(JEPA_STAGES)
+    lock = yaml.safe_load((project["root"] / "dvc.lock").read_text())
+    for stage in JEPA_STAGES:
+        assert lock["stages"][stage] == project["lock_before"]["stages"][stage], stage
+    sparse = lock["stages"]["pretrain@sparse_jepa"]["params"]["params.yaml"]["sparsity"]
+    assert sparse["lambda"] == 0.5
+
+
+def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
+    db = project["root"] / "mlflow.db"
+    assert db.exists(), "the default MLflow store is SQLite at the repository root"
+    con = sqlite3.connect(db)
+    tags = {}
+    for run_uuid, key, value in con.execute("select run_uuid, key, value from tags"):
+        tags.setdefault(run_uuid, {})[key] = value
+    probes = {(t.get("dvc_exp"), t.get("model")): run for run, t in tags.items() if t.get("stage") == "probe"}
+    assert ("workspace", "jepa") in probes and ("workspace", "sparse_jepa") in probes
+    exp_names = {t["dvc_exp"] for t in tags.values()} - {"workspace"}
+    assert len(exp_names) == 1  # the `dvc exp run` experiment's runs carry its name
+    exp_name = exp_names.pop()
+    assert (exp_name, "sparse_jepa") in probes and (exp_name, "jepa") not in probes
+    for t in tags.values():
+        assert {"stage", "dvc_exp", "dvc_baseline_rev"} <= set(t)
+    run = probes[(exp_name, "sparse_jepa")]
+    params = dict(con.execute("select key, value from params where run_uuid = ?", (run,)).fetchall())
+    assert params["sparsity.lambda"] == "0.5" and "pretrain.lr" in params and "probe.epochs" in params
+    metrics = {k for (k,) in con.execute("select key from metrics where run_uuid = ?", (run,))}
+    assert {"top1", "val_top1"} <= metrics
+    pretrain_runs = [run for run, t in tags.items() if t.get("stage") == "pretrain"]
+    steps = con.execute(f"select count(distinct step) from metrics where key = 'loss' and run_uuid = ?",
+                        (pretrain_runs[0],)).fetchone()[0]
+    assert steps >= 2  # per-step losses, not one final number

@@ -1,0 +1,114 @@
+"""The training loop at toy size: it learns, resumes exactly, and stops cleanly on NaN."""
+import pytest
+import torch
+
+from pipeline import checkpoint
+from pipeline.config import params_from_dict
+from pipeline.errors import PipelineError
+from pipeline.jepa import JEPA
+from pipeline.train import Trainer, run_identity
+
+SECTIONS = ["seed", "model", "predictor", "masks", "pretrain", "sparsity"]
+
+
+def toy_params(**pretrain):
+    raw = {"seed": 3, "model": {"patch_size": 4, "width": 16, "depth": 1, "heads": 2},
+           "predictor": {"width": 8, "depth": 1, "heads": 2}, "masks": {"min_context": 1},
+           "pretrain": {"epochs": 2, "batch_size": 8, "warmup_epochs": 0.5, "log_every": 1, "checkpoint_every": 2,
+                        "monitor_every": 0, **pretrain},
+           "sparsity": {"lambda": 0.01, "beta": 0.01, "groups": 4}}
+    return params_from_dict(raw, SECTIONS)
+
+
+def toy_data(n=32, size=24):
+    gen = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (n, size, size, 3), dtype=torch.uint8, generator=gen), torch.arange(n) % 4
+
+
+def make(kind, params, run_dir):
+    images, labels = toy_data()
+    return Trainer(kind, params, images, labels, 4, {"name": "toy"}, run_dir)
+
+
+@pytest.mark.parametrize("kind", ["jepa", "sparse_jepa"])
+def test_killed_run_resumes_to_the_same_weights(kind, tmp_path):
+    params = toy_params()
+    straight = make(kind, params, tmp_path / "a").run()
+
+    first = make(kind, params, tmp_path / "b")
+    first.run(stop_after=3)  # what a kill after step 3 leaves: the checkpoint of step 3
+    assert checkpoint.load(tmp_path / "b" / checkpoint.LAST)["step"] == 3
+    resumed = make(kind, params, tmp_path / "b")
+    assert resumed.resumed_from == 3
+    result = resumed.run()
+
+    for (name, a), (_, b) in zip(straight.target_encoder.state_dict().items(),
+                                 result.target_encoder.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert [r["loss"] for r in straight.history] == [r["loss"] for r in result.history]
+    if kind == "sparse_jepa":
+        assert (straight.column_norms == result.column_norms).all()
+
+
+def test_training_changes_the_target_encoder_and_reports(tmp_path):
+    params = toy_params()
+    trainer = make("sparse_jepa", params, tmp_path)
+    before = {k: v.clone() for k, v in trainer.model.target_encoder.state_dict().items()}
+    result = trainer.run()
+    after = result.target_encoder.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert result.summary["steps"] == 8 and result.column_norms.shape == (4, 16)
+    row = result.history[-1]
+    assert {"loss", "loss_jepa", "penalty", "kl", "zero_fraction", "online_top1", "effective_rank"} <= set(row)
+    assert row["penalty"] > 0 and row["kl"] > 0
+
+
+def test_a_strong_penalty_zeroes_columns_and_none_keeps_them(tmp_path):
+    strong = toy_params()
+    strong = params_from_dict({"seed": 3, "model": {"patch_size": 4, "width": 16, "depth": 1, "heads": 2},
+                               "predictor": {"width": 8, "depth": 1, "heads": 2}, "masks": {"min_context": 1},
+                               "pretrain": {"epochs": 2, "batch_size": 8, "warmup_epochs": 0.5,
+                                            "checkpoint_every": 100},
+                               "sparsity": {"lambda": 1000.0, "beta": 0.0, "groups": 4}}, SECTIONS)
+    assert make("sparse_jepa", strong, tmp_path / "s").run().summary["zero_fraction"] > 0.5
+    none = params_from_dict({**_raw(strong), "sparsity": {"lambda": 0.0, "beta": 0.0, "groups": 4}}, SECTIONS)
+    assert make("sparse_jepa", none, tmp_path / "n").run().summary["zero_fraction"] == 0.0
+
+
+def _raw(params):
+    from pipeline.config import as_dict
+    return {"seed": params.seed, **{s: as_dict(params.section(s)) for s in SECTIONS[1:]}}
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    params = toy_params()
+    trainer = make("jepa", params, tmp_path)
+    original = JEPA.forward
+    calls = {"n": 0}
+
+    def poisoned(self, *args, **kwargs):
+        calls["n"] += 1
+        out = original(self, *args, **kwargs)
+        if calls["n"] >= 4:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(JEPA, "forward", poisoned)
+    with pytest.raises(PipelineError, match="NaN"):
+        trainer.run()
+    saved = checkpoint.load(tmp_path / checkpoint.LAST)
+    assert saved["step"] == 2  # the checkpoint after step 2; step 4's NaN never overwrote it
+    assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
+
+
+def test_checkpoint_folder_changes_with_params_but_not_with_logging(tmp_path):
+    meta = {"name": "toy"}
+    a = run_identity("sparse_jepa", toy_params(), meta)
+    assert checkpoint.fingerprint(a) == checkpoint.fingerprint(run_identity("sparse_jepa", toy_params(log_every=7), meta))
+    assert checkpoint.fingerprint(a) != checkpoint.fingerprint(run_identity("sparse_jepa", toy_params(lr=0.1), meta))
+    assert checkpoint.fingerprint(a) != checkpoint.fingerprint(run_identity("jepa", toy_params(), meta))
+
+
+def test_batch_larger_than_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(PipelineError, match="batch_size"):
+        make("jepa", toy_params(batch_size=64), tmp_path)
