@@ -6,7 +6,9 @@
 The baseline (reports/ci_baseline.json) looks like
     {"tolerance": 1.0, "probes": {"jepa/fashion_mnist": {"top1": 84.2, "tolerance": 2.0}, ...}}
 where a probe's own "tolerance" overrides the global one. A probe fails when it is missing, NaN, or
-below baseline - tolerance (all in top-1 points); improvements pass.
+below baseline - tolerance (all in top-1 points); improvements pass. An optional
+"min_gain_over_random": G also fails any pretrained model that is not at least G points above
+the untrained encoder's probe on the same dataset (pretraining that no longer helps).
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ class Row:
     baseline: float
     now: float
     tolerance: float
-    status: str  # "ok", "improved", "DROP", "MISSING", "NaN", or "new" (not in the baseline)
+    status: str  # "ok", "improved", "DROP", "MISSING", "NaN", "NO GAIN" or "new" (not in the baseline)
 
     @property
     def difference(self) -> float:
@@ -79,6 +81,9 @@ def validate_baseline(obj, source: str = "baseline") -> dict:
         if override is not None and (not _number(override) or override < 0):
             raise PipelineError(f"{source} probe {key!r} 'tolerance' must be a number >= 0, "
                                 f"got {override!r}; {fix}")
+    gain = obj.get("min_gain_over_random")
+    if gain is not None and (not _number(gain) or gain < 0):
+        raise PipelineError(f"{source} 'min_gain_over_random' must be a number >= 0, got {gain!r}; {fix}")
     return obj
 
 
@@ -92,6 +97,22 @@ def compare(baseline: dict, current: dict[str, float]) -> list[Row]:
         rows.append(Row(probe, base, now, tolerance, _status(probe in current, base, now, tolerance)))
     for probe in sorted(set(current) - set(baseline["probes"])):
         rows.append(Row(probe, math.nan, current[probe], math.nan, "new"))
+    if baseline.get("min_gain_over_random") is not None:
+        rows += gain_rows(current, float(baseline["min_gain_over_random"]))
+    return rows
+
+
+def gain_rows(current: dict[str, float], min_gain: float) -> list[Row]:
+    """Per pretrained probe: its gain over the random encoder on the same dataset, against min_gain."""
+    rows = []
+    for probe, now in sorted(current.items()):
+        model, dataset = probe.split("/")
+        reference = current.get(f"random/{dataset}")
+        if model == "random" or reference is None:
+            continue
+        gain = now - reference
+        status = "NaN" if math.isnan(gain) else ("ok" if gain >= min_gain - _SLACK else "NO GAIN")
+        rows.append(Row(f"{probe} minus random", min_gain, gain, 0.0, status))
     return rows
 
 
@@ -102,7 +123,8 @@ def _status(present: bool, base: float, now: float, tolerance: float) -> str:
         return "NaN"
     if now - base < -tolerance - _SLACK:
         return "DROP"
-    return "improved" if now > base else "ok"
+    # Baselines are stored rounded to 4 decimals: count only a visible gain as an improvement.
+    return "improved" if now - base >= 0.005 else "ok"
 
 
 def gate_passed(rows: list[Row]) -> bool:
@@ -127,7 +149,10 @@ def updated_baseline(old: dict | None, current: dict[str, float], tolerance: flo
         if "tolerance" in old_probes.get(key, {}):
             entry["tolerance"] = old_probes[key]["tolerance"]
         probes[key] = entry
-    return {"tolerance": tolerance, "probes": probes}
+    new = {"tolerance": tolerance, "probes": probes}
+    if (old or {}).get("min_gain_over_random") is not None:
+        new["min_gain_over_random"] = old["min_gain_over_random"]
+    return new
 
 
 def baseline_changes(old: dict | None, new: dict) -> list[str]:
@@ -187,7 +212,7 @@ def load_results(results_dir: Path) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 
 _STYLE = {"ok": "green", "improved": "green", "new": "cyan", "DROP": "bold red", "MISSING": "bold red",
-          "NaN": "bold red"}
+          "NaN": "bold red", "NO GAIN": "bold red"}
 
 
 def _fmt(value: float, spec: str = ".2f") -> str:
@@ -211,8 +236,8 @@ def verdict(rows: list[Row]) -> str:
     failed = [row.probe for row in rows if not row.passed]
     checked = sum(row.status != "new" for row in rows)
     if failed:
-        return f"FAIL: {len(failed)} of {checked} baseline probes regressed, missing or NaN: {', '.join(failed)}"
-    return f"PASS: {checked} baseline probes within tolerance"
+        return f"FAIL: {len(failed)} of {checked} checks regressed, missing, NaN or without gain: {', '.join(failed)}"
+    return f"PASS: {checked} checks within tolerance"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -466,6 +466,7 @@ def plot_column_norms(norms: np.ndarray, path: Path) -> None:
         fig.colorbar(image, ax=ax, label=r"$\|W^{(g)}[:, j]\|_2$")
         ax.set_xlabel(f"latent dimension j (sorted by dominant group; K = {latents})")
         ax.set_ylabel(f"group g (G = {groups})")
+        ax.set_yticks(range(groups))
         ax.set_title(f"SparseJEPA latent-to-group column norms — exact zeros (white): "
                      f"{zero_fraction(norms):.1%}")
         fig.tight_layout()

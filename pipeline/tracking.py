@@ -70,12 +70,11 @@ class Run:
         import mlflow
 
         self._mlflow = mlflow
+        own_store = "MLFLOW_TRACKING_URI" not in os.environ  # read first: set_tracking_uri sets it
         mlflow.set_tracking_uri(tracking_uri())
         experiment = _retry(mlflow.get_experiment_by_name, EXPERIMENT)
         if experiment is None:
-            location = None
-            if "MLFLOW_TRACKING_URI" not in os.environ:
-                location = (repo_root() / "mlartifacts").as_uri()
+            location = (repo_root() / "mlartifacts").as_uri() if own_store else None
             experiment_id = _retry(mlflow.create_experiment, EXPERIMENT, artifact_location=location)
         else:
             experiment_id = experiment.experiment_id

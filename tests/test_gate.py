@@ -171,3 +171,16 @@ def test_python_m_gate_exit_codes(files) -> None:
     dropped = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     assert dropped.returncode == 1
     assert "FAIL" in dropped.stdout and "jepa/cifar100" in dropped.stdout
+
+
+def test_pretrained_model_no_better_than_random_fails_when_a_gain_is_required():
+    baseline = {"tolerance": 5.0, "min_gain_over_random": 3.0,
+                "probes": {"random/fashion_mnist": {"top1": 64.0}, "jepa/fashion_mnist": {"top1": 72.0}}}
+    healthy = compare(baseline, {"random/fashion_mnist": 64.0, "jepa/fashion_mnist": 72.0})
+    assert gate_passed(healthy) and any(r.probe == "jepa/fashion_mnist minus random" for r in healthy)
+    # Within the 5-point tolerance of its baseline, but only 1 point above the random encoder.
+    no_gain = compare(baseline, {"random/fashion_mnist": 66.0, "jepa/fashion_mnist": 67.0})
+    assert not gate_passed(no_gain)
+    assert [r.status for r in no_gain if r.probe.endswith("minus random")] == ["NO GAIN"]
+    assert gate_passed(compare({**baseline, "min_gain_over_random": None},
+                               {"random/fashion_mnist": 66.0, "jepa/fashion_mnist": 67.0}))

@@ -107,6 +107,7 @@ def test_lambda_experiment_reruns_only_the_sparse_branch(project):
 def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
     db = project["root"] / "mlflow.db"
     assert db.exists(), "the default MLflow store is SQLite at the repository root"
+    assert (project["root"] / "mlartifacts").is_dir() and not (project["root"] / "mlruns").exists()
     con = sqlite3.connect(db)
     tags = {}
     for run_uuid, key, value in con.execute("select run_uuid, key, value from tags"):
