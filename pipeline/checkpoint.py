@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from pipeline.atomic import atomic_path
+from pipeline.config import as_dict
 
 LAST = "last.pt"
 
@@ -32,6 +33,12 @@ def fingerprint(identity: dict) -> str:
 
 def run_dir(model: str, identity: dict) -> Path:
     return checkpoint_root() / model / fingerprint(identity)
+
+
+def encoder_file(encoder, kind: str, extra: dict | None = None) -> dict:
+    """What an encoder file holds: enough to rebuild the frozen encoder (features.load_encoder)."""
+    return {"kind": kind, "model": as_dict(encoder.cfg), "image_size": encoder.image_size,
+            "state_dict": {k: v.detach().cpu() for k, v in encoder.state_dict().items()}, **(extra or {})}
 
 
 def save(path: Path, state: dict) -> None:

@@ -43,6 +43,7 @@ class ModelConfig:
     def validate(self) -> None:
         _require(self.patch_size >= 1, "model.patch_size", self.patch_size, ">= 1")
         _require(self.depth >= 1, "model.depth", self.depth, ">= 1")
+        _require(self.heads >= 1 and self.width >= 1, "model.heads/width", (self.heads, self.width), ">= 1")
         _require(self.width % self.heads == 0, "model.width", self.width,
                  f"divisible by model.heads={self.heads}")
         _require(self.width % 4 == 0, "model.width", self.width, "divisible by 4 (2-D sin-cos positions)")
@@ -56,6 +57,7 @@ class PredictorConfig:
 
     def validate(self) -> None:
         _require(self.depth >= 1, "predictor.depth", self.depth, ">= 1")
+        _require(self.heads >= 1 and self.width >= 1, "predictor.heads/width", (self.heads, self.width), ">= 1")
         _require(self.width % self.heads == 0, "predictor.width", self.width,
                  f"divisible by predictor.heads={self.heads}")
         _require(self.width % 4 == 0, "predictor.width", self.width, "divisible by 4 (2-D sin-cos positions)")
@@ -91,7 +93,6 @@ class PretrainConfig:
     loss: str = "smooth_l1"
     crop_scale: tuple[float, float] = (0.3, 1.0)
     device: str = "auto"
-    compile: bool = False
     log_every: int = 10
     checkpoint_every: int = 200
     monitor_every: int = 0

@@ -19,10 +19,13 @@ def load_encoder(path: Path) -> tuple[Encoder, dict]:
     """The frozen encoder saved by the pretrain stage, and the params it was trained with."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=False)
+        encoder = Encoder(ModelConfig(**saved["model"]), saved["image_size"])
+        encoder.load_state_dict(saved["state_dict"])
     except FileNotFoundError:
         raise PipelineError(f"encoder {path} not found; run `dvc repro` to pretrain it first") from None
-    encoder = Encoder(ModelConfig(**saved["model"]), saved["image_size"])
-    encoder.load_state_dict(saved["state_dict"])
+    except Exception as e:
+        raise PipelineError(f"encoder {path} is damaged or from another version ({type(e).__name__}); "
+                            f"re-create it with `dvc repro -f` of its pretrain stage") from None
     return encoder.eval().requires_grad_(False), saved.get("params", {})
 
 
@@ -66,7 +69,13 @@ def load_features(path: Path) -> dict:
     try:
         with np.load(path) as f:
             out = {k: f[k] for k in f.files}
+        out["encoder_params"] = json.loads(str(out["encoder_params"]))
+        missing = {"train", "train_labels", "test", "test_labels", "num_classes"} - set(out)
+        if missing:
+            raise KeyError(", ".join(sorted(missing)))
     except FileNotFoundError:
         raise PipelineError(f"features {path} not found; run `dvc repro` to extract them first") from None
-    out["encoder_params"] = json.loads(str(out["encoder_params"]))
+    except Exception as e:
+        raise PipelineError(f"features {path} are damaged or incomplete ({type(e).__name__}: {e}); "
+                            f"re-extract them with `dvc repro -f` of their extract stage") from None
     return out

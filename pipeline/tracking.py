@@ -83,6 +83,10 @@ class Run:
             if getattr(self, key) is not None:
                 tags[key] = str(getattr(self, key))
         name = "/".join(str(p) for p in (dvc_experiment(), self.stage, self.model, self.dataset) if p)
+        if self.run_id and not _run_exists(mlflow, self.run_id):
+            # The checkpoint remembers a run this store does not hold (another store, or a deleted db).
+            print(f"note: MLflow run {self.run_id} is not in {tracking_uri()}; logging to a new run")
+            self.run_id = None
         if self.run_id:
             run = _retry(mlflow.start_run, run_id=self.run_id)
         else:
@@ -105,6 +109,14 @@ class Run:
         if self._mlflow is not None:
             for path in paths:
                 _retry(self._mlflow.log_artifact, str(path), artifact_path=folder)
+
+
+def _run_exists(mlflow, run_id: str) -> bool:
+    try:
+        mlflow.get_run(run_id)
+        return True
+    except mlflow.exceptions.MlflowException:
+        return False
 
 
 def flatten(prefix: str, block: dict) -> dict:

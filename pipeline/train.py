@@ -7,6 +7,7 @@ the data order is a function of (seed, epoch), so a killed run resumes exactly w
 """
 from __future__ import annotations
 
+import hashlib
 import signal
 import time
 from dataclasses import dataclass, field
@@ -42,27 +43,29 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_random_encoder(params: Params, image_size: int) -> Encoder:
-    """The untrained encoder every probe is compared with: the same init JEPA starts from."""
-    torch.manual_seed(params.section("seed"))
-    return Encoder(params.section("model"), image_size)
+# The modules whose code shapes a pretraining run (dvc.yaml lists the same as the stage's deps).
+TRAINING_CODE = ("train.py", "jepa.py", "vit.py", "masks.py", "sparsity.py", "augment.py", "schedules.py")
 
 
-def encoder_file(encoder: Encoder, kind: str, extra: dict | None = None) -> dict:
-    return {"kind": kind, "model": as_dict(encoder.cfg), "image_size": encoder.image_size,
-            "state_dict": {k: v.detach().cpu() for k, v in encoder.state_dict().items()}, **(extra or {})}
+def code_fingerprint() -> str:
+    """Hash of the training code, so edited code never resumes from (or reuses) an old run's state."""
+    digest = hashlib.sha256()
+    for name in TRAINING_CODE:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def run_identity(kind: str, params: Params, data_meta: dict) -> dict:
     """Everything that shapes a pretraining run; its hash names the checkpoint folder."""
-    identity = {"kind": kind, "seed": params.section("seed"), "data": {k: data_meta.get(k) for k in
-                ("name", "image_size", "num_train", "train_per_class", "source")}}
+    identity = {"kind": kind, "seed": params.section("seed"), "code": code_fingerprint(),
+                "data": {k: data_meta.get(k) for k in ("name", "image_size", "num_train", "train_per_class",
+                                                        "source")}}
     for name in ("model", "predictor", "masks", "pretrain"):
         identity[name] = as_dict(params.section(name))
     if kind == "sparse_jepa":
         identity["sparsity"] = as_dict(params.section("sparsity"))
-    # Logging cadence and device do not change the result's meaning; resuming across them is fine.
-    for key in ("log_every", "checkpoint_every", "monitor_every", "device", "compile"):
+    # Logging, snapshot cadence and device do not change the weights; resuming across them is fine.
+    for key in ("log_every", "checkpoint_every", "monitor_every", "keep_every_epochs", "device"):
         identity["pretrain"].pop(key)
     return identity
 
@@ -133,6 +136,7 @@ class Trainer:
         self.extra: dict = {}  # carried through checkpoints (e.g. the MLflow run id)
         self.elapsed = 0.0
         self.resumed_from: int | None = None
+        self._perm_epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
         self._load_if_present()
 
     # -- resumable state ---------------------------------------------------------------------
@@ -153,20 +157,24 @@ class Trainer:
             state = checkpoint.load(path)
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
+            self.gen.set_state(state["gen"])
+            torch.set_rng_state(state["torch_rng"])
+            self.step, self.history, self.extra = state["step"], state["history"], state["extra"]
         except Exception as e:
             raise PipelineError(f"checkpoint {path} cannot be loaded ({type(e).__name__}: {e}); move it away "
                                 f"to start this run afresh") from None
-        self.gen.set_state(state["gen"])
-        self.noise_gen.set_state(state["noise_gen"])
-        torch.set_rng_state(state["torch_rng"])
-        self.step, self.history, self.extra = state["step"], state["history"], state["extra"]
+        try:
+            self.noise_gen.set_state(state["noise_gen"])
+        except RuntimeError:
+            # Saved on another device type (CPU vs CUDA): the KL noise stream restarts, seeded by the step.
+            self.noise_gen.manual_seed(self.params.section("seed") * 1_000_003 + self.step)
         self.elapsed = state.get("elapsed", 0.0)
         self.resumed_from = self.step
 
     # -- one step ----------------------------------------------------------------------------
     def _batch_indices(self, step: int) -> torch.Tensor:
         epoch, i = divmod(step, self.steps_per_epoch)
-        if getattr(self, "_perm_epoch", None) != epoch:
+        if self._perm_epoch != epoch:
             order = torch.Generator().manual_seed(self.params.section("seed") * 1_000_003 + epoch)
             self._perm = torch.randperm(len(self.images), generator=order)
             self._perm_epoch = epoch
@@ -254,7 +262,7 @@ class Trainer:
                         raise self._nan_error()
                     self.elapsed = time.perf_counter() - started
                     self.save()
-                    self._keep_snapshot()
+                self._keep_snapshot(bad)
                 if stop.requested:
                     raise KeyboardInterrupt
         return self._result()
@@ -280,14 +288,16 @@ class Trainer:
                              f"(lr {self.schedules.lr(self.step):.2e}); lower pretrain.lr or check the data. "
                              f"The last good checkpoint in {self.run_dir} was kept")
 
-    def _keep_snapshot(self) -> None:
+    def _keep_snapshot(self, bad: torch.Tensor) -> None:
         every = self.cfg.keep_every_epochs
         if not every:
             return
         every_steps = max(1, round(every * self.steps_per_epoch))
         if self.step % every_steps == 0:
+            if bool(bad):
+                raise self._nan_error()
             path = self.run_dir / f"encoder_step{self.step:07d}.pt"
-            checkpoint.save(path, encoder_file(self.model.target_encoder, self.kind, {"step": self.step}))
+            checkpoint.save(path, checkpoint.encoder_file(self.model.target_encoder, self.kind, {"step": self.step}))
 
     def _result(self) -> TrainResult:
         embed = self.model.group_embed

@@ -13,6 +13,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from pipeline.config import ModelConfig, PredictorConfig
+from pipeline.errors import PipelineError
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
@@ -59,7 +60,8 @@ class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig, image_size: int, in_chans: int = 3):
         super().__init__()
         if image_size % cfg.patch_size:
-            raise ValueError(f"image size {image_size} is not a multiple of patch size {cfg.patch_size}")
+            raise PipelineError(f"images are {image_size}px, not a multiple of model.patch_size={cfg.patch_size}; "
+                                f"change data.image_size or model.patch_size")
         self.cfg = cfg
         self.image_size = image_size
         self.grid = (image_size // cfg.patch_size,) * 2
@@ -95,6 +97,13 @@ class Encoder(nn.Module):
             if i >= len(self.blocks) - last:
                 outs.append(self.norm(x))
         return outs
+
+
+def random_encoder(cfg: ModelConfig, image_size: int, seed: int) -> Encoder:
+    """The untrained encoder every probe is compared with: the init JEPA's context encoder starts from
+    (JEPA seeds with the same seed and builds its encoder first)."""
+    torch.manual_seed(seed)
+    return Encoder(cfg, image_size)
 
 
 class LinearEmbed(nn.Module):

@@ -18,8 +18,9 @@ from pipeline.atomic import atomic_path, write_json  # noqa: E402
 from pipeline.cli import run_stage  # noqa: E402
 from pipeline.config import as_dict, load_params  # noqa: E402
 from pipeline.errors import PipelineError  # noqa: E402
-from pipeline.report import write_column_norms  # noqa: E402
-from pipeline.train import KINDS, Trainer, build_random_encoder, encoder_file, run_identity  # noqa: E402
+from pipeline.column_norms import write_column_norms  # noqa: E402
+from pipeline.train import KINDS, Trainer, run_identity  # noqa: E402
+from pipeline.vit import random_encoder  # noqa: E402
 
 TRAINED_PARAMS = ["seed", "model", "predictor", "masks", "pretrain"]
 
@@ -32,8 +33,8 @@ def main(argv: list[str]) -> None:
     data = load_prepared(Path("data/prepared") / dataset)
     if kind == "random":
         params = load_params(["seed", "model"])
-        encoder = build_random_encoder(params, data.image_size)
-        save_encoder(out, encoder_file(encoder, kind, {"params": {"seed": params.seed, **flat(params, ["model"])}}))
+        encoder = random_encoder(params.model, data.image_size, params.seed)
+        save_encoder(out, checkpoint.encoder_file(encoder, kind, {"params": {"seed": params.seed, **flat(params, ["model"])}}))
         return
 
     sections = TRAINED_PARAMS + (["sparsity"] if kind == "sparse_jepa" else [])
@@ -57,7 +58,7 @@ def main(argv: list[str]) -> None:
         pd.DataFrame(result.history).to_csv(tmp, index=False)
     if result.column_norms is not None:
         write_column_norms(reports / "column_norms.csv", result.column_norms)
-    save_encoder(out, encoder_file(result.target_encoder, kind, {"params": logged, "steps": result.summary["steps"]}))
+    save_encoder(out, checkpoint.encoder_file(result.target_encoder, kind, {"params": logged, "steps": result.summary["steps"]}))
 
 
 def flat(params, sections: list[str]) -> dict:

@@ -60,23 +60,27 @@ def main(argv: list[str]) -> None:
 
 
 def print_compare_links(datasets: list[str]) -> None:
-    """Where, in `mlflow ui`, this DVC experiment's JEPA and SparseJEPA probe runs sit side by side."""
+    """Where, in `mlflow ui`, this DVC experiment's probe runs sit side by side.
+
+    A model whose probe DVC took from its cache (e.g. JEPA in a `-S sparsity.lambda=...` experiment)
+    has no run in this experiment; its newest probe run stands in, the one that made the cached result.
+    """
     import mlflow
 
     mlflow.set_tracking_uri(tracking.tracking_uri())
     experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
     runs = mlflow.search_runs([experiment.experiment_id], output_format="list",
-                              filter_string=f"tags.dvc_exp = '{tracking.dvc_experiment()}' and tags.stage = 'probe'",
-                              order_by=["attributes.start_time DESC"])
+                              filter_string="tags.stage = 'probe'", order_by=["attributes.start_time DESC"])
+    this_exp = tracking.dvc_experiment()
     base = "http://127.0.0.1:5000/#"
     print(f"MLflow: run `mlflow ui --backend-store-uri {tracking.tracking_uri()} --host 127.0.0.1 --workers 1`, then")
     print(f"  all runs:  {base}/experiments/{experiment.experiment_id}/runs")
     for dataset in datasets:
         ids = []
         for model in MODELS:
-            match = [r.info.run_id for r in runs if r.data.tags.get("model") == model
-                     and r.data.tags.get("dataset") == dataset]
-            ids += match[:1]  # the newest probe run of this model
+            match = [r for r in runs if r.data.tags.get("model") == model and r.data.tags.get("dataset") == dataset]
+            own = [r for r in match if r.data.tags.get("dvc_exp") == this_exp]
+            ids += [r.info.run_id for r in (own or match)[:1]]
         if ids:
             quoted = ",".join(f'"{i}"' for i in ids)
             print(f"  {dataset} probes side by side: {base}/compare-runs?runs=[{quoted}]"

@@ -83,3 +83,18 @@ def test_collapse_signals():
 def test_ridge_online_probe_separates_blobs():
     x, y = blobs(50, 3, 6, spread=0.3, seed=0)
     assert ridge_accuracy(x[::2], y[::2], x[1::2], y[1::2], 3) == pytest.approx(100.0)
+
+
+def test_damaged_feature_and_encoder_files_give_one_line_errors(tmp_path):
+    from pipeline.features import load_encoder, load_features
+
+    bad = tmp_path / "x.npz"
+    bad.write_bytes(b"not an npz")
+    with pytest.raises(PipelineError, match="damaged"):
+        load_features(bad)
+    with pytest.raises(PipelineError, match="not found"):
+        load_features(tmp_path / "missing.npz")
+    enc = tmp_path / "encoder.pt"
+    enc.write_bytes(b"garbage")
+    with pytest.raises(PipelineError, match="damaged"):
+        load_encoder(enc)

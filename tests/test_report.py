@@ -17,13 +17,12 @@ from pipeline.report import (
     build_report,
     fmt_delta,
     main as report_main,
-    read_column_norms,
     readme_in_sync,
     sort_latents_by_group,
     sync_readme,
-    write_column_norms,
     zero_fraction,
 )
+from pipeline.column_norms import read_column_norms, write_column_norms
 
 MODELS = ["jepa", "sparse_jepa", "random"]
 DATASETS = ["cifar100", "fashion_mnist"]
@@ -62,7 +61,7 @@ def _write_history(reports: Path, model: str, steps: int = 120) -> None:
     path = reports / "pretrain" / model / "history.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
-    summary = {"wall_s": 90.0, "img_per_s": 512.5, "steps": steps, "epochs": 3, "final_loss": 0.1234,
+    summary = {"wall_s": 90.0, "img_per_s": 512.5, "steps": steps, "epochs": 3, "final_loss_jepa": 0.1234,
                "device": "cpu"}
     if model == "sparse_jepa":
         summary["zero_fraction"] = 0.375

@@ -112,3 +112,41 @@ def test_checkpoint_folder_changes_with_params_but_not_with_logging(tmp_path):
 def test_batch_larger_than_dataset_is_a_clear_error(tmp_path):
     with pytest.raises(PipelineError, match="batch_size"):
         make("jepa", toy_params(batch_size=64), tmp_path)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_bf16_training_runs_and_stays_finite(tmp_path):
+    result = make("sparse_jepa", toy_params(device="cuda"), tmp_path).run()
+    assert result.summary["device"].startswith("cuda")
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
+    assert next(result.target_encoder.parameters()).is_cuda
+
+
+def test_asking_for_cuda_without_one_is_a_clear_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(PipelineError, match="no CUDA device"):
+        make("jepa", toy_params(device="cuda"), tmp_path)
+
+
+def test_resumed_run_whose_mlflow_run_is_gone_logs_to_a_new_run(tmp_path, monkeypatch):
+    from pipeline import tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with tracking.Run("pretrain", "jepa", run_id="0123456789abcdef0123456789abcdef") as run:
+        run.log_metrics({"loss": 1.0}, step=1)
+    assert run.run_id != "0123456789abcdef0123456789abcdef"
+
+
+def test_periodic_encoder_snapshots_do_not_wait_for_a_checkpoint_step(tmp_path):
+    make("jepa", toy_params(keep_every_epochs=1, checkpoint_every=100), tmp_path).run()
+    assert sorted(p.name for p in tmp_path.glob("encoder_step*.pt")) == ["encoder_step0000004.pt",
+                                                                          "encoder_step0000008.pt"]
+
+
+def test_edited_training_code_gets_a_fresh_checkpoint_folder(tmp_path, monkeypatch):
+    from pipeline import train
+
+    before = checkpoint.fingerprint(run_identity("jepa", toy_params(), {"name": "toy"}))
+    monkeypatch.setattr(train, "code_fingerprint", lambda: "edited")
+    assert checkpoint.fingerprint(run_identity("jepa", toy_params(), {"name": "toy"})) != before
