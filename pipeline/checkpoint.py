@@ -42,8 +42,10 @@ def encoder_file(encoder, kind: str, extra: dict | None = None) -> dict:
 
 
 def save(path: Path, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        # Through a file object: torch.save(path) names the archive after the (temporary) file,
+        # which would make identical weights hash differently and needlessly re-run DVC stages.
+        torch.save(state, f)
 
 
 def load(path: Path) -> dict:

@@ -150,3 +150,10 @@ def test_edited_training_code_gets_a_fresh_checkpoint_folder(tmp_path, monkeypat
     before = checkpoint.fingerprint(run_identity("jepa", toy_params(), {"name": "toy"}))
     monkeypatch.setattr(train, "code_fingerprint", lambda: "edited")
     assert checkpoint.fingerprint(run_identity("jepa", toy_params(), {"name": "toy"})) != before
+
+
+def test_saved_files_are_byte_identical_for_identical_content(tmp_path):
+    state = {"w": torch.arange(4.0)}
+    checkpoint.save(tmp_path / "a.pt", state)
+    checkpoint.save(tmp_path / "b.pt", state)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
