@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import atomic_dir, write_json
+from pipeline.atomic import atomic_dir, link_or_copy, write_json
 from pipeline.errors import PipelineError
 
 ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")
@@ -70,6 +70,24 @@ def save_prepared(path: str | Path, ds: PreparedDataset) -> None:
         for key in ARRAYS:
             np.save(tmp / f"{key}.npy", getattr(ds, key), allow_pickle=False)
         write_json(tmp / META_FILE, _meta_for(ds))
+
+
+def publish_prepared(work: Path, path: str | Path, name: str, classes: list[str], meta: dict) -> PreparedDataset:
+    """Make `path` the prepared folder of the four .npy arrays in `work` (written by the converter).
+
+    The arrays are hard-linked, not copied, where the file system allows, and `work` is left intact:
+    if anything fails here, no converted image is lost.
+    """
+    arrays = {key: _read_array(work / f"{key}.npy", True, "delete the work folder and re-run") for key in ARRAYS}
+    ds = PreparedDataset(name=name, classes=list(classes), meta=meta, **arrays)
+    problems = ds.problems()
+    if problems:
+        raise ValueError(f"refusing to publish prepared dataset {name!r}: {'; '.join(problems)}")
+    with atomic_dir(path) as tmp:
+        for key in ARRAYS:
+            link_or_copy(work / f"{key}.npy", tmp / f"{key}.npy")
+        write_json(tmp / META_FILE, _meta_for(ds))
+    return load_prepared(path, mmap=True)
 
 
 def _meta_for(ds: PreparedDataset) -> dict:

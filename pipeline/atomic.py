@@ -9,6 +9,10 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+# Read once at import: os.umask can only be read by setting it, which must not race with other threads.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -18,6 +22,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    # mkstemp makes the file private (0600); outputs get the permissions any new file would.
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -31,6 +37,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes it private (0700)
     try:
         yield tmp
         if path.exists():
@@ -38,6 +45,14 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def link_or_copy(source: str | Path, target: str | Path) -> None:
+    """Hard-link `source` as `target` (instant, no extra disk), or copy it where links are not possible."""
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or a file system without hard links
+        shutil.copyfile(source, target)
 
 
 def write_json(path: str | Path, obj) -> None:

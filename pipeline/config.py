@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import sources
 from pipeline.errors import PipelineError
 
 PARAMS_FILE = "params.yaml"
@@ -30,6 +31,9 @@ class DataConfig:
         _require(len(self.probe) > 0, "data.probe", list(self.probe), "a non-empty list of datasets")
         _require(self.pretrain in self.probe, "data.pretrain", self.pretrain,
                  f"one of data.probe {list(self.probe)} (the pretraining set is also probed)")
+        for name in self.probe:
+            _require(name in sources.known(), "data.probe", list(self.probe),
+                     f"a list of known datasets ({', '.join(sources.known())})")
 
 
 @dataclass(frozen=True)
@@ -162,16 +166,34 @@ class ProbeConfig:
 
 
 @dataclass(frozen=True)
+class SubsetSpec:
+    """Images kept per class of one dataset's splits (0 = all); a class with fewer keeps all it has."""
+    train: int = 0
+    test: int = 0
+
+
+@dataclass(frozen=True)
 class Subsets:
-    """Train images kept per class, per dataset (0 keeps all); test splits stay whole."""
-    per_class: dict[str, int] = field(default_factory=dict)
+    """subsets.<dataset>.{train,test}; a dataset not listed keeps everything."""
+    per_dataset: dict[str, SubsetSpec] = field(default_factory=dict)
 
-    def for_dataset(self, name: str) -> int:
-        return self.per_class.get(name, 0)
+    def for_dataset(self, name: str) -> SubsetSpec:
+        return self.per_dataset.get(name, SubsetSpec())
 
-    def validate(self) -> None:
-        for name, n in self.per_class.items():
-            _require(isinstance(n, int) and n >= 0, f"subsets.{name}", n, "an integer >= 0 (0 keeps all)")
+
+def _subsets_from_dict(block) -> Subsets:
+    if not isinstance(block, dict):
+        raise PipelineError("params.yaml: 'subsets' must map dataset names to {train: N, test: M}")
+    per_dataset = {}
+    for name, spec in block.items():
+        if not isinstance(spec, dict) or not set(spec) <= {"train", "test"}:
+            raise PipelineError(f"params.yaml: subsets.{name} must be a mapping with keys train and test "
+                                f"(images per class, 0 = all), got {spec!r}")
+        counts = {split: _coerce(f"subsets.{name}.{split}", n, int) for split, n in spec.items()}
+        for split, n in counts.items():
+            _require(n >= 0, f"subsets.{name}.{split}", n, "an integer >= 0 (0 keeps all)")
+        per_dataset[name] = SubsetSpec(**counts)
+    return Subsets(per_dataset)
 
 
 # params.yaml block name -> dataclass. `seed` is a plain int at the top level.
@@ -230,12 +252,7 @@ def params_from_dict(raw: dict, sections: typing.Iterable[str]) -> Params:
         if name == "seed":
             values["seed"] = _coerce("seed", raw["seed"], int)
         elif name == "subsets":
-            block = raw["subsets"] or {}
-            if not isinstance(block, dict):
-                raise PipelineError("params.yaml: 'subsets' must map dataset names to integers")
-            subsets = Subsets({k: _coerce(f"subsets.{k}", v, int) for k, v in block.items()})
-            subsets.validate()
-            values["subsets"] = subsets
+            values["subsets"] = _subsets_from_dict(raw["subsets"] or {})
         elif name in SECTIONS:
             values[name] = section_from_dict(name, raw[name])
         else:

@@ -30,9 +30,12 @@ def load_encoder(path: Path) -> tuple[Encoder, dict]:
 
 
 @torch.no_grad()
-def pooled_features(encoder: Encoder, images: torch.Tensor, batch_size: int, layers: int = 1,
+def pooled_features(encoder: Encoder, images: torch.Tensor | np.ndarray, batch_size: int, layers: int = 1,
                     device: torch.device | str = "cpu", label: str = "features") -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float32 (N, layers * D): the mean over patch tokens of the last `layers` blocks."""
+    """uint8 (N, H, W, 3) -> float32 (N, layers * D): the mean over patch tokens of the last `layers` blocks.
+
+    `images` may be a memory-mapped array: only one batch of it is in memory at a time.
+    """
     if images.shape[1] != encoder.image_size or images.shape[2] != encoder.image_size:
         raise PipelineError(f"images are {images.shape[1]}x{images.shape[2]} but the encoder was pretrained at "
                             f"{encoder.image_size}px; prepare the dataset with data.image_size={encoder.image_size}")
@@ -43,7 +46,10 @@ def pooled_features(encoder: Encoder, images: torch.Tensor, batch_size: int, lay
     out = torch.empty(len(images), layers * encoder.width)
     with StepProgress(label, len(images)) as bar:
         for start in range(0, len(images), batch_size):
-            x = normalize(images[start:start + batch_size].to(device))
+            batch = images[start:start + batch_size]
+            if isinstance(batch, np.ndarray):
+                batch = torch.from_numpy(np.array(batch))  # a copy: a read-only memmap slice cannot back a tensor
+            x = normalize(batch.to(device))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 tokens = encoder.layer_outputs(x, layers)
             pooled = torch.cat([t.float().mean(dim=1) for t in tokens], dim=1)
@@ -55,14 +61,25 @@ def pooled_features(encoder: Encoder, images: torch.Tensor, batch_size: int, lay
     return out
 
 
+# What the report says about each probed dataset, taken from the prepared dataset's meta.json.
+DATASET_FACTS = ("display_name", "num_train", "num_test", "train_per_class", "test_per_class", "listed",
+                 "short_classes", "test_split", "source")
+
+
+def dataset_summary(meta: dict) -> dict:
+    return {key: meta[key] for key in DATASET_FACTS if key in meta}
+
+
 def save_features(path: Path, train: torch.Tensor, train_labels: np.ndarray, test: torch.Tensor,
-                  test_labels: np.ndarray, num_classes: int, encoder_params: dict) -> None:
-    """`encoder_params` (the pretraining params) travel with the features so the probe can log them."""
+                  test_labels: np.ndarray, num_classes: int, encoder_params: dict, dataset: dict | None = None) -> None:
+    """`encoder_params` (the pretraining params) and `dataset` (what the prepared data holds: subsets,
+    sources) travel with the features, so the probe can log them and the report can show them."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, train=train.numpy(), train_labels=train_labels, test=test.numpy(),
-                     test_labels=test_labels, num_classes=np.int64(num_classes),
-                     encoder_params=np.array(json.dumps(encoder_params, default=str)))
+            np.savez(f, train=train.numpy(), train_labels=np.asarray(train_labels), test=test.numpy(),
+                     test_labels=np.asarray(test_labels), num_classes=np.int64(num_classes),
+                     encoder_params=np.array(json.dumps(encoder_params, default=str)),
+                     dataset=np.array(json.dumps(dataset or {}, default=str)))
 
 
 def load_features(path: Path) -> dict:
@@ -70,6 +87,7 @@ def load_features(path: Path) -> dict:
         with np.load(path) as f:
             out = {k: f[k] for k in f.files}
         out["encoder_params"] = json.loads(str(out["encoder_params"]))
+        out["dataset"] = json.loads(str(out["dataset"])) if "dataset" in out else {}
         missing = {"train", "train_labels", "test", "test_labels", "num_classes"} - set(out)
         if missing:
             raise KeyError(", ".join(sorted(missing)))

@@ -8,7 +8,8 @@ The baseline (reports/ci_baseline.json) looks like
 where a probe's own "tolerance" overrides the global one. A probe fails when it is missing, NaN, or
 below baseline - tolerance (all in top-1 points); improvements pass. An optional
 "min_gain_over_random": G also fails any pretrained model that is not at least G points above
-the untrained encoder's probe on the same dataset (pretraining that no longer helps).
+the untrained encoder's probe on the same dataset (pretraining that no longer helps); G is one
+number for every dataset, or {"<dataset>": G, ...} for the datasets where a gain is expected.
 """
 from __future__ import annotations
 
@@ -82,8 +83,10 @@ def validate_baseline(obj, source: str = "baseline") -> dict:
             raise PipelineError(f"{source} probe {key!r} 'tolerance' must be a number >= 0, "
                                 f"got {override!r}; {fix}")
     gain = obj.get("min_gain_over_random")
-    if gain is not None and (not _number(gain) or gain < 0):
-        raise PipelineError(f"{source} 'min_gain_over_random' must be a number >= 0, got {gain!r}; {fix}")
+    gains = gain.values() if isinstance(gain, dict) else [gain]
+    if gain is not None and not all(_number(g) and g >= 0 for g in gains):
+        raise PipelineError(f"{source} 'min_gain_over_random' must be a number >= 0 or an object of "
+                            f"'<dataset>': number >= 0, got {gain!r}; {fix}")
     return obj
 
 
@@ -98,21 +101,25 @@ def compare(baseline: dict, current: dict[str, float]) -> list[Row]:
     for probe in sorted(set(current) - set(baseline["probes"])):
         rows.append(Row(probe, math.nan, current[probe], math.nan, "new"))
     if baseline.get("min_gain_over_random") is not None:
-        rows += gain_rows(current, float(baseline["min_gain_over_random"]))
+        rows += gain_rows(current, baseline["min_gain_over_random"])
     return rows
 
 
-def gain_rows(current: dict[str, float], min_gain: float) -> list[Row]:
-    """Per pretrained probe: its gain over the random encoder on the same dataset, against min_gain."""
+def gain_rows(current: dict[str, float], min_gain: float | dict[str, float]) -> list[Row]:
+    """Per pretrained probe: its gain over the random encoder on the same dataset, against the minimum.
+
+    `min_gain` is one minimum for every dataset or {dataset: minimum}; other datasets are not checked.
+    """
     rows = []
     for probe, now in sorted(current.items()):
         model, dataset = probe.split("/")
         reference = current.get(f"random/{dataset}")
-        if model == "random" or reference is None:
+        wanted = min_gain.get(dataset) if isinstance(min_gain, dict) else min_gain
+        if model == "random" or reference is None or wanted is None:
             continue
         gain = now - reference
-        status = "NaN" if math.isnan(gain) else ("ok" if gain >= min_gain - _SLACK else "NO GAIN")
-        rows.append(Row(f"{probe} minus random", min_gain, gain, 0.0, status))
+        status = "NaN" if math.isnan(gain) else ("ok" if gain >= wanted - _SLACK else "NO GAIN")
+        rows.append(Row(f"{probe} minus random", float(wanted), gain, 0.0, status))
     return rows
 
 

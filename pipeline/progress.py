@@ -16,6 +16,8 @@ class StepProgress:
         self.completed = completed
         self.plain_every_s = plain_every_s
         self._last_plain = 0.0
+        self._started = time.monotonic()
+        self._completed_at_start = completed
         self._status = ""
         self._bar = None
         if self.console.is_terminal:
@@ -47,4 +49,19 @@ class StepProgress:
 
     def _print_plain(self) -> None:
         self._last_plain = time.monotonic()
-        self.console.print(f"{self.description} {self.completed}/{self.total} {self._status}", highlight=False)
+        self.console.print(f"{self.description} {self.completed}/{self.total} {self._status}{self._pace()}",
+                           highlight=False, soft_wrap=True)
+
+    def _pace(self) -> str:
+        """Elapsed time and, once there is a rate to go by, the time left (the rich bar shows its own)."""
+        elapsed = time.monotonic() - self._started
+        done = self.completed - self._completed_at_start
+        text = f" [{_clock(elapsed)} elapsed"
+        if done > 0 and self.completed < self.total:
+            text += f", about {_clock((self.total - self.completed) * elapsed / done)} left"
+        return text + "]"
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

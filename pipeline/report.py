@@ -180,6 +180,48 @@ def results_table_md(frame: pd.DataFrame, models: list[str], datasets: list[str]
     return markdown_table(header, rows)
 
 
+def _count(n: int, per_class: int, listed: int | None) -> str:
+    """"10,000 (1,000 per class of 60,000)" or "10,000 (all)"."""
+    if not per_class:
+        return f"{n:,} (all)"
+    return f"{n:,} ({per_class:,} per class of {listed:,})" if listed else f"{n:,} ({per_class:,} per class)"
+
+
+def data_table_md(probes: Mapping[tuple[str, str], dict], models: list[str], datasets: list[str]) -> str:
+    """What each probed dataset held: images per split with its per-class subset, classes, test split, source."""
+    header = ["Dataset", "test split", "source", "train images", "test images", "classes"]
+    rows = []
+    for dataset in datasets:
+        # Every model is probed on the same prepared data; the first record that describes it will do.
+        described = [probes[(m, dataset)] for m in models if probes[(m, dataset)].get("data")]
+        probe = described[0] if described else probes[(models[0], dataset)]
+        data = probe.get("data") or {}
+        listed = data.get("listed") or {}
+        n_train = int(_as_float(probe.get("n_train")) + _as_float(probe.get("n_val")))
+        n_test = int(_as_float(probe.get("n_test")))
+        rows.append([
+            dataset_name(dataset),
+            str(data.get("test_split", "official test")),
+            _source_text(data.get("source", [])),
+            _count(n_train, int(data.get("train_per_class", 0)), listed.get("train")),
+            _count(n_test, int(data.get("test_per_class", 0)), listed.get("test")),
+            str(probe.get("num_classes", DASH)),
+        ])
+    return markdown_table(header, rows, align_right_from=3)
+
+
+def _source_text(source: list[dict]) -> str:
+    if not source:
+        return DASH
+    trees = [entry["extracted_tree"] for entry in source if "extracted_tree" in entry]
+    if trees:
+        return "extracted tree " + ", ".join(f"`{t}`" for t in trees)
+    # An entry carries "official_md5": None only where no checksum is published.
+    checked = all("official_md5" not in entry for entry in source)
+    files = ", ".join(f"`{entry['file']}`" for entry in source)
+    return files + (" (md5 checked)" if checked else " (no official checksum)")
+
+
 def pretrain_facts(summary: dict, history: pd.DataFrame | None) -> dict[str, float]:
     """Final pretraining scalars, from summary.json first and the history's last values as fallback."""
     def last(column: str) -> float:
@@ -258,16 +300,20 @@ def _env_value(key: str, value: Any) -> str:
     return str(value)
 
 
-def results_markdown(results_table: str, pretrain_table: str, environment: Mapping[str, Any],
+def results_markdown(results_table: str, data_table: str, pretrain_table: str, environment: Mapping[str, Any],
                      figures: Mapping[str, str]) -> str:
     """The README section: level-3 heading (never level 1, so it nests under any README heading)."""
     parts = [
         "### Results",
-        "Linear-probe top-1 accuracy (%) on each dataset's official test split. "
+        "Linear-probe top-1 accuracy (%) on each dataset's test split (below). "
         "*paper* is the SparseJEPA paper's linear-probe number, Δ = ours − paper in points; "
-        f"{DASH} means the paper reports no number for that dataset. "
-        "The random encoder is an untrained reference.",
+        f"{DASH} means the paper reports no number for that dataset. Δ compares like with like only in the "
+        "paper's setting (ViT-Tiny pretrained on CIFAR-100 for 300 epochs at 32 px); see *Run* below for this "
+        "one's. The random encoder is an untrained reference.",
         results_table,
+        "Probe data (per-class subsets are `subsets.<dataset>` in params.yaml; the probe's validation split "
+        "is carved from the train images):",
+        data_table,
     ]
     if environment:
         parts += ["Run:", environment_md(environment)]
@@ -474,7 +520,7 @@ def build_report(reports_dir: Path, models: list[str], datasets: list[str], envi
     figure_refs = {what: f"{reports_dir.name}/figures/{p.name}" for what, p in
                    (("pretraining curves", written.get("pretrain_curves")),
                     ("column-norm map", written.get("column_norms"))) if p is not None}
-    md = results_markdown(results_table_md(frame, models, datasets),
+    md = results_markdown(results_table_md(frame, models, datasets), data_table_md(probes, models, datasets),
                           pretrain_table_md(facts, probes, models, datasets), environment, figure_refs)
     md_path = reports_dir / "results.md"
     with atomic_path(md_path) as tmp:

@@ -8,7 +8,6 @@ the data order is a function of (seed, epoch), so a killed run resumes exactly w
 from __future__ import annotations
 
 import hashlib
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from pipeline.augment import augment, normalize
 from pipeline.config import Params, as_dict
 from pipeline.errors import PipelineError
 from pipeline.hardware import describe
+from pipeline.interrupts import StopRequest
 from pipeline.jepa import JEPA, ema_update_, param_groups
 from pipeline.masks import Masks, check_feasible, sample_masks
 from pipeline.monitor import effective_rank, feature_std, ridge_accuracy
@@ -231,7 +231,7 @@ class Trainer:
         """Train to the end of the schedule (or `stop_after` more steps, which is what a kill looks like)."""
         total = self.schedules.total_steps
         end = total if stop_after is None else min(total, self.step + stop_after)
-        stop = _StopRequest()
+        stop = StopRequest()
         meter = _Meter()
         bad = torch.zeros((), dtype=torch.bool, device=self.device)
         started = time.perf_counter() - self.elapsed
@@ -321,29 +321,3 @@ class Trainer:
             summary["groups_per_latent"] = float((embed.column_norms() > 0).sum(dim=0).float().mean())
             summary["final_penalty"] = last.get("penalty")
         return TrainResult(self.model.target_encoder, self.history, summary, norms)
-
-
-class _StopRequest:
-    """First Ctrl-C or SIGTERM: finish the step, checkpoint, stop. A second one stops at once."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = {}
-
-    def _handle(self, signum, frame):
-        self.requested = True
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def __enter__(self):
-        try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        except ValueError:  # not the main thread: leave signals alone
-            self._previous = {}
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-

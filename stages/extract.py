@@ -14,7 +14,7 @@ from pipeline.arrays import load_prepared  # noqa: E402
 from pipeline.cli import run_stage  # noqa: E402
 from pipeline.config import load_params  # noqa: E402
 from pipeline.errors import PipelineError  # noqa: E402
-from pipeline.features import load_encoder, pooled_features, save_features  # noqa: E402
+from pipeline.features import dataset_summary, load_encoder, pooled_features, save_features  # noqa: E402
 
 
 def main(argv: list[str]) -> None:
@@ -23,14 +23,15 @@ def main(argv: list[str]) -> None:
     model, dataset = argv
     cfg = load_params(["extract"]).extract
     encoder, encoder_params = load_encoder(Path("data/models") / model / "encoder.pt")
-    data = load_prepared(Path("data/prepared") / dataset)
+    # Memory-mapped: a large prepared set (Places205, iNat18) is read one batch at a time.
+    data = load_prepared(Path("data/prepared") / dataset, mmap=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    feats = {split: pooled_features(encoder, torch.from_numpy(getattr(data, f"{split}_images")), cfg.batch_size,
-                                    cfg.layers, device, label=f"extract {model}/{dataset} {split}")
+    feats = {split: pooled_features(encoder, getattr(data, f"{split}_images"), cfg.batch_size, cfg.layers, device,
+                                    label=f"extract {model}/{dataset} {split}")
              for split in ("train", "test")}
     out = Path("data/features") / model / f"{dataset}.npz"
     save_features(out, feats["train"], data.train_labels, feats["test"], data.test_labels, data.num_classes,
-                  encoder_params)
+                  encoder_params, dataset_summary(data.meta))
     print(f"wrote {out}: {tuple(feats['train'].shape)} train, {tuple(feats['test'].shape)} test", flush=True)
 
 

@@ -31,7 +31,8 @@ def main(argv: list[str]) -> None:
     result = run_probe(train_x, train_y, test_x, test_y, int(f["num_classes"]), params.probe, params.seed)
     record = {"model": model, "dataset": dataset, **result.to_dict(),
               # Same images for every model: the test split's pooled features.
-              "multi_information": multi_information(test_x)}
+              "multi_information": multi_information(test_x),
+              "data": f["dataset"]}
     write_json(Path("reports/probe") / model / f"{dataset}.json", record)
     print(f"probe {model}/{dataset}: top-1 {result.top1:.2f}% (val {result.val_top1:.2f}%, lr {result.lr:g}, "
           f"weight decay {result.weight_decay:g})", flush=True)

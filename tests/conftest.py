@@ -1,5 +1,6 @@
-"""Shared test settings: where the real offline data lives, and a repo-root fixture."""
+"""Shared test settings: where the real offline data lives, and no test ever reaching the network."""
 import os
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -14,3 +15,28 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "FashionMNIST" / "raw").is_dir():
         pytest.skip(f"real FashionMNIST mirror not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+class Offline:
+    """Stands in for the network: records each URL asked for, then fails like a machine without internet."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def __call__(self, url, *args, **kwargs):
+        self.urls.append(url)
+        raise urllib.error.URLError("network disabled in tests")
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch) -> Offline:
+    import torchvision.datasets.utils as tv_utils
+
+    from pipeline import download
+
+    fake = Offline()
+    monkeypatch.setattr(download, "fetch_url", fake)
+    # Belt and braces: torchvision's own download path must never reach the network either.
+    monkeypatch.setattr(tv_utils, "_urlretrieve", fake)
+    monkeypatch.setattr(tv_utils, "_get_redirect_url", fake)
+    return fake

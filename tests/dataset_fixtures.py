@@ -11,9 +11,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import pickle
 import struct
 import tarfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,3 +155,224 @@ def _tar_gz(folder: str, members: dict[str, bytes]) -> bytes:
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------- image-file datasets
+# Each image is one flat colour that names it (see index_colour), so a test can tell which source
+# image landed where even after JPEG compression and resizing: both keep a flat image flat.
+
+def index_colour(index: int) -> int:
+    """Grey level for image `index` (< 60): spaced by 4 so JPEG's rounding (+-1) cannot confuse two."""
+    return 10 + 4 * index
+
+
+def colour_index(images: np.ndarray) -> np.ndarray:
+    """Inverse of index_colour for NHWC images, read at the centre pixel."""
+    h, w = images.shape[1] // 2, images.shape[2] // 2
+    return np.rint((images[:, h, w, 0].astype(float) - 10) / 4).astype(np.int64)
+
+
+def encode_image(grey: int, size: tuple[int, int], fmt: str, border: tuple[int, int, int] | None = None) -> bytes:
+    """A flat image of `grey` (width, height); `border` paints the outer sixth of each side (for crop tests)."""
+    from PIL import Image
+
+    w, h = size
+    pixels = np.full((h, w, 3), grey, dtype=np.uint8)
+    if border is not None:
+        pixels[:, : w // 6] = border
+        pixels[:, w - w // 6:] = border
+    if fmt == "PNG":  # CLEVR's renders are RGBA
+        pixels = np.concatenate([pixels, np.full((h, w, 1), 255, dtype=np.uint8)], axis=2)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def tar_gz(members: dict[str, bytes], folders: tuple[str, ...] = ()) -> bytes:
+    """A .tar.gz holding `members` (path -> bytes), with folder entries as tar writes them."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for folder in folders:
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@dataclass
+class FileFixture:
+    """An image-file dataset as written: the expected keys and labels per split (in output order)."""
+    keys: dict[str, list[str]]
+    labels: dict[str, np.ndarray]
+    index: dict[str, dict[str, int]]  # split -> key -> the image's colour index
+    classes: list[str]
+    md5s: dict[str, str]
+
+
+# ---------------------------------------------------------------------------- CLEVR v1.0
+
+CLEVR_COUNTS = {"train": [3, 10, 5, 5, 7, 4, 9, 3, 8, 6, 10, 3], "val": [4, 3, 10, 6, 8]}
+
+
+def clevr_members(counts: dict[str, list[int]] = CLEVR_COUNTS, n_test: int = 3) -> tuple[dict[str, bytes], FileFixture]:
+    """CLEVR_v1.0/ as in the official zip: 480x320 RGBA PNGs in images/<split>/, scene graphs for train and val.
+
+    Scenes are listed in a shuffled order: labels must be joined by image_filename, not by position.
+    """
+    members, keys, labels, index = {}, {}, {}, {}
+    rng = np.random.default_rng(0)
+    colour = 0
+    for split, split_counts in counts.items():
+        scenes = []
+        for i, count in enumerate(split_counts):
+            name = f"CLEVR_{split}_{i:06d}.png"
+            members[f"CLEVR_v1.0/images/{split}/{name}"] = encode_image(index_colour(colour), (48, 32), "PNG")
+            scenes.append({"split": split, "image_index": i, "image_filename": name,
+                           "objects": [{"shape": "cube", "pixel_coords": [1, 2, 3]}] * count,
+                           "relationships": {}, "directions": {}})
+            index.setdefault(split, {})[f"{split}/{name}"] = colour
+            colour += 1
+        order = rng.permutation(len(scenes))
+        members[f"CLEVR_v1.0/scenes/CLEVR_{split}_scenes.json"] = json.dumps(
+            {"info": {"split": split, "version": "1.0"}, "scenes": [scenes[j] for j in order]}).encode()
+        keys[split] = [f"{split}/CLEVR_{split}_{i:06d}.png" for i in range(len(split_counts))]
+        labels[split] = np.array(split_counts) - 3
+    for i in range(n_test):  # the official test split: images without scene graphs
+        members[f"CLEVR_v1.0/images/test/CLEVR_test_{i:06d}.png"] = encode_image(250, (48, 32), "PNG")
+    ours = {"train": "train", "test": "val"}
+    fixture = FileFixture({s: keys[o] for s, o in ours.items()}, {s: labels[o] for s, o in ours.items()},
+                          {s: index[o] for s, o in ours.items()}, [str(c) for c in range(3, 11)], {})
+    return members, fixture
+
+
+def write_clevr_zip(folder: Path, **kwargs) -> FileFixture:
+    members, fixture = clevr_members(**kwargs)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "CLEVR_v1.0.zip").write_bytes(buffer.getvalue())
+    fixture.md5s["CLEVR_v1.0.zip"] = md5_bytes(buffer.getvalue())
+    return fixture
+
+
+def write_clevr_tree(parent: Path, **kwargs) -> FileFixture:
+    """The zip's content extracted under parent/ (so parent/CLEVR_v1.0/...)."""
+    members, fixture = clevr_members(**kwargs)
+    for name, data in members.items():
+        (parent / name).parent.mkdir(parents=True, exist_ok=True)
+        (parent / name).write_bytes(data)
+    return fixture
+
+
+# ---------------------------------------------------------------------------- Places205
+
+PLACES_PREFIX = "data/vision/torralba/deeplearning/images256/"
+PLACES_CLASSES = ["abbey", "field/cultivated", "swimming_pool/outdoor"]
+
+
+def write_places205(mirror: Path, train_per_class: tuple[int, ...] = (4, 3, 5), val_per_class: int = 2,
+                    unlisted: int = 2) -> FileFixture:
+    """imagesPlaces205_resize.tar.gz and trainvalsplit_places205.tar.gz in the official layout.
+
+    Lists are "<letter>/<class>/<file>.jpg <label>" lines sorted by label; the image archive holds
+    train and val images in one tree (in an order other than the lists'), plus `unlisted` images
+    that neither list names.
+    """
+    members, keys, labels, index, lines = {}, {"train": [], "test": []}, {"train": [], "test": []}, {}, {}
+    colour = 0
+    for split, counts in (("train", train_per_class), ("test", (val_per_class,) * len(PLACES_CLASSES))):
+        lines[split] = []
+        for label, (name, count) in enumerate(zip(PLACES_CLASSES, counts)):
+            for i in range(count):
+                key = f"{name[0]}/{name}/gsun_{split}{label}{i:04d}{'0' * 20}.jpg"
+                members[PLACES_PREFIX + key] = encode_image(index_colour(colour), (24, 24), "JPEG")
+                lines[split].append(f"{key} {label}")
+                keys[split].append(key)
+                labels[split].append(label)
+                index.setdefault(split, {})[key] = colour
+                colour += 1
+    for i in range(unlisted):
+        members[PLACES_PREFIX + f"a/abbey/gsun_unlisted{i:04d}.jpg"] = encode_image(250, (24, 24), "JPEG")
+    shuffled = dict(sorted(members.items(), key=lambda item: md5_bytes(item[0].encode())))
+    folders = tuple(PLACES_PREFIX[:end] for end in range(len(PLACES_PREFIX)) if PLACES_PREFIX[end] == "/")
+    images = tar_gz(shuffled, folders)
+    lists = tar_gz({"trainvalsplit_places205/train_places205.csv": ("\n".join(lines["train"]) + "\n").encode(),
+                    "trainvalsplit_places205/val_places205.csv": ("\n".join(lines["test"]) + "\n").encode()},
+                   ("trainvalsplit_places205",))
+    mirror.mkdir(parents=True, exist_ok=True)
+    (mirror / "imagesPlaces205_resize.tar.gz").write_bytes(images)
+    (mirror / "trainvalsplit_places205.tar.gz").write_bytes(lists)
+    return FileFixture(keys, {s: np.array(v) for s, v in labels.items()}, index, list(PLACES_CLASSES),
+                       {"imagesPlaces205_resize.tar.gz": md5_bytes(images),
+                        "trainvalsplit_places205.tar.gz": md5_bytes(lists)})
+
+
+# ---------------------------------------------------------------------------- iNaturalist 2018
+
+INAT_CATEGORIES = [("Plantae", "Platanus occidentalis"), ("Aves", "Pica pica"), ("Insecta", "Apis mellifera")]
+
+
+def write_inat18(mirror: Path, train_per_class: tuple[int, ...] = (6, 2, 4), val_per_class: int = 1) -> FileFixture:
+    """train_val2018.tar.gz (train_val2018/<super>/<id>/<hash>.jpg) and the COCO-style annotation archives.
+
+    Images are 40x24 with red borders (the outer sixth of each side), so a centre crop shows only
+    the image's flat colour. Annotations list images in an order other than the archive's.
+    """
+    categories = [{"id": i, "name": name, "supercategory": sup, "kingdom": sup, "phylum": "p", "class": "c",
+                   "order": "o", "family": "f", "genus": name.split()[0]}
+                  for i, (sup, name) in enumerate(INAT_CATEGORIES)]
+    members, keys, labels, index, annotations = {}, {}, {}, {}, {}
+    colour, image_id = 0, 1
+    for split, counts in (("train", train_per_class), ("test", (val_per_class,) * len(INAT_CATEGORIES))):
+        images, annos, pairs = [], [], []
+        for label, count in enumerate(counts):
+            sup = INAT_CATEGORIES[label][0]
+            for i in range(count):
+                name = f"train_val2018/{sup}/{label}/{md5_bytes(f'{split}{label}{i}'.encode())}.jpg"
+                members[name] = encode_image(index_colour(colour), (40, 24), "JPEG", border=(255, 0, 0))
+                images.append({"id": image_id, "width": 40, "height": 24, "file_name": name, "license": 1,
+                               "rights_holder": "fixture"})
+                annos.append({"id": image_id + 1000, "image_id": image_id, "category_id": label})
+                pairs.append((name, label))
+                index.setdefault(split, {})[name] = colour
+                colour += 1
+                image_id += 1
+        pairs.sort()
+        keys[split] = [p[0] for p in pairs]
+        labels[split] = np.array([p[1] for p in pairs])
+        annotations[split] = {"info": {"year": 2018}, "images": images[::-1], "categories": categories,
+                              "annotations": annos, "licenses": [{"id": 1, "name": "cc", "url": ""}]}
+    mirror.mkdir(parents=True, exist_ok=True)
+    md5s = {}
+    for filename, member, content in (("train2018.json.tar.gz", "train2018.json", annotations["train"]),
+                                      ("val2018.json.tar.gz", "val2018.json", annotations["test"])):
+        payload = tar_gz({member: json.dumps(content).encode()})
+        (mirror / filename).write_bytes(payload)
+        md5s[filename] = md5_bytes(payload)
+    images_tar = tar_gz(members, ("train_val2018",))
+    (mirror / "train_val2018.tar.gz").write_bytes(images_tar)
+    md5s["train_val2018.tar.gz"] = md5_bytes(images_tar)
+    return FileFixture(keys, labels, index, [name for _, name in INAT_CATEGORIES], md5s)
+
+
+def patch_inat18(monkeypatch, md5s: dict[str, str]) -> None:
+    """Swap the official md5s (torchvision's for the images, the README's for the annotations) for the fixture's."""
+    from torchvision.datasets.inaturalist import DATASET_MD5
+
+    from pipeline.sources import inat18
+
+    monkeypatch.setitem(DATASET_MD5, "2018", md5s["train_val2018.tar.gz"])
+    for split, (filename, _, member) in list(inat18.ANNOTATIONS.items()):
+        monkeypatch.setitem(inat18.ANNOTATIONS, split, (filename, md5s[filename], member))
+
+
+def patch_clevr(monkeypatch, md5s: dict[str, str]) -> None:
+    from torchvision.datasets import CLEVRClassification
+
+    monkeypatch.setattr(CLEVRClassification, "_MD5", md5s["CLEVR_v1.0.zip"])

@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from pipeline import names, sources
 from pipeline.config import SECTIONS, as_dict, load_params, params_from_dict
 from pipeline.errors import PipelineError
 
@@ -25,7 +26,10 @@ def test_committed_params_parse_and_round_trip():
     ({"data": {"pretrain": "cifar100", "probe": ["fashion_mnist"]}}, ["data"], "data.pretrain"),
     ({"model": {"width": 130, "heads": 4}}, ["model"], "divisible by model.heads"),
     ({"seed": 1.5}, ["seed"], "seed must be an integer"),
-    ({"subsets": {"cifar100": -1}}, ["subsets"], "subsets.cifar100"),
+    ({"subsets": {"cifar100": {"train": -1, "test": 0}}}, ["subsets"], "subsets.cifar100.train = -1 is invalid"),
+    ({"subsets": {"cifar100": 500}}, ["subsets"], "subsets.cifar100 must be a mapping with keys train and test"),
+    ({"subsets": {"cifar100": {"val": 5}}}, ["subsets"], "subsets.cifar100 must be a mapping"),
+    ({"data": {"pretrain": "cifar", "probe": ["cifar"]}}, ["data"], "a list of known datasets (cifar100, clevr_count"),
     ({}, ["probe"], "no 'probe' block"),
 ])
 def test_bad_params_fail_with_one_line_naming_the_key(raw, sections, message):
@@ -52,3 +56,12 @@ def test_only_sparse_jepa_stages_declare_sparsity_params():
             assert not any("sparsity" in str(p) for p in body.get("params", [])), name
         script = body["cmd"].split()[1]
         assert script in body["deps"], f"{name} must depend on its own script {script}"
+
+
+def test_every_dataset_has_a_subsets_entry_a_display_name_and_its_own_prepare_dep():
+    # dvc.yaml's prepare stage reads subsets.<dataset>: a dataset without an entry could not be probed.
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert set(raw["subsets"]) == set(sources.known())
+    assert all(names.dataset_name(name) != name for name in sources.known())
+    prepare = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["prepare"]["do"]
+    assert "pipeline/sources/${item}.py" in prepare["deps"] and "subsets.${item}" in prepare["params"]

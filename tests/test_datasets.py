@@ -1,49 +1,29 @@
 """prepare(): official files (fixtures in the exact official format) -> verified raw folder -> arrays.
 
-No test touches the network: the autouse fixture makes every fetch fail as if offline.
+No test touches the network: conftest's autouse `offline` fixture makes every fetch fail as if offline.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
-import urllib.error
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torchvision.datasets.utils as tv_utils
 from PIL import Image
 from torchvision.datasets import CIFAR100, FashionMNIST
 
 from dataset_fixtures import (decode_index, md5_bytes, patch_cifar100, patch_fashion_mnist, write_cifar100,
                               write_fashion_mnist)
-from pipeline import download
+from pipeline import sources
 from pipeline.arrays import ARRAYS, PreparedDataset, load_prepared, save_prepared
-from pipeline.datasets import DATASETS, per_class_subset, prepare, to_rgb_size
+from pipeline.config import SubsetSpec
+from pipeline.datasets import prepare
 from pipeline.errors import PipelineError
+from pipeline.imaging import to_square_rgb
+from pipeline.subsets import per_class_subset
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class Offline:
-    """Stands in for the network: records each URL asked for, then fails like a machine without internet."""
-
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-
-    def __call__(self, url, *args, **kwargs):
-        self.urls.append(url)
-        raise urllib.error.URLError("network disabled in tests")
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch) -> Offline:
-    fake = Offline()
-    monkeypatch.setattr(download, "fetch_url", fake)
-    # Belt and braces: torchvision's own download path must never reach the network either.
-    monkeypatch.setattr(tv_utils, "_urlretrieve", fake)
-    monkeypatch.setattr(tv_utils, "_get_redirect_url", fake)
-    return fake
 
 
 @pytest.fixture
@@ -60,9 +40,10 @@ def cifar(tmp_path, monkeypatch):
     return fixture
 
 
-def run_prepare(tmp_path: Path, name: str, image_size: int, per_class: int = 0, mirror: str | None = "mirror"):
-    return prepare(name, tmp_path / "raw", tmp_path / "prepared" / name, image_size, per_class,
-                   tmp_path / mirror if mirror else None)
+def run_prepare(tmp_path: Path, name: str, image_size: int, per_class: int = 0, mirror: str | None = "mirror",
+                test_per_class: int = 0):
+    return prepare(name, tmp_path / "raw", tmp_path / "prepared" / name, image_size,
+                   SubsetSpec(per_class, test_per_class), tmp_path / mirror if mirror else None, tmp_path / "work")
 
 
 # ---------------------------------------------------------------------------- round trips
@@ -132,9 +113,8 @@ def test_resize_grey_up_and_rgb_down(tmp_path, fashion, cifar):
 
 
 def test_resize_of_a_constant_image_stays_constant():
-    images = np.full((3, 28, 28), 137, dtype=np.uint8)
-    out = to_rgb_size(images, 40, "train")
-    assert out.shape == (3, 40, 40, 3) and (out == 137).all()
+    out = to_square_rgb(np.full((28, 28), 137, dtype=np.uint8), 40)
+    assert out.shape == (40, 40, 3) and out.dtype == np.uint8 and (out == 137).all()
 
 
 def test_second_run_uses_raw_folder_without_mirror_or_network(tmp_path, fashion, offline):
@@ -142,6 +122,25 @@ def test_second_run_uses_raw_folder_without_mirror_or_network(tmp_path, fashion,
     run_prepare(tmp_path, "fashion_mnist", 28, mirror=None)
     assert offline.urls == []
     assert load_prepared(tmp_path / "prepared" / "fashion_mnist").num_classes == 10
+
+
+def test_verified_md5_is_remembered_until_the_file_changes(tmp_path, fashion, monkeypatch):
+    from pipeline import download
+
+    run_prepare(tmp_path, "fashion_mnist", 28)
+    hashed = []
+    real = download.md5_of
+    monkeypatch.setattr(download, "md5_of", lambda path: hashed.append(path.name) or real(path))
+    run_prepare(tmp_path, "fashion_mnist", 28)
+    assert hashed == []  # size and mtime unchanged: a 120 GB archive is not hashed again
+
+    raw_file = tmp_path / "raw/fashion_mnist/FashionMNIST/raw/t10k-labels-idx1-ubyte.gz"
+    raw_file.unlink()  # a hard link to the mirror's file: replace it, never write through it
+    raw_file.write_bytes(b"something else entirely")
+    with pytest.raises(PipelineError, match="t10k-labels-idx1-ubyte.gz has md5 .* but the official"):
+        run_prepare(tmp_path, "fashion_mnist", 28)
+    assert hashed == ["t10k-labels-idx1-ubyte.gz"]
+    assert (tmp_path / "mirror/FashionMNIST/raw/t10k-labels-idx1-ubyte.gz").read_bytes() != b"something else entirely"
 
 
 def test_flat_mirror_layout_is_found(tmp_path, fashion):
@@ -188,7 +187,7 @@ def test_offline_without_mirror_says_which_file_and_where_to_put_it(tmp_path, na
     with pytest.raises(PipelineError) as err:
         run_prepare(tmp_path, name, 28, mirror=None)
     message = str(err.value)
-    first = DATASETS[name].files()[0]
+    first = sources.get(name).files()[0]
     for part in (first.filename, first.md5, first.urls[0], "network disabled in tests",
                  f"$SPARSEJEPA_DATA_MIRROR/{first.rel_path}", str(tmp_path / "raw" / name / first.rel_path)):
         assert part in message
@@ -236,7 +235,8 @@ def test_corrupt_fashion_mnist_gz(tmp_path, fashion, monkeypatch):
 
 
 def test_unknown_dataset_lists_known_ones(tmp_path):
-    with pytest.raises(PipelineError, match="unknown dataset 'mnist'; known datasets: fashion_mnist, cifar100"):
+    with pytest.raises(PipelineError, match="unknown dataset 'mnist'; known datasets: cifar100, clevr_count, "
+                                            "fashion_mnist, inat18, places205"):
         run_prepare(tmp_path, "mnist", 28)
 
 
@@ -256,15 +256,35 @@ def test_per_class_subset_keeps_n_per_class_in_original_order(tmp_path, fashion)
 
 def test_per_class_subset_is_fixed_and_not_just_the_first_images():
     labels = np.arange(1000) % 5
-    first = per_class_subset(labels, 10, list("abcde"), "toy")
-    np.testing.assert_array_equal(first, per_class_subset(labels, 10, list("abcde"), "toy"))
+    first = per_class_subset(labels, 10, 5)
+    np.testing.assert_array_equal(first, per_class_subset(labels, 10, 5))
     assert len(first) == 50 and first.max() > 50
 
 
-def test_per_class_subset_too_large(tmp_path, fashion):
-    with pytest.raises(PipelineError, match=r"subsets.fashion_mnist = 7 .*'T-shirt/top' \(6\).*lower subsets"):
-        run_prepare(tmp_path, "fashion_mnist", 28, per_class=7)
-    assert not (tmp_path / "prepared" / "fashion_mnist").exists()
+def test_per_class_subset_of_a_long_tailed_split_keeps_the_balance_it_promises():
+    labels = np.repeat(np.arange(4), [9, 2, 5, 0])  # class 3 has no images at all
+    rng = np.random.default_rng(1)
+    labels = labels[rng.permutation(len(labels))]
+    kept = per_class_subset(labels, 4, 4)
+    assert np.bincount(labels[kept], minlength=4).tolist() == [4, 2, 4, 0]  # min(4, available) per class
+    assert (np.diff(kept) > 0).all() and len(set(kept)) == len(kept)
+    np.testing.assert_array_equal(per_class_subset(labels, 0, 4), np.arange(len(labels)))
+
+
+def test_subset_larger_than_a_class_keeps_the_whole_class(tmp_path, fashion):
+    run_prepare(tmp_path, "fashion_mnist", 28, per_class=7)  # every class has 6
+    ds = load_prepared(tmp_path / "prepared" / "fashion_mnist")
+    assert np.bincount(ds.train_labels).tolist() == [6] * 10
+    assert ds.meta["short_classes"] == {"train": 10, "test": 0}
+
+
+def test_test_split_subset_only_when_asked(tmp_path, fashion):
+    run_prepare(tmp_path, "fashion_mnist", 28, per_class=2, test_per_class=1)
+    ds = load_prepared(tmp_path / "prepared" / "fashion_mnist")
+    assert np.bincount(ds.test_labels).tolist() == [1] * 10 and np.bincount(ds.train_labels).tolist() == [2] * 10
+    np.testing.assert_array_equal(ds.test_labels, fashion.test.labels[decode_index(ds.test_images)])
+    assert (ds.meta["train_per_class"], ds.meta["test_per_class"]) == (2, 1)
+    assert ds.meta["listed"] == {"train": 60, "test": 20}
 
 
 # ---------------------------------------------------------------------------- arrays format
@@ -312,7 +332,8 @@ def test_save_refuses_inconsistent_arrays(tmp_path):
 # ---------------------------------------------------------------------------- stage script
 
 def test_stage_script_reads_params_and_mirror_env(tmp_path, fashion, monkeypatch):
-    (tmp_path / "params.yaml").write_text("data:\n  image_size: 28\nsubsets:\n  fashion_mnist: 2\n")
+    (tmp_path / "params.yaml").write_text("data:\n  image_size: 28\nsubsets:\n  fashion_mnist:\n    train: 2\n"
+                                          "    test: 0\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SPARSEJEPA_DATA_MIRROR", str(tmp_path / "mirror"))
     spec = importlib.util.spec_from_file_location("prepare_stage", REPO / "stages" / "prepare.py")
@@ -330,7 +351,7 @@ def test_stage_script_reads_params_and_mirror_env(tmp_path, fashion, monkeypatch
 # ---------------------------------------------------------------------------- real data
 
 def test_real_fashion_mnist_from_shared_mirror(tmp_path, offline, shared_data):
-    ds = prepare("fashion_mnist", tmp_path / "raw", tmp_path / "out", 28, 0, shared_data)
+    ds = prepare("fashion_mnist", tmp_path / "raw", tmp_path / "out", 28, SubsetSpec(), shared_data, tmp_path / "work")
     assert ds.train_images.shape == (60000, 28, 28, 3) and ds.test_images.shape == (10000, 28, 28, 3)
     assert ds.num_classes == 10 and np.bincount(ds.test_labels).tolist() == [1000] * 10
     assert offline.urls == []

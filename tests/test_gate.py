@@ -123,6 +123,7 @@ def test_main_empty_results_fails(files, tmp_path: Path, capsys) -> None:
     '{"tolerance": -1, "probes": {"a/b": {"top1": 1}}}',    # negative tolerance
     '{"tolerance": 1, "probes": {"a/b": {"top1": "x"}}}',   # non-numeric top1
     '{"tolerance": 1, "probes": {"ab": {"top1": 1.0}}}',    # key not model/dataset
+    '{"tolerance": 1, "probes": {"a/b": {"top1": 1}}, "min_gain_over_random": {"b": -2}}',  # negative gain
 ])
 def test_bad_baseline_exits_2_with_one_line(files, content, capsys) -> None:
     baseline, results = files
@@ -184,3 +185,17 @@ def test_pretrained_model_no_better_than_random_fails_when_a_gain_is_required():
     assert [r.status for r in no_gain if r.probe.endswith("minus random")] == ["NO GAIN"]
     assert gate_passed(compare({**baseline, "min_gain_over_random": None},
                                {"random/fashion_mnist": 66.0, "jepa/fashion_mnist": 67.0}))
+
+
+def test_min_gain_per_dataset_checks_only_the_datasets_named():
+    # A gain is expected on the pretraining set, not on a 67-image transfer set such as CLEVR's mini subset.
+    baseline = {"tolerance": 50.0, "min_gain_over_random": {"fashion_mnist": 3.0},
+                "probes": {"random/fashion_mnist": {"top1": 64.0}, "jepa/fashion_mnist": {"top1": 72.0},
+                           "random/clevr_count": {"top1": 30.0}, "jepa/clevr_count": {"top1": 28.0}}}
+    rows = compare(baseline, {"random/fashion_mnist": 64.0, "jepa/fashion_mnist": 72.0,
+                              "random/clevr_count": 30.0, "jepa/clevr_count": 25.0})
+    assert gate_passed(rows)
+    assert [r.probe for r in rows if r.probe.endswith("minus random")] == ["jepa/fashion_mnist minus random"]
+    rows = compare(baseline, {"random/fashion_mnist": 64.0, "jepa/fashion_mnist": 65.0,
+                              "random/clevr_count": 30.0, "jepa/clevr_count": 40.0})
+    assert [r.status for r in rows if r.probe.endswith("minus random")] == ["NO GAIN"]

@@ -19,18 +19,22 @@ import yaml
 from conftest import REPO
 
 TOY = {
-    "data": {"image_size": 24},  # 6x6 patch grid: the smallest on which the default masks fit
-    "subsets": {"fashion_mnist": 8},
+    # 6x6 patch grid: the smallest on which the default masks fit. FashionMNIST only: each probe dataset
+    # adds 7 stages of ~10 s start-up each; CI's real `dvc repro` of the quick setting runs CLEVR/Count's.
+    "data": {"image_size": 24, "probe": ["fashion_mnist"]},
+    "subsets": {"fashion_mnist": {"train": 8, "test": 0}},
     "model": {"width": 16, "depth": 1, "heads": 2},
     "predictor": {"width": 8, "depth": 1, "heads": 2},
     "pretrain": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0.2, "checkpoint_every": 2, "log_every": 1},
     "extract": {"batch_size": 2048},
     "probe": {"epochs": 2, "lrs": [0.01], "weight_decays": [0.0]},
 }
-JEPA_STAGES = ("pretrain@jepa", "extract@jepa-fashion_mnist", "probe@jepa-fashion_mnist", "init_random",
-               "extract@random-fashion_mnist", "probe@random-fashion_mnist", "prepare@fashion_mnist")
-SPARSE_STAGES = ("pretrain@sparse_jepa", "extract@sparse_jepa-fashion_mnist", "probe@sparse_jepa-fashion_mnist",
-                 "report")
+DATASETS = ("fashion_mnist",)
+JEPA_STAGES = ("pretrain@jepa", "init_random", *(f"prepare@{d}" for d in DATASETS),
+               *(f"{stage}@{model}-{d}" for stage in ("extract", "probe") for model in ("jepa", "random")
+                 for d in DATASETS))
+SPARSE_STAGES = ("pretrain@sparse_jepa", "report",
+                 *(f"{stage}@sparse_jepa-{d}" for stage in ("extract", "probe") for d in DATASETS))
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> str:
@@ -85,8 +89,10 @@ def test_repro_runs_every_stage_and_writes_the_report(project):
     for model in ("random", "jepa", "sparse_jepa"):
         probe = json.loads((root / "reports/probe" / model / "fashion_mnist.json").read_text())
         assert 0 <= probe["top1"] <= 100 and probe["n_test"] == 10000 and probe["n_train"] + probe["n_val"] == 80
+        assert probe["data"]["train_per_class"] == 8 and probe["data"]["listed"] == {"train": 60000, "test": 10000}
     table = (root / "reports/results.md").read_text()
     assert "SparseJEPA" in table and "FashionMNIST" in table
+    assert "| 80 (8 per class of 60,000) | 10,000 (all) | 10 |" in table
     assert (root / "reports/figures/column_norms.png").stat().st_size > 1000
     assert (root / "reports/figures/pretrain_curves.png").stat().st_size > 1000
     history = (root / "reports/pretrain/sparse_jepa/history.csv").read_text().splitlines()
@@ -129,3 +135,26 @@ def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
     steps = con.execute(f"select count(distinct step) from metrics where key = 'loss' and run_uuid = ?",
                         (pretrain_runs[0],)).fetchone()[0]
     assert steps >= 2  # per-step losses, not one final number
+
+
+PAPER_DATASETS = ["cifar100", "places205", "clevr_count", "inat18"]
+
+
+def test_paper_dag_flows_every_dataset_into_probes_and_the_report(tmp_path):
+    """`dvc dag` with the paper's params: each of the four datasets -> extract -> probe -> report, per model."""
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"].update(pretrain="cifar100", probe=PAPER_DATASETS)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if k not in ("DVC_ROOT", "DVC_EXP_NAME")}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+    run(["git", "init", "-q"], tmp_path, env)
+    run(["dvc", "init", "-q"], tmp_path, env)
+    edges = set(re.findall(r'"([^"]+)" -> "([^"]+)"', run(["dvc", "dag", "--dot"], tmp_path, env)))
+    for dataset in PAPER_DATASETS:
+        for model in ("random", "jepa", "sparse_jepa"):
+            assert (f"prepare@{dataset}", f"extract@{model}-{dataset}") in edges
+            assert (f"extract@{model}-{dataset}", f"probe@{model}-{dataset}") in edges
+            assert (f"probe@{model}-{dataset}", "report") in edges
+    assert {("prepare@cifar100", "pretrain@jepa"), ("prepare@cifar100", "pretrain@sparse_jepa")} <= edges
+    assert not any(src == "prepare@places205" and dst.startswith("pretrain") for src, dst in edges)

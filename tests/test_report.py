@@ -43,6 +43,10 @@ def _write_probe(reports: Path, model: str, dataset: str, top1: float) -> None:
     probe = {"model": model, "dataset": dataset, "top1": top1, "val_top1": 50.0, "lr": 0.1,
              "weight_decay": 0.0, "n_train": 900, "n_val": 100, "n_test": 200, "num_classes": 10,
              "feature_dim": 64, "multi_information": 3.25}
+    if dataset == "cifar100":  # what the probe stage records of the prepared data; fashion_mnist's lacks it
+        probe["data"] = {"train_per_class": 100, "test_per_class": 0, "listed": {"train": 50000, "test": 200},
+                         "source": [{"file": "cifar-100-python.tar.gz", "md5": "eb9058c3a382ffc7106e4002c42a8d85",
+                                     "url": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"}]}
     path.write_text(json.dumps(probe))  # json writes NaN as the bare token NaN, as the probe stage does
 
 
@@ -129,6 +133,30 @@ def test_results_md_table(built: dict) -> None:
     # Row order follows `models`; column order follows `datasets`.
     assert md.index("| JEPA |") < md.index("| SparseJEPA |") < md.index("| Random encoder |")
     assert md.index("CIFAR-100 ours") < md.index("FashionMNIST ours")
+
+
+def test_results_md_probe_data_table(built: dict) -> None:
+    md = built["written"]["results_md"].read_text()
+    # Dataset | test split | source | train images | test images | classes
+    assert _md_row(md, "CIFAR-100") == ["CIFAR-100", "official test", "`cifar-100-python.tar.gz` (md5 checked)",
+                                        "1,000 (100 per class of 50,000)", "200 (all)", "10"]
+    assert _md_row(md, "FashionMNIST")[3:5] == ["1,000 (all)", "200 (all)"]  # a record without data facts
+
+
+def test_data_table_names_extracted_trees_and_unchecked_files() -> None:
+    from pipeline.report import data_table_md
+
+    probes = {("random", "clevr_count"): {"n_train": 180, "n_val": 20, "n_test": 67, "num_classes": 8, "data": {
+        "test_split": "official val", "listed": {"train": 200, "test": 67},
+        "source": [{"extracted_tree": "$SPARSEJEPA_DATA_MIRROR/clevr-mini/CLEVR_v1.0"}]}},
+        ("random", "places205"): {"n_train": 9, "n_val": 1, "n_test": 4, "num_classes": 2, "data": {
+            "train_per_class": 5, "listed": {"train": 30, "test": 4},
+            "source": [{"file": "a.tar.gz", "md5": "1", "official_md5": None, "url": "u"}]}}}
+    md = data_table_md(probes, ["random"], ["clevr_count", "places205"])
+    assert _md_row(md, "CLEVR/Count") == ["CLEVR/Count", "official val",
+                                          "extracted tree `$SPARSEJEPA_DATA_MIRROR/clevr-mini/CLEVR_v1.0`",
+                                          "200 (all)", "67 (all)", "8"]
+    assert _md_row(md, "Places205")[2:4] == ["`a.tar.gz` (no official checksum)", "10 (5 per class of 30)"]
 
 
 def test_results_md_environment_and_pretrain_facts(built: dict) -> None:
