@@ -1,6 +1,7 @@
 """Images as the encoders see them: uint8 NHWC arrays in, normalised float NCHW batches out.
 
-Augmentation is batched tensor work (one affine resample per batch), not per-image Python.
+Augmentation is batched tensor work on the images' device (one affine resample per batch: a
+RandomResizedCrop and an optional horizontal flip), not per-image Python.
 """
 from __future__ import annotations
 
@@ -40,12 +41,16 @@ def crop_boxes(batch: int, size: tuple[int, int], scale: tuple[float, float], ge
     return torch.stack([top, left, h, w], dim=1).float()
 
 
-def resized_crop(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """Crop each float image (B, C, H, W) to its box and resize back to H x W (bilinear)."""
+def resized_crop(images: torch.Tensor, boxes: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
+    """Crop each float image (B, C, H, W) to its box and resize back to H x W (bilinear).
+
+    `boxes` (B, 4) and `flip` (B,) bool, mirror the crop left-right, are on the images' device. The
+    flip is a negative horizontal scale in the same affine resample, so it costs nothing extra.
+    """
     batch, _, height, width = images.shape
-    top, left, h, w = boxes.to(images.device).unbind(1)
+    top, left, h, w = boxes.unbind(1)
     theta = torch.zeros(batch, 2, 3, device=images.device)
-    theta[:, 0, 0] = w / width
+    theta[:, 0, 0] = w / width if flip is None else (w / width) * (1 - 2 * flip.float())
     theta[:, 0, 2] = (2 * left + w) / width - 1
     theta[:, 1, 1] = h / height
     theta[:, 1, 2] = (2 * top + h) / height - 1
@@ -53,7 +58,17 @@ def resized_crop(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def augment(images: torch.Tensor, scale: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
-    """uint8 (B, H, W, 3) -> normalised, randomly resized-cropped float (B, 3, H, W)."""
-    x = normalize(images)
-    return resized_crop(x, crop_boxes(x.shape[0], x.shape[-2:], scale, gen))
+def draw_augment(batch: int, size: tuple[int, int], scale: tuple[float, float], gen: torch.Generator,
+                 hflip: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A batch's random crop boxes (B, 4) and, with `hflip`, flips (B,) bool, drawn on the host from `gen`.
+
+    Host draws keep a run reproducible on any device and let several processes draw one global
+    batch's augmentation identically and each keep its rows.
+    """
+    boxes = crop_boxes(batch, size, scale, gen)
+    return boxes, (torch.rand(batch, generator=gen) < 0.5 if hflip else None)
+
+
+def apply_augment(images: torch.Tensor, boxes: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> normalised, resized-cropped (and flipped) float (B, 3, H, W), all on the images' device."""
+    return resized_crop(normalize(images), boxes, flip)

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{r['peak_rss_anon_mb']:>16} {r['peak_rss_mb']:>12}")
     slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-")
     out = args.out / f"prepare-{slug}.json"
-    write_json(out, {"machine": machine, "command": "python -m pipeline.bench_prepare " + " ".join(sys.argv[1:]),
+    write_json(out, {"machine": machine, "command": " ".join(["python -m pipeline.bench_prepare", *sys.argv[1:]]),
                      "date": time.strftime("%Y-%m-%d"), "runs": rows})
     print(f"wrote {out}")
 

@@ -96,7 +96,10 @@ class PretrainConfig:
     ema: tuple[float, float] = (0.99, 1.0)
     loss: str = "smooth_l1"
     crop_scale: tuple[float, float] = (0.3, 1.0)
+    hflip: bool = False
     device: str = "auto"
+    compile: str = "auto"
+    processes: int = 1
     log_every: int = 10
     checkpoint_every: int = 200
     monitor_every: int = 0
@@ -118,6 +121,11 @@ class PretrainConfig:
                  list(self.crop_scale), "[low, high] with 0 < low <= high <= 1")
         _require(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
                  "pretrain.device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        _require(self.compile in ("auto", "on", "off"), "pretrain.compile", self.compile,
+                 "'auto' (on CUDA only), 'on' or 'off'")
+        _require(self.processes >= 1, "pretrain.processes", self.processes, ">= 1 (torchrun processes, one per GPU)")
+        _require(self.processes == 1 or self.device in ("auto", "cuda", "cpu"), "pretrain.device", self.device,
+                 "'auto', 'cuda' or 'cpu' when pretrain.processes > 1 (torchrun assigns each process its GPU)")
         for name in ("log_every", "checkpoint_every"):
             _require(getattr(self, name) >= 1, f"pretrain.{name}", getattr(self, name), ">= 1")
         _require(self.monitor_every >= 0, "pretrain.monitor_every", self.monitor_every, ">= 0 (0 = at the end only)")

@@ -18,6 +18,14 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on `device` without a stream sync: from a copy of pageable memory CUDA first waits
+    for every queued kernel, so on CUDA the tensor is pinned and copied asynchronously."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 def describe(device: torch.device | str) -> str:
     device = torch.device(device)
     if device.type == "cuda":

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.config import ModelConfig, PredictorConfig, SparsityConfig
-from pipeline.masks import Masks, region_of
+from pipeline.masks import region_of
 from pipeline.sparsity import GroupedEmbed, LogVarHead, gaussian_kl, reparameterise, uses_kl
 from pipeline.vit import Encoder, LinearEmbed, Predictor, gather_tokens
 
@@ -34,29 +34,34 @@ class JEPA(nn.Module):
         embed = self.predictor.embed
         return embed if isinstance(embed, GroupedEmbed) else None
 
-    def forward(self, images: torch.Tensor, masks: Masks,
-                noise: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Loss terms for one batch; `masks` must already be on the images' device."""
-        batch, blocks, nt = masks.targets.shape
+    def forward(self, images: torch.Tensor, context: torch.Tensor, target_blocks: torch.Tensor,
+                target_centers: torch.Tensor, noise: torch.Generator | None = None,
+                shard: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
+        """Loss terms for one batch: a Masks' tensors (context, targets, target_centers) on the images' device.
+
+        Plain tensors, not a Masks, so torch.compile sees no Python number that changes every batch.
+        `shard` (rank, processes) draws the KL noise of the global batch and keeps this process's rows.
+        """
+        batch, blocks, nt = target_blocks.shape
         with torch.no_grad():
             full = self.target_encoder(images)
             # Targets are layer-normed without affine parameters (I-JEPA), per token.
             full = F.layer_norm(full.float(), full.shape[-1:])
-            targets = gather_tokens(full, masks.targets.reshape(batch, blocks * nt))
+            targets = gather_tokens(full, target_blocks.reshape(batch, blocks * nt))
             targets = targets.reshape(batch * blocks, nt, -1)
 
-        z = self.encoder(images, masks.context)
+        z = self.encoder(images, context)
         kl = torch.zeros((), device=images.device)
         if self.logvar is not None:
             logvar = self.logvar(z)
             kl = gaussian_kl(z.float(), logvar.float())
-            z = reparameterise(z, logvar, noise)
+            z = reparameterise(z, logvar, noise, shard)
 
         if self.group_embed is not None:
-            regions = region_of(masks.target_centers, self.encoder.grid, self.group_embed.groups)
+            regions = region_of(target_centers, self.encoder.grid, self.group_embed.groups)
         else:
             regions = torch.zeros(batch, blocks, dtype=torch.long, device=images.device)
-        pred = self.predictor(z, masks.context, masks.targets, regions).float()
+        pred = self.predictor(z, context, target_blocks, regions).float()
 
         if self.loss_name == "smooth_l1":
             loss_jepa = F.smooth_l1_loss(pred, targets, beta=1.0)

@@ -44,8 +44,8 @@ class Standardizer:
     """Per-dimension mean/std from the fitting set only (BatchNorm without affine, frozen)."""
 
     def __init__(self, x: torch.Tensor, enabled: bool = True):
-        self.mean = x.mean(dim=0) if enabled else torch.zeros(x.shape[1])
-        self.std = x.std(dim=0).clamp_min(1e-6) if enabled else torch.ones(x.shape[1])
+        self.mean = x.mean(dim=0) if enabled else torch.zeros(x.shape[1], device=x.device)
+        self.std = x.std(dim=0).clamp_min(1e-6) if enabled else torch.ones(x.shape[1], device=x.device)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -53,20 +53,23 @@ class Standardizer:
 
 def train_heads(x: torch.Tensor, y: torch.Tensor, num_classes: int, lrs: list[float], wds: list[float],
                 epochs: int, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train C linear heads (C = len(lrs) = len(wds)) with AdamW and a cosine lr; returns W (C,D,K), b (C,K)."""
-    c, d = len(lrs), x.shape[1]
+    """Train C linear heads (C = len(lrs) = len(wds)) with AdamW and a cosine lr; returns W (C,D,K), b (C,K).
+
+    Runs on x's device; the data order comes from a host generator, so it is the same on any device.
+    """
+    c, d, device = len(lrs), x.shape[1], x.device
     gen = torch.Generator().manual_seed(seed)
-    w = torch.zeros(c, d, num_classes, requires_grad=True)
-    b = torch.zeros(c, num_classes, requires_grad=True)
-    lr = torch.tensor(lrs).view(c, 1, 1)
-    wd = torch.tensor(wds).view(c, 1, 1)
+    w = torch.zeros(c, d, num_classes, requires_grad=True, device=device)
+    b = torch.zeros(c, num_classes, requires_grad=True, device=device)
+    lr = torch.tensor(lrs, device=device).view(c, 1, 1)
+    wd = torch.tensor(wds, device=device).view(c, 1, 1)
     moments = {id(p): (torch.zeros_like(p), torch.zeros_like(p)) for p in (w, b)}
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     steps_per_epoch = math.ceil(len(x) / batch_size)
     total = epochs * steps_per_epoch
     step = 0
     for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=gen)
+        perm = torch.randperm(len(x), generator=gen).to(device)
         for start in range(0, len(x), batch_size):
             idx = perm[start:start + batch_size]
             logits = torch.einsum("nd,cdk->cnk", x[idx], w) + b[:, None, :]
@@ -94,8 +97,8 @@ def accuracy(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor)
 
 
 def run_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
-              num_classes: int, cfg: ProbeConfig, seed: int) -> ProbeResult:
-    """Choose (lr, wd) on a validation split of train, refit on all of train, score on test."""
+              num_classes: int, cfg: ProbeConfig, seed: int, device: torch.device | str = "cpu") -> ProbeResult:
+    """Choose (lr, wd) on a validation split of train, refit on all of train, score on test (on `device`)."""
     for name, x in (("train", train_x), ("test", test_x)):
         if not torch.isfinite(x).all():
             raise PipelineError(f"probe: {name} features contain NaN or infinity; re-extract them "
@@ -103,8 +106,9 @@ def run_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor
     if len(train_x) < 2 or len(test_x) < 1:
         raise PipelineError(f"probe: need at least 2 train and 1 test feature rows, got {len(train_x)} and "
                             f"{len(test_x)}; check the dataset subset params")
-    train_x, test_x = train_x.float(), test_x.float()
-    fit_idx, val_idx = split_train_val(len(train_x), cfg.val_fraction, seed)
+    train_x, test_x = train_x.float().to(device), test_x.float().to(device)
+    train_y, test_y = train_y.to(device), test_y.to(device)
+    fit_idx, val_idx = (i.to(device) for i in split_train_val(len(train_x), cfg.val_fraction, seed))
     grid = list(product(cfg.lrs, cfg.weight_decays))
     scale = Standardizer(train_x[fit_idx], cfg.standardize)
     w, b = train_heads(scale(train_x[fit_idx]), train_y[fit_idx], num_classes, [g[0] for g in grid],

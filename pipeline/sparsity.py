@@ -61,11 +61,10 @@ def group_soft_threshold(weight: torch.Tensor, threshold: torch.Tensor | float) 
     weight (G, P, K); threshold a scalar or (G, K). A column whose norm is at most its threshold
     becomes exactly zero; any other keeps its direction and loses exactly t_j of its norm.
     """
-    norms = weight.norm(dim=1, keepdim=True)
-    t = torch.as_tensor(threshold, dtype=weight.dtype, device=weight.device)
-    if t.dim() == 2:
-        t = t[:, None, :]
-    scale = torch.clamp(1 - t / norms.clamp_min(torch.finfo(weight.dtype).tiny), min=0)
+    norms = weight.norm(dim=1, keepdim=True).clamp_min(torch.finfo(weight.dtype).tiny)
+    # A float threshold stays a Python scalar: a tensor made from it would be a host-to-device copy.
+    t = threshold[:, None, :] if isinstance(threshold, torch.Tensor) and threshold.dim() == 2 else threshold
+    scale = torch.clamp(1 - t / norms, min=0)
     return weight * scale
 
 
@@ -100,9 +99,14 @@ class LogVarHead(nn.Module):
         return self.proj(z)
 
 
-def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
-    noise = torch.randn(mean.shape, generator=gen, device=mean.device, dtype=mean.dtype)
-    return mean + (0.5 * logvar).exp() * noise
+def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, gen: torch.Generator | None,
+                   shard: tuple[int, int] = (0, 1)) -> torch.Tensor:
+    """mean + sigma * noise; with shard (rank, processes), the noise is this rank's rows of the global
+    batch's noise, so several processes draw what one process would."""
+    rank, processes = shard
+    rows = mean.shape[0]
+    noise = torch.randn((rows * processes, *mean.shape[1:]), generator=gen, device=mean.device, dtype=mean.dtype)
+    return mean + (0.5 * logvar).exp() * noise[rank * rows:(rank + 1) * rows]
 
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -15,31 +15,37 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from pipeline import checkpoint
-from pipeline.augment import augment, normalize
+from pipeline.augment import apply_augment, draw_augment, normalize
 from pipeline.config import Params, as_dict
 from pipeline.errors import PipelineError
-from pipeline.hardware import describe
+from pipeline.distributed import World, current_world
+from pipeline.hardware import describe, to_device
 from pipeline.interrupts import StopRequest
 from pipeline.jepa import JEPA, ema_update_, param_groups
-from pipeline.masks import Masks, check_feasible, sample_masks
+from pipeline.masks import check_feasible, sample_masks
 from pipeline.monitor import effective_rank, feature_std, ridge_accuracy
 from pipeline.progress import StepProgress
 from pipeline.schedules import Schedules
 from pipeline.sparsity import group_penalty, prox_step_, zero_fraction
+from pipeline.timing import NO_TIMER
 from pipeline.vit import Encoder
 
 KINDS = ("random", "jepa", "sparse_jepa")
 MONITOR_IMAGES = 2000  # half fit, half scored by the online ridge probe
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def resolve_device(name: str, world: World = World()) -> torch.device:
+    """`pretrain.device` as a torch device; under torchrun each process gets the GPU torchrun gave it."""
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise PipelineError(f"pretrain.device is '{name}' but no CUDA device is visible; "
                             f"use -S pretrain.device=auto (CPU fallback) or run on a GPU machine")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and world.size > 1:
+        return torch.device("cuda", torch.cuda.current_device())
     return torch.device(name)
 
 
@@ -64,8 +70,10 @@ def run_identity(kind: str, params: Params, data_meta: dict) -> dict:
         identity[name] = as_dict(params.section(name))
     if kind == "sparse_jepa":
         identity["sparsity"] = as_dict(params.section("sparsity"))
-    # Logging, snapshot cadence and device do not change the weights; resuming across them is fine.
-    for key in ("log_every", "checkpoint_every", "monitor_every", "keep_every_epochs", "device"):
+    # Logging, snapshot cadence, device, compilation and process count do not change what is computed
+    # (only float rounding); resuming across them is fine.
+    for key in ("log_every", "checkpoint_every", "monitor_every", "keep_every_epochs", "device", "compile",
+                "processes"):
         identity["pretrain"].pop(key)
     return identity
 
@@ -92,8 +100,14 @@ class _Meter:
         self.steps += 1
         self.images += images
 
-    def means(self) -> dict[str, float]:
-        return {k: float(v) / self.steps for k, v in self.sums.items()}
+    def means(self, world: World, device: torch.device) -> dict[str, float]:
+        """Means over the steps since the last log line and over every process (a log step's sync).
+
+        On the device: NCCL reduces only CUDA tensors (some sums, e.g. context_kept, live on the host).
+        """
+        keys = list(self.sums)
+        sums = world.mean(torch.stack([torch.as_tensor(self.sums[k], device=device).float() for k in keys]))
+        return {k: float(v) / self.steps for k, v in zip(keys, sums.tolist())}
 
     def rate(self) -> float:
         return self.images / max(time.perf_counter() - self.since, 1e-9)
@@ -106,7 +120,8 @@ class Trainer:
             raise PipelineError(f"unknown model '{kind}' to pretrain; use one of: jepa, sparse_jepa")
         self.kind, self.params = kind, params
         self.cfg = params.section("pretrain")
-        self.device = resolve_device(self.cfg.device)
+        self.world = current_world()
+        self.device = resolve_device(self.cfg.device, self.world)
         # Resident on the device as uint8: the hot loop never waits on a host-side loader.
         self.images = train_images.to(self.device)
         self.labels = train_labels
@@ -117,6 +132,9 @@ class Trainer:
         n, batch = len(train_images), self.cfg.batch_size
         if n < batch:
             raise PipelineError(f"pretrain.batch_size={batch} exceeds the {n} training images; lower it")
+        if batch % self.world.size:
+            raise PipelineError(f"pretrain.batch_size={batch} does not split evenly over {self.world.size} processes; "
+                                f"make it a multiple of pretrain.processes")
         self.steps_per_epoch = n // batch
         self.schedules = Schedules.for_run(self.cfg, self.steps_per_epoch)
 
@@ -127,6 +145,14 @@ class Trainer:
                           self.cfg.loss).to(self.device)
         self.grid = self.model.encoder.grid
         check_feasible(params.section("masks"), self.grid)
+        # DDP averages the gradients over processes; compile (on CUDA by default) fuses the step's kernels.
+        # Dynamic shapes from the start: context and target lengths change from batch to batch.
+        wrapped = self.model
+        if self.world.size > 1:
+            on_gpu = self.device.type == "cuda"
+            wrapped = DistributedDataParallel(self.model, device_ids=[self.device.index] if on_gpu else None)
+        compiled = self.cfg.compile == "on" or (self.cfg.compile == "auto" and self.device.type == "cuda")
+        self.forward = torch.compile(wrapped, dynamic=True) if compiled else wrapped
         self.optimizer = torch.optim.AdamW(param_groups(self.model, self.cfg.weight_decay[0]), lr=self.cfg.lr,
                                            betas=(0.9, 0.999), fused=self.device.type == "cuda")
         self.gen = torch.Generator().manual_seed(seed)  # crops and masks, on the host
@@ -147,7 +173,8 @@ class Trainer:
                 "elapsed": self.elapsed, "total_steps": self.schedules.total_steps}
 
     def save(self) -> None:
-        checkpoint.save(self.run_dir / checkpoint.LAST, self._state())
+        if self.world.is_main:  # every process holds the same state
+            checkpoint.save(self.run_dir / checkpoint.LAST, self._state())
 
     def _load_if_present(self) -> None:
         path = self.run_dir / checkpoint.LAST
@@ -181,30 +208,47 @@ class Trainer:
         batch = self.cfg.batch_size
         return self._perm[i * batch:(i + 1) * batch]
 
-    def _masks(self, batch: int) -> Masks:
-        m = sample_masks(self.params.section("masks"), batch, self.grid, self.gen)
-        to = lambda t: t.to(self.device, non_blocking=True)  # noqa: E731
-        return Masks(to(m.context), to(m.targets), to(m.target_centers), m.context_kept)
+    def train_step(self, step: int, timer=NO_TIMER) -> dict[str, torch.Tensor]:
+        """One update on the global batch of `step`; this process computes its own slice of it.
 
-    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        Nothing here waits for the device: random draws happen on the host and reach the device by
+        asynchronous copies, and the schedules are Python numbers. `timer` times the phases (benchmark).
+        """
+        with timer("data"):
+            idx = self._batch_indices(step)
+            rows = self.world.shard(len(idx))
+            boxes, flip = draw_augment(len(idx), self.images.shape[1:3], self.cfg.crop_scale, self.gen, self.cfg.hflip)
+            images = apply_augment(self.images[to_device(idx[rows], self.device)], to_device(boxes[rows], self.device),
+                                   None if flip is None else to_device(flip[rows], self.device))
+        with timer("masks"):
+            masks = sample_masks(self.params.section("masks"), len(idx), self.grid, self.gen)
+            context, targets, centers = (to_device(t[rows], self.device)
+                                         for t in (masks.context, masks.targets, masks.target_centers))
+        out = self.update(step, images, context, targets, centers, timer)
+        out["context_kept"] = torch.tensor(masks.context_kept)
+        out["context_tokens"] = torch.tensor(float(masks.context.shape[1]))
+        return out
+
+    def update(self, step: int, images: torch.Tensor, context: torch.Tensor, targets: torch.Tensor,
+               centers: torch.Tensor, timer=NO_TIMER) -> dict[str, torch.Tensor]:
+        """The optimiser update of `step` on an augmented batch and its masks, all on the device."""
         lr, wd, momentum = self.schedules.lr(step), self.schedules.weight_decay(step), self.schedules.ema(step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
             if group["name"] == "decay":
                 group["weight_decay"] = wd
-        idx = self._batch_indices(step)
-        images = augment(self.images[idx.to(self.device)], self.cfg.crop_scale, self.gen)
-        masks = self._masks(len(idx))
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            out = self.model(images, masks, self.noise_gen)
-        self.optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        self.optimizer.step()
-        if self.model.group_embed is not None:
-            prox_step_(self.model.group_embed, lr, self.params.section("sparsity").lambda_)
-        ema_update_(self.model.target_encoder, self.model.encoder, momentum)
-        out["context_kept"] = torch.tensor(masks.context_kept)
-        out["context_tokens"] = torch.tensor(float(masks.context.shape[1]))
+        with timer("forward"), torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                              enabled=self.device.type == "cuda"):
+            out = self.forward(images, context, targets, centers, self.noise_gen, (self.world.rank, self.world.size))
+        with timer("backward"):
+            self.optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+        with timer("optimizer"):
+            self.optimizer.step()
+            if self.model.group_embed is not None:
+                prox_step_(self.model.group_embed, lr, self.params.section("sparsity").lambda_)
+        with timer("ema"):
+            ema_update_(self.model.target_encoder, self.model.encoder, momentum)
         return out
 
     # -- monitoring ----------------------------------------------------------------------------
@@ -257,20 +301,27 @@ class Trainer:
                     on_log(row)
                     bar.update(self.step, f"loss {row['loss']:.4f} {row['img_per_s']:.0f} img/s")
                     meter = _Meter()
-                if self.step % self.cfg.checkpoint_every == 0 or self.step == end or stop.requested:
-                    if bool(bad):
+                checkpoint_now = self.step % self.cfg.checkpoint_every == 0 or self.step == end
+                # Processes agree on stopping (a sync) only at log and checkpoint steps, so all stop together.
+                if self.world.size == 1:
+                    stop_now = stop.requested
+                else:
+                    boundary = checkpoint_now or self.step % self.cfg.log_every == 0
+                    stop_now = boundary and self.world.any(stop.requested, self.device)
+                if checkpoint_now or stop_now:
+                    if self.world.any(bad, self.device):
                         raise self._nan_error()
                     self.elapsed = time.perf_counter() - started
                     self.save()
                 self._keep_snapshot(bad)
-                if stop.requested:
+                if stop_now:
                     raise KeyboardInterrupt
         return self._result()
 
     def _log_row(self, meter: _Meter, bad: torch.Tensor) -> dict:
-        if bool(bad):
+        if self.world.any(bad, self.device):
             raise self._nan_error()
-        means = meter.means()
+        means = meter.means(self.world, self.device)
         step = self.step
         row = {"step": step, "epoch": step / self.steps_per_epoch, "images": step * self.cfg.batch_size,
                "loss": means["loss"], "loss_jepa": means["loss_jepa"], "penalty": 0.0, "kl": means["kl"],
@@ -294,10 +345,11 @@ class Trainer:
             return
         every_steps = max(1, round(every * self.steps_per_epoch))
         if self.step % every_steps == 0:
-            if bool(bad):
+            if self.world.any(bad, self.device):
                 raise self._nan_error()
-            path = self.run_dir / f"encoder_step{self.step:07d}.pt"
-            checkpoint.save(path, checkpoint.encoder_file(self.model.target_encoder, self.kind, {"step": self.step}))
+            if self.world.is_main:
+                snapshot = checkpoint.encoder_file(self.model.target_encoder, self.kind, {"step": self.step})
+                checkpoint.save(self.run_dir / f"encoder_step{self.step:07d}.pt", snapshot)
 
     def _result(self) -> TrainResult:
         embed = self.model.group_embed

@@ -3,6 +3,7 @@
 Usage: python stages/pretrain.py {random,jepa,sparse_jepa} <dataset>
 Writes data/models/<model>/encoder.pt and, for trained models, reports/pretrain/<model>/.
 A killed run resumes from checkpoints/<model>/<fingerprint>/last.pt when re-run.
+With pretrain.processes > 1 it re-launches itself under torchrun; process 0 writes every output.
 """
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ from pipeline.cli import run_stage  # noqa: E402
 from pipeline.config import as_dict, load_params  # noqa: E402
 from pipeline.errors import PipelineError  # noqa: E402
 from pipeline.column_norms import write_column_norms  # noqa: E402
-from pipeline.train import KINDS, Trainer, run_identity  # noqa: E402
+from pipeline.distributed import init_from_env, relaunch_under_torchrun  # noqa: E402
+from pipeline.train import KINDS, Trainer, resolve_device, run_identity  # noqa: E402
 from pipeline.vit import random_encoder  # noqa: E402
 
 TRAINED_PARAMS = ["seed", "model", "predictor", "masks", "pretrain"]
@@ -30,8 +32,8 @@ def main(argv: list[str]) -> None:
         raise PipelineError(f"usage: python stages/pretrain.py {{{','.join(KINDS)}}} <dataset>")
     kind, dataset = argv
     out = Path("data/models") / kind / "encoder.pt"
-    data = load_prepared(Path("data/prepared") / dataset)
     if kind == "random":
+        data = load_prepared(Path("data/prepared") / dataset)
         params = load_params(["seed", "model"])
         encoder = random_encoder(params.model, data.image_size, params.seed)
         save_encoder(out, checkpoint.encoder_file(encoder, kind, {"params": {"seed": params.seed, **flat(params, ["model"])}}))
@@ -39,10 +41,16 @@ def main(argv: list[str]) -> None:
 
     sections = TRAINED_PARAMS + (["sparsity"] if kind == "sparse_jepa" else [])
     params = load_params(sections)
+    relaunch_under_torchrun(params.pretrain.processes, __file__, argv)  # processes > 1: runs under torchrun, exits
+    world = init_from_env(resolve_device(params.pretrain.device).type)
+    data = load_prepared(Path("data/prepared") / dataset)
     identity = run_identity(kind, params, data.meta)
     run_dir = checkpoint.run_dir(kind, identity)
     trainer = Trainer(kind, params, torch.from_numpy(data.train_images), torch.from_numpy(data.train_labels),
                       data.num_classes, data.meta, run_dir)
+    if not world.is_main:
+        trainer.run()  # its share of every step; process 0 logs and writes
+        return
     logged = {"seed": params.seed, "data.pretrain": dataset, **flat(params, sections[1:])}
     with tracking.Run("pretrain", kind, dataset, params.seed, logged,
                       run_id=trainer.extra.get("mlflow_run_id")) as run:

@@ -28,7 +28,8 @@ def main(argv: list[str]) -> None:
     f = load_features(Path("data/features") / model / f"{dataset}.npz")
     train_x, test_x = torch.from_numpy(f["train"]), torch.from_numpy(f["test"])
     train_y, test_y = torch.from_numpy(f["train_labels"]), torch.from_numpy(f["test_labels"])
-    result = run_probe(train_x, train_y, test_x, test_y, int(f["num_classes"]), params.probe, params.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    result = run_probe(train_x, train_y, test_x, test_y, int(f["num_classes"]), params.probe, params.seed, device)
     record = {"model": model, "dataset": dataset, **result.to_dict(),
               # Same images for every model: the test split's pooled features.
               "multi_information": multi_information(test_x),

@@ -105,7 +105,7 @@ def test_jepa_forward_backward_shapes_and_gradients(sparsity):
     model = JEPA(TINY, TINY_PRED, image_size=32, sparsity=sparsity)
     images = torch.randn(3, 3, 32, 32)
     masks = sample_masks(MaskConfig(), 3, model.encoder.grid, torch.Generator().manual_seed(0))
-    out = model(images, masks)
+    out = model(images, masks.context, masks.targets, masks.target_centers)
     assert set(out) == {"loss", "loss_jepa", "kl"} and torch.isfinite(out["loss"])
     out["loss"].backward()
     assert all(p.grad is None for p in model.target_encoder.parameters())  # no gradient into the EMA copy
@@ -157,3 +157,23 @@ def test_random_resized_crop_of_full_box_is_identity_and_boxes_fit():
     assert (top >= 0).all() and (left >= 0).all() and (top + h <= 8 + 1e-4).all() and (left + w <= 8 + 1e-4).all()
     area = h * w / 64
     assert area.min() >= 0.3 * 0.99 - 1e-6 and area.max() <= 1.0 + 1e-6
+
+
+def test_flip_mirrors_exactly_the_flagged_crops():
+    images = torch.randint(0, 256, (3, 8, 8, 3), dtype=torch.uint8)
+    x = normalize(images)
+    full = torch.tensor([[0.0, 0.0, 8.0, 8.0]] * 3)
+    out = resized_crop(x, full, torch.tensor([True, False, True]))
+    assert torch.allclose(out[0], x[0].flip(-1), atol=1e-5) and torch.allclose(out[2], x[2].flip(-1), atol=1e-5)
+    assert torch.allclose(out[1], x[1], atol=1e-5)
+    # A flipped off-centre crop is the mirror image of the same crop unflipped.
+    box = torch.tensor([[1.0, 2.0, 4.0, 5.0]])
+    assert torch.allclose(resized_crop(x[:1], box, torch.tensor([True])), resized_crop(x[:1], box).flip(-1), atol=1e-5)
+
+
+def test_draw_augment_flips_about_half_and_only_when_asked():
+    from pipeline.augment import draw_augment
+
+    boxes, flip = draw_augment(2000, (8, 8), (0.3, 1.0), torch.Generator().manual_seed(0), hflip=True)
+    assert boxes.shape == (2000, 4) and flip.dtype == torch.bool and 0.45 < flip.float().mean() < 0.55
+    assert draw_augment(4, (8, 8), (0.3, 1.0), torch.Generator().manual_seed(0))[1] is None
