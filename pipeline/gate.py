@@ -8,7 +8,7 @@ The baseline (reports/ci_baseline.json) looks like
 where a probe's own "tolerance" overrides the global one. A probe fails when it is missing, NaN, or
 below baseline - tolerance (all in top-1 points); improvements pass. An optional
 "min_gain_over_random": G also fails any pretrained model that is not at least G points above
-the untrained encoder's probe on the same dataset (pretraining that no longer helps); G is one
+each untrained reference encoder's probe on the same dataset (pretraining that no longer helps); G is one
 number for every dataset, or {"<dataset>": G, ...} for the datasets where a gain is expected.
 """
 from __future__ import annotations
@@ -20,11 +20,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.atomic import write_json
-from pipeline.errors import PipelineError
+from pipeline import artifacts, methods
+from pipeline.artifacts.records import read_probe
+from pipeline.core.atomic import write_json
+from pipeline.core.errors import PipelineError
 
-DEFAULT_BASELINE = Path("reports/ci_baseline.json")
-DEFAULT_RESULTS = Path("reports/probe")
+DEFAULT_BASELINE = artifacts.ci_baseline()
+DEFAULT_RESULTS = artifacts.probe_dir()
 DEFAULT_TOLERANCE = 1.0
 
 # Floats such as 40.0 - 0.3 are not exact; without slack a drop of exactly the tolerance could fail.
@@ -106,20 +108,24 @@ def compare(baseline: dict, current: dict[str, float]) -> list[Row]:
 
 
 def gain_rows(current: dict[str, float], min_gain: float | dict[str, float]) -> list[Row]:
-    """Per pretrained probe: its gain over the random encoder on the same dataset, against the minimum.
+    """Per pretrained probe: its gain over each untrained reference encoder (the registry's methods with
+    `pretrained: false`) on the same dataset, against the minimum.
 
     `min_gain` is one minimum for every dataset or {dataset: minimum}; other datasets are not checked.
     """
+    references = [m.key for m in methods.all_methods() if not m.pretrained]
     rows = []
     for probe, now in sorted(current.items()):
         model, dataset = probe.split("/")
-        reference = current.get(f"random/{dataset}")
         wanted = min_gain.get(dataset) if isinstance(min_gain, dict) else min_gain
-        if model == "random" or reference is None or wanted is None:
+        if model in references or wanted is None:
             continue
-        gain = now - reference
-        status = "NaN" if math.isnan(gain) else ("ok" if gain >= wanted - _SLACK else "NO GAIN")
-        rows.append(Row(f"{probe} minus random", float(wanted), gain, 0.0, status))
+        for reference in references:
+            if f"{reference}/{dataset}" not in current:
+                continue
+            gain = now - current[f"{reference}/{dataset}"]
+            status = "NaN" if math.isnan(gain) else ("ok" if gain >= wanted - _SLACK else "NO GAIN")
+            rows.append(Row(f"{probe} minus {reference}", float(wanted), gain, 0.0, status))
     return rows
 
 
@@ -199,17 +205,16 @@ def load_baseline(path: Path) -> dict:
 
 
 def load_results(results_dir: Path) -> dict[str, float]:
-    """{'<model>/<dataset>': top1} from results_dir/<model>/<dataset>.json.
+    """{'<method>/<dataset>': top1} for every probe record under results_dir (<method>/<dataset>.json).
 
-    An unreadable file or a missing/null top1 reads as NaN so it fails the gate as that probe,
+    An unreadable record or a missing/null top1 reads as NaN so it fails the gate as that probe,
     rather than aborting the whole check.
     """
     current = {}
     for path in sorted(results_dir.glob("*/*.json")):
         try:
-            value = json.loads(path.read_text()).get("top1")
-            current[f"{path.parent.name}/{path.stem}"] = float(value)
-        except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+            current[f"{path.parent.name}/{path.stem}"] = read_probe(path)["top1"]
+        except PipelineError:
             current[f"{path.parent.name}/{path.stem}"] = math.nan
     return current
 

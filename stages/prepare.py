@@ -1,31 +1,25 @@
-"""DVC stage `prepare@<dataset>`: official files -> data/prepared/<dataset>/ (see pipeline/datasets.py).
+"""DVC stage `prepare@<dataset>`: official files -> data/prepared/<dataset>/ (pipeline/data/prepare.py).
 
-Usage, from the repository root: python stages/prepare.py <dataset>
+Usage, from the repository root: python -m stages.prepare <dataset>
 Set SPARSEJEPA_DATA_MIRROR to a folder holding the official files to skip the network.
 An interrupted run resumes where it stopped when re-run.
 """
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code, also in `dvc exp --temp`
-
-from pipeline import sources  # noqa: E402
-from pipeline.cli import run_stage  # noqa: E402
-from pipeline.config import load_params  # noqa: E402
-from pipeline.datasets import prepare, raw_root  # noqa: E402
-from pipeline.download import mirror_from_env  # noqa: E402
-from pipeline.errors import PipelineError  # noqa: E402
+from pipeline import artifacts
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import load_params
+from pipeline.data import sources
+from pipeline.data.download import mirror_from_env
+from pipeline.data.prepare import prepare
+from pipeline.runtime.cli import run_stage
 
 
 def main(argv: list[str]) -> None:
     if len(argv) != 1:
-        raise PipelineError(f"usage: python stages/prepare.py <dataset>, with <dataset> one of "
+        raise PipelineError(f"usage: python -m stages.prepare <dataset>, with <dataset> one of "
                             f"{', '.join(sources.known())}")
     name = argv[0]
     params = load_params(["data", "subsets"])
-    prepare(name, raw_root(), Path("data/prepared") / name, params.data.image_size,
+    prepare(name, artifacts.raw_root(), artifacts.prepared_dir(name), params.data.image_size,
             params.subsets.for_dataset(name), mirror_from_env())
 
 

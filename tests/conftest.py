@@ -32,7 +32,7 @@ class Offline:
 def offline(monkeypatch) -> Offline:
     import torchvision.datasets.utils as tv_utils
 
-    from pipeline import download
+    from pipeline.data import download
 
     fake = Offline()
     monkeypatch.setattr(download, "fetch_url", fake)
@@ -40,3 +40,11 @@ def offline(monkeypatch) -> Offline:
     monkeypatch.setattr(tv_utils, "_urlretrieve", fake)
     monkeypatch.setattr(tv_utils, "_get_redirect_url", fake)
     return fake
+
+
+def repo_params(overrides: dict | None = None, sections=None):
+    """Params as a stage sees them: the committed params.yaml plus `-S`-style overrides
+    ({"sparsity.lambda": 0.1}); every block unless `sections` names some."""
+    from pipeline.core.params import BLOCKS, load_params
+
+    return load_params(BLOCKS if sections is None else sections, REPO / "params.yaml", overrides or {})

@@ -365,7 +365,7 @@ def patch_inat18(monkeypatch, md5s: dict[str, str]) -> None:
     """Swap the official md5s (torchvision's for the images, the README's for the annotations) for the fixture's."""
     from torchvision.datasets.inaturalist import DATASET_MD5
 
-    from pipeline.sources import inat18
+    from pipeline.data.sources import inat18
 
     monkeypatch.setitem(DATASET_MD5, "2018", md5s["train_val2018.tar.gz"])
     for split, (filename, _, member) in list(inat18.ANNOTATIONS.items()):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import torch
+from conftest import repo_params
 
-from pipeline import bench_prepare, bench_pretrain
-from pipeline.config import MaskConfig
+from pipeline.bench import prepare as bench_prepare
+from pipeline.bench import pretrain as bench_pretrain
 
 
 def test_pretrain_benchmark_writes_every_variant_and_phase(tmp_path, capsys):
@@ -24,7 +25,7 @@ def test_pretrain_benchmark_writes_every_variant_and_phase(tmp_path, capsys):
 
 
 def test_baseline_collator_masks_like_the_pipeline():
-    collate = bench_pretrain.PerImageMaskCollator(MaskConfig(), (8, 8))
+    collate = bench_pretrain.PerImageMaskCollator(repo_params().masks, (8, 8))
     batch = [(torch.zeros(3, 32, 32), 0)] * 16
     images, context, targets, centers = collate(batch)
     assert images.shape == (16, 3, 32, 32) and targets.shape[:2] == (16, 4) and centers.shape == (16, 4, 2)

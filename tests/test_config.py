@@ -1,38 +1,74 @@
-"""params.yaml -> typed config: the committed file parses, bad values fail in one clear line,
-and dvc.yaml declares for each stage the params blocks it reads."""
+"""params.yaml -> typed config: the committed file is the only home of values, a missing or bad value
+fails in one clear line naming the key, and tests get params the way `dvc exp run -S` makes them."""
 import pytest
 import yaml
+from conftest import REPO, repo_params
 
-from conftest import REPO
-from pipeline import names, sources
-from pipeline.config import SECTIONS, as_dict, load_params, params_from_dict
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import BLOCKS, SECTIONS, as_dict, load_params, params_from_dict
+from pipeline.data import sources
+
+RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 
 
 def test_committed_params_parse_and_round_trip():
-    params = load_params(["seed", "subsets", *SECTIONS], REPO / "params.yaml")
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = load_params(BLOCKS, REPO / "params.yaml")
     for name in SECTIONS:
-        assert as_dict(params.section(name)) == {k: v for k, v in raw[name].items()}, name
+        assert as_dict(getattr(params, name)) == RAW[name], name
+    assert params.sparsity.lambda_ == RAW["sparsity"]["lambda"]  # typed attributes, `lambda` spelled lambda_
+
+
+@pytest.mark.parametrize("block, key", [(block, key) for block in SECTIONS for key in RAW[block]])
+def test_every_missing_key_is_a_one_line_error_naming_it(block, key):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    del raw[block][key]
+    with pytest.raises(PipelineError) as err:
+        params_from_dict(raw, [block])
+    assert f"params.yaml has no '{block}.{key}'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_missing_subsets_entry_is_an_error_not_keep_everything():
+    params = params_from_dict({"subsets": {"cifar100": {"train": 5, "test": 0}}}, ["subsets"])
+    assert params.subsets.for_dataset("cifar100").train == 5
+    with pytest.raises(PipelineError, match="no 'subsets.places205' entry"):
+        params.subsets.for_dataset("places205")
+
+
+def test_overrides_work_like_dvc_exp_run_set_param():
+    params = repo_params({"sparsity.lambda": 0.5, "pretrain.ema": [0.9, 1.0], "seed": 7})
+    assert params.sparsity.lambda_ == 0.5 and params.pretrain.ema == (0.9, 1.0) and params.seed == 7
+    assert params.pretrain.lr == RAW["pretrain"]["lr"]  # the rest stays params.yaml's
+    with pytest.raises(PipelineError, match="no such key"):
+        repo_params({"sparsity.lamda": 0.5})
+    with pytest.raises(PipelineError, match="no block 'sparse'"):
+        repo_params({"sparse.lambda": 0.5})
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"sparsity.lambda": -0.1}, "sparsity.lambda = -0.1 is invalid"),
+    ({"pretrain.lr": "fast"}, "pretrain.lr must be a number"),
+    ({"pretrain.lr": float("nan")}, "pretrain.lr must be finite"),
+    ({"pretrain.device": "tpu"}, "pretrain.device"),
+    ({"pretrain.ema": [0.99]}, "pretrain.ema must be a list of 2 values"),
+    ({"data.pretrain": "cifar100", "data.probe": ["fashion_mnist"]}, "data.pretrain"),
+    ({"model.width": 130}, "divisible by model.heads"),
+    ({"seed": 1.5}, "seed must be an integer"),
+    ({"subsets.cifar100.train": -1}, "subsets.cifar100.train = -1 is invalid"),
+    ({"subsets.cifar100": 500}, "subsets.cifar100 must be a mapping with keys train and test"),
+    ({"data.pretrain": "cifar", "data.probe": ["cifar"]}, "a list of known datasets (cifar100, clevr_count"),
+])
+def test_bad_params_fail_with_one_line_naming_the_key(override, message):
+    with pytest.raises(PipelineError) as err:
+        repo_params(override)
+    assert message in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("raw, sections, message", [
-    ({"sparsity": {"lambda": -0.1}}, ["sparsity"], "sparsity.lambda = -0.1 is invalid"),
-    ({"sparsity": {"lamda": 0.1}}, ["sparsity"], "unknown key 'sparsity.lamda'"),
-    ({"pretrain": {"lr": "fast"}}, ["pretrain"], "pretrain.lr must be a number"),
-    ({"pretrain": {"lr": float("nan")}}, ["pretrain"], "pretrain.lr must be finite"),
-    ({"pretrain": {"device": "tpu"}}, ["pretrain"], "pretrain.device"),
-    ({"pretrain": {"ema": [0.99]}}, ["pretrain"], "pretrain.ema must be a list of 2 values"),
-    ({"data": {"pretrain": "cifar100", "probe": ["fashion_mnist"]}}, ["data"], "data.pretrain"),
-    ({"model": {"width": 130, "heads": 4}}, ["model"], "divisible by model.heads"),
-    ({"seed": 1.5}, ["seed"], "seed must be an integer"),
-    ({"subsets": {"cifar100": {"train": -1, "test": 0}}}, ["subsets"], "subsets.cifar100.train = -1 is invalid"),
-    ({"subsets": {"cifar100": 500}}, ["subsets"], "subsets.cifar100 must be a mapping with keys train and test"),
+    ({"sparsity": {**RAW["sparsity"], "lamda": 0.1}}, ["sparsity"], "unknown key 'sparsity.lamda'"),
     ({"subsets": {"cifar100": {"val": 5}}}, ["subsets"], "subsets.cifar100 must be a mapping"),
-    ({"data": {"pretrain": "cifar", "probe": ["cifar"]}}, ["data"], "a list of known datasets (cifar100, clevr_count"),
     ({}, ["probe"], "no 'probe' block"),
 ])
-def test_bad_params_fail_with_one_line_naming_the_key(raw, sections, message):
+def test_bad_blocks_fail_with_one_line(raw, sections, message):
     with pytest.raises(PipelineError) as err:
         params_from_dict(raw, sections)
     assert message in str(err.value) and "\n" not in str(err.value)
@@ -40,28 +76,29 @@ def test_bad_params_fail_with_one_line_naming_the_key(raw, sections, message):
 
 def test_unloaded_block_is_an_error_not_a_silent_default():
     params = params_from_dict({"seed": 0}, ["seed"])
-    with pytest.raises(PipelineError, match="not loaded"):
-        params.section("sparsity")
+    with pytest.raises(PipelineError, match="'sparsity' was not loaded"):
+        params.sparsity
 
 
-def test_only_sparse_jepa_stages_declare_sparsity_params():
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    pretrain = stages["pretrain"]
-    declared = {key: [p if p != "${item.sparse_params}" else item["sparse_params"] for p in pretrain["do"]["params"]]
-                for key, item in pretrain["foreach"].items()}
-    assert "sparsity" not in declared["jepa"] and "sparsity" in declared["sparse_jepa"]
-    for name, stage in stages.items():
-        body = stage.get("do", stage)
-        if name not in ("pretrain",):
-            assert not any("sparsity" in str(p) for p in body.get("params", [])), name
-        script = body["cmd"].split()[1]
-        assert script in body["deps"], f"{name} must depend on its own script {script}"
-
-
-def test_every_dataset_has_a_subsets_entry_a_display_name_and_its_own_prepare_dep():
+def test_every_dataset_has_a_subsets_entry_and_a_display_name():
     # dvc.yaml's prepare stage reads subsets.<dataset>: a dataset without an entry could not be probed.
+    assert set(RAW["subsets"]) == set(sources.known())
+    assert all(sources.get(name).name and sources.get(name).name != name for name in sources.known())
+
+
+def test_a_stage_run_without_a_param_stops_before_any_work_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    assert set(raw["subsets"]) == set(sources.known())
-    assert all(names.dataset_name(name) != name for name in sources.known())
-    prepare = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["prepare"]["do"]
-    assert "pipeline/sources/${item}.py" in prepare["deps"] and "subsets.${item}" in prepare["params"]
+    del raw["pretrain"]["lr"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SPARSEJEPA_MLFLOW": "off"}
+    proc = subprocess.run([sys.executable, "-m", "stages.pretrain", "jepa", "fashion_mnist"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "error: params.yaml has no 'pretrain.lr'; add it to the 'pretrain' block (see the committed params.yaml): "
+        "code holds no defaults"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing written, nothing half-done

@@ -4,24 +4,24 @@ No test touches the network: conftest's autouse `offline` fixture makes every fe
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from dataset_fixtures import (decode_index, md5_bytes, patch_cifar100, patch_fashion_mnist, write_cifar100,
+                              write_fashion_mnist)
 from PIL import Image
 from torchvision.datasets import CIFAR100, FashionMNIST
 
-from dataset_fixtures import (decode_index, md5_bytes, patch_cifar100, patch_fashion_mnist, write_cifar100,
-                              write_fashion_mnist)
-from pipeline import sources
-from pipeline.arrays import ARRAYS, PreparedDataset, load_prepared, save_prepared
-from pipeline.config import SubsetSpec
-from pipeline.datasets import prepare
-from pipeline.errors import PipelineError
-from pipeline.imaging import to_square_rgb
-from pipeline.subsets import per_class_subset
+from pipeline.artifacts.prepared import ARRAYS, PreparedDataset, load_prepared, save_prepared
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import SubsetSpec, with_overrides
+from pipeline.data import sources
+from pipeline.data.imaging import to_square_rgb
+from pipeline.data.prepare import prepare
+from pipeline.data.subsets import per_class_subset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,7 +125,7 @@ def test_second_run_uses_raw_folder_without_mirror_or_network(tmp_path, fashion,
 
 
 def test_verified_md5_is_remembered_until_the_file_changes(tmp_path, fashion, monkeypatch):
-    from pipeline import download
+    from pipeline.data import download
 
     run_prepare(tmp_path, "fashion_mnist", 28)
     hashed = []
@@ -332,13 +332,12 @@ def test_save_refuses_inconsistent_arrays(tmp_path):
 # ---------------------------------------------------------------------------- stage script
 
 def test_stage_script_reads_params_and_mirror_env(tmp_path, fashion, monkeypatch):
-    (tmp_path / "params.yaml").write_text("data:\n  image_size: 28\nsubsets:\n  fashion_mnist:\n    train: 2\n"
-                                          "    test: 0\n")
+    raw = with_overrides(yaml.safe_load((REPO / "params.yaml").read_text()),
+                         {"data.image_size": 28, "subsets.fashion_mnist.train": 2})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SPARSEJEPA_DATA_MIRROR", str(tmp_path / "mirror"))
-    spec = importlib.util.spec_from_file_location("prepare_stage", REPO / "stages" / "prepare.py")
-    stage = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage)
+    from stages import prepare as stage
 
     stage.main(["fashion_mnist"])
     ds = load_prepared(tmp_path / "data" / "prepared" / "fashion_mnist")
@@ -351,7 +350,7 @@ def test_stage_script_reads_params_and_mirror_env(tmp_path, fashion, monkeypatch
 # ---------------------------------------------------------------------------- real data
 
 def test_real_fashion_mnist_from_shared_mirror(tmp_path, offline, shared_data):
-    ds = prepare("fashion_mnist", tmp_path / "raw", tmp_path / "out", 28, SubsetSpec(), shared_data, tmp_path / "work")
+    ds = prepare("fashion_mnist", tmp_path / "raw", tmp_path / "out", 28, SubsetSpec(0, 0), shared_data, tmp_path / "work")
     assert ds.train_images.shape == (60000, 28, 28, 3) and ds.test_images.shape == (10000, 28, 28, 3)
     assert ds.num_classes == 10 and np.bincount(ds.test_labels).tolist() == [1000] * 10
     assert offline.urls == []

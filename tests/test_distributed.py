@@ -14,10 +14,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import yaml
-
 from conftest import REPO
-from pipeline.arrays import PreparedDataset, save_prepared
 from test_train import make, toy_params
+
+from pipeline.artifacts.prepared import PreparedDataset, save_prepared
+from pipeline.core.params import with_overrides
 
 STEPS = 3
 
@@ -45,7 +46,7 @@ def _train_as_one_of_two(rank: int, port: int, kind: str, out: str) -> None:
 def _first_step_gradients(kind: str, run_dir: Path) -> dict[str, torch.Tensor]:
     """The gradients of step 0 (AdamW would hide a gradient summed instead of averaged: compare them too),
     and under "images" how many images this process pushed through the model."""
-    from pipeline import train
+    from pipeline.pretrain import trainer as train
 
     seen = []
     real = train.apply_augment
@@ -88,13 +89,16 @@ def test_pretrain_stage_relaunches_itself_under_torchrun(tmp_path):
     save_prepared(tmp_path / "data/prepared/toy", PreparedDataset(
         "toy", ["a", "b"], rng.integers(0, 256, (32, 24, 24, 3), dtype=np.uint8), np.arange(32) % 2,
         rng.integers(0, 256, (8, 24, 24, 3), dtype=np.uint8), np.arange(8) % 2))
-    params = {"seed": 1, "model": {"patch_size": 4, "width": 16, "depth": 1, "heads": 2},
-              "predictor": {"width": 8, "depth": 1, "heads": 2}, "masks": {"min_context": 1},
-              "pretrain": {"epochs": 1, "batch_size": 8, "warmup_epochs": 0.25, "log_every": 2, "processes": 2}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "SPARSEJEPA_MLFLOW": "off", "SPARSEJEPA_CHECKPOINTS": str(tmp_path / "checkpoints")}
+    overrides = {"seed": 1, "model.patch_size": 4, "model.width": 16, "model.depth": 1, "model.heads": 2,
+                 "predictor.width": 8, "predictor.depth": 1, "predictor.heads": 2, "masks.min_context": 1,
+                 "pretrain.epochs": 1, "pretrain.batch_size": 8, "pretrain.warmup_epochs": 0.25,
+                 "pretrain.log_every": 2, "pretrain.processes": 2}
+    raw = with_overrides(yaml.safe_load((REPO / "params.yaml").read_text()), overrides)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "SPARSEJEPA_MLFLOW": "off", "SPARSEJEPA_CHECKPOINTS": str(tmp_path / "checkpoints"),
+           "PYTHONPATH": str(REPO)}
     env.pop("WORLD_SIZE", None)
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / "pretrain.py"), "jepa", "toy"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "stages.pretrain", "jepa", "toy"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "launching 2 processes with torchrun" in proc.stdout

@@ -1,12 +1,15 @@
 """Multi-block mask statistics, including the reference sampler's defects that must stay fixed."""
+import dataclasses
+
 import pytest
 import torch
+from conftest import repo_params
 
-from pipeline.config import MaskConfig
-from pipeline.errors import PipelineError
-from pipeline.masks import check_feasible, region_grid, region_of, sample_masks, valid_shapes
+from pipeline.core.errors import PipelineError
+from pipeline.model.regions import region_grid, region_of
+from pipeline.pretrain.masks import check_feasible, sample_masks, valid_shapes
 
-CFG = MaskConfig()  # I-JEPA's defaults: 4 targets, scale (0.15, 0.2), aspect (0.75, 1.5), context (0.85, 1)
+CFG = repo_params().masks  # I-JEPA's: 4 targets, scale (0.15, 0.2), aspect (0.75, 1.5), context (0.85, 1)
 
 
 def draws(grid, batches=200, batch=16, cfg=CFG, seed=0):
@@ -79,15 +82,15 @@ def test_shape_draws_are_independent_of_each_other():
 
 def test_small_grid_terminates_and_is_checked_up_front():
     # 8x8 with min_keep above the smallest block made the reference loop forever.
-    cfg = MaskConfig(min_context=10)
+    cfg = dataclasses.replace(CFG, min_context=10)
     check_feasible(cfg, (8, 8))
     m = draws((8, 8), batches=20, cfg=cfg)[-1]
     assert m.context.shape[1] >= 10
-    impossible = MaskConfig(min_context=40)
+    impossible = dataclasses.replace(CFG, min_context=40)
     with pytest.raises(PipelineError, match="min_context"):
         check_feasible(impossible, (8, 8))
     with pytest.raises(PipelineError, match="target block"):
-        check_feasible(MaskConfig(target_scale=(0.01, 0.011)), (8, 8))
+        check_feasible(dataclasses.replace(CFG, target_scale=(0.01, 0.011)), (8, 8))
 
 
 def test_valid_shapes_on_8x8_are_the_two_3x4_blocks():

@@ -3,18 +3,27 @@ import math
 
 import pytest
 import torch
+from conftest import repo_params
 
-from pipeline.augment import crop_boxes, normalize, resized_crop
-from pipeline.config import MaskConfig, ModelConfig, PredictorConfig, SparsityConfig
-from pipeline.jepa import JEPA, ema_update_, param_groups
-from pipeline.masks import sample_masks
-from pipeline.schedules import cosine_increase, linear, warmup_cosine
-from pipeline.sparsity import (GroupedEmbed, gaussian_kl, group_penalty, group_soft_threshold, prox_step_,
-                               prox_threshold)
-from pipeline.vit import Encoder, sincos_2d
+from pipeline import methods
+from pipeline.methods.sparse_jepa import (GroupedEmbed, SparseJEPA, gaussian_kl, group_penalty, group_soft_threshold,
+                                          prox_step_, prox_threshold)
+from pipeline.model.jepa import JEPA, ema_update_
+from pipeline.model.vit import Encoder, normalize, sincos_2d
+from pipeline.pretrain.augment import crop_boxes, resized_crop
+from pipeline.pretrain.masks import sample_masks
+from pipeline.pretrain.schedules import cosine_increase, linear, warmup_cosine
 
-TINY = ModelConfig(patch_size=4, width=16, depth=2, heads=2)
-TINY_PRED = PredictorConfig(width=8, depth=1, heads=2)
+TINY_SIZES = {"model.patch_size": 4, "model.width": 16, "model.depth": 2, "model.heads": 2,
+              "predictor.width": 8, "predictor.depth": 1, "predictor.heads": 2}
+TINY = repo_params(TINY_SIZES).model
+
+
+def tiny(method: str, **sparsity):
+    """A method's model at toy size, built from params.yaml as its stage builds it."""
+    torch.manual_seed(0)
+    return methods.get(method).build(repo_params({**TINY_SIZES, **{f"sparsity.{k}": v for k, v in sparsity.items()}}),
+                                     32)
 
 
 def test_ema_update_moves_target_by_exactly_one_minus_momentum():
@@ -98,25 +107,41 @@ def test_sincos_positions_are_distinct_and_fixed():
     assert torch.cdist(pos, pos).add(torch.eye(16)).min() > 0.1
 
 
-@pytest.mark.parametrize("sparsity", [None, SparsityConfig(lambda_=0.1, beta=0.0, groups=4),
-                                      SparsityConfig(lambda_=0.1, beta=0.01, groups=2)])
-def test_jepa_forward_backward_shapes_and_gradients(sparsity):
-    torch.manual_seed(0)
-    model = JEPA(TINY, TINY_PRED, image_size=32, sparsity=sparsity)
+@pytest.mark.parametrize("method, sparsity, terms", [
+    ("jepa", {}, {"loss", "loss_jepa"}),
+    ("sparse_jepa", {"lambda": 0.1, "beta": 0.0, "groups": 4}, {"loss", "loss_jepa", "kl"}),
+    ("sparse_jepa", {"lambda": 0.1, "beta": 0.01, "groups": 2}, {"loss", "loss_jepa", "kl"}),
+])
+def test_jepa_forward_backward_shapes_and_gradients(method, sparsity, terms):
+    model = tiny(method, **sparsity)
     images = torch.randn(3, 3, 32, 32)
-    masks = sample_masks(MaskConfig(), 3, model.encoder.grid, torch.Generator().manual_seed(0))
+    masks = sample_masks(repo_params().masks, 3, model.encoder.grid, torch.Generator().manual_seed(0))
     out = model(images, masks.context, masks.targets, masks.target_centers)
-    assert set(out) == {"loss", "loss_jepa", "kl"} and torch.isfinite(out["loss"])
+    assert set(out) == terms and torch.isfinite(out["loss"])
     out["loss"].backward()
     assert all(p.grad is None for p in model.target_encoder.parameters())  # no gradient into the EMA copy
     assert model.encoder.patch_embed.weight.grad.abs().sum() > 0
-    if sparsity is not None and sparsity.beta > 0:
+    if sparsity.get("beta", 0) > 0:
         assert out["kl"] > 0 and model.logvar.proj.bias.grad is not None
+        assert float(out["loss"]) == pytest.approx(float(out["loss_jepa"] + 0.01 * out["kl"]))
+
+
+def test_methods_are_the_shared_model_with_their_own_hooks():
+    jepa, sparse = tiny("jepa"), tiny("sparse_jepa")
+    assert type(jepa) is JEPA and isinstance(sparse, SparseJEPA)
+    # Same seed, encoder built first: every method starts from the random reference encoder.
+    reference = methods.get("random").build(repo_params({**TINY_SIZES, "seed": 0}), 32)
+    for model in (jepa, sparse):
+        for (name, a), b in zip(model.encoder.state_dict().items(), reference.state_dict().values()):
+            assert torch.equal(a, b), name
+    assert jepa.log_terms() == {} and jepa.summary() == {} and jepa.outputs() == {}
+    assert {"penalty", "zero_fraction"} == set(sparse.log_terms())
+    assert sparse.outputs()["column_norms"].shape == (4, 16)
 
 
 def test_param_groups_keep_biases_norms_and_group_maps_out_of_weight_decay():
-    model = JEPA(TINY, TINY_PRED, image_size=32, sparsity=SparsityConfig(groups=4))
-    groups = {g["name"]: g for g in param_groups(model, 0.05)}
+    model = tiny("sparse_jepa", groups=4)
+    groups = {g["name"]: g for g in model.optimizer_groups(0.05)}
     decayed = {id(p) for p in groups["decay"]["params"]}
     assert id(model.group_embed.weight) not in decayed
     assert groups["group_maps"]["weight_decay"] == 0.0
@@ -172,7 +197,7 @@ def test_flip_mirrors_exactly_the_flagged_crops():
 
 
 def test_draw_augment_flips_about_half_and_only_when_asked():
-    from pipeline.augment import draw_augment
+    from pipeline.pretrain.augment import draw_augment
 
     boxes, flip = draw_augment(2000, (8, 8), (0.3, 1.0), torch.Generator().manual_seed(0), hflip=True)
     assert boxes.shape == (2000, 4) and flip.dtype == torch.bool and 0.45 < flip.float().mean() < 0.55

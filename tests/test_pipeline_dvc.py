@@ -1,8 +1,9 @@
-"""The whole DVC pipeline at toy size on real FashionMNIST (from the offline mirror), then
-`dvc exp run -S sparsity.lambda=...`, which must leave every JEPA stage untouched.
+"""The whole DVC pipeline at toy size on real FashionMNIST (from the offline mirror), with a toy method
+variant registered the way a contributor adds one (one model file, one registry entry), then
+`dvc exp run -S sparsity.lambda=...`, which must leave every other method's stages untouched.
 
 This copies the project into a fresh git + DVC repo, so it exercises dvc.yaml exactly as a
-user's clone would. About a minute on a 2-core CPU.
+user's clone would. About two minutes on a 2-core CPU.
 """
 import json
 import os
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 TOY = {
@@ -30,8 +30,29 @@ TOY = {
     "probe": {"epochs": 2, "lrs": [0.01], "weight_decays": [0.0]},
 }
 DATASETS = ("fashion_mnist",)
-JEPA_STAGES = ("pretrain@jepa", "init_random", *(f"prepare@{d}" for d in DATASETS),
-               *(f"{stage}@{model}-{d}" for stage in ("extract", "probe") for model in ("jepa", "random")
+# A method variant as a contributor adds one: a model file overriding two hooks, and a registry entry.
+TOY_MODEL = '''"""Toy JEPA: JEPA whose context latents are halved before the predictor (a test variant)."""
+import torch
+
+from pipeline.model.jepa import JEPA
+
+
+class ToyJEPA(JEPA):
+    def context_latents(self, z, noise, shard):
+        return 0.5 * z, {"toy_term": torch.zeros((), device=z.device)}
+
+    def summary(self):
+        return {"toy_summary": 1.0}
+'''
+TOY_ENTRY = """  toy:
+    name: Toy JEPA
+    module: toy_jepa
+    build: ToyJEPA
+    params: [seed, model, predictor, masks, pretrain]
+    pretrained: true
+"""
+JEPA_STAGES = ("pretrain@jepa", "pretrain@random", "pretrain@toy", *(f"prepare@{d}" for d in DATASETS),
+               *(f"{stage}@{model}-{d}" for stage in ("extract", "probe") for model in ("jepa", "random", "toy")
                  for d in DATASETS))
 SPARSE_STAGES = ("pretrain@sparse_jepa", "report",
                  *(f"{stage}@sparse_jepa-{d}" for stage in ("extract", "probe") for d in DATASETS))
@@ -57,7 +78,11 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     for name in ("pipeline", "stages"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, root / name)
+    (root / "pipeline/methods/toy_jepa.py").write_text(TOY_MODEL)
+    with open(root / "pipeline/methods/registry.yaml", "a") as registry:
+        registry.write(TOY_ENTRY)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     for block, values in TOY.items():
         params[block].update(values)
@@ -68,7 +93,8 @@ def project(tmp_path_factory):
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"],
            "SPARSEJEPA_DATA_MIRROR": str(SHARED_DATA), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "PYTHONUNBUFFERED": "1"}
-    for key in ("MLFLOW_TRACKING_URI", "SPARSEJEPA_CHECKPOINTS", "SPARSEJEPA_MLFLOW", "DVC_ROOT", "DVC_EXP_NAME"):
+    for key in ("MLFLOW_TRACKING_URI", "SPARSEJEPA_CHECKPOINTS", "SPARSEJEPA_MLFLOW", "DVC_ROOT", "DVC_EXP_NAME",
+                "PYTHONPATH"):
         env.pop(key, None)
     run(["git", "init", "-q"], root, env)
     run(["dvc", "init", "-q"], root, env)
@@ -86,17 +112,28 @@ def project(tmp_path_factory):
 def test_repro_runs_every_stage_and_writes_the_report(project):
     root = project["root"]
     assert set(JEPA_STAGES) | set(SPARSE_STAGES) <= ran_stages(project["repro"])
-    for model in ("random", "jepa", "sparse_jepa"):
+    for model in ("random", "jepa", "sparse_jepa", "toy"):
         probe = json.loads((root / "reports/probe" / model / "fashion_mnist.json").read_text())
         assert 0 <= probe["top1"] <= 100 and probe["n_test"] == 10000 and probe["n_train"] + probe["n_val"] == 80
         assert probe["data"]["train_per_class"] == 8 and probe["data"]["listed"] == {"train": 60000, "test": 10000}
     table = (root / "reports/results.md").read_text()
-    assert "SparseJEPA" in table and "FashionMNIST" in table
+    assert "SparseJEPA" in table and "FashionMNIST" in table and "| Toy JEPA |" in table
     assert "| 80 (8 per class of 60,000) | 10,000 (all) | 10 |" in table
-    assert (root / "reports/figures/column_norms.png").stat().st_size > 1000
+    assert (root / "reports/figures/column_norms_sparse_jepa.png").stat().st_size > 1000
     assert (root / "reports/figures/pretrain_curves.png").stat().st_size > 1000
     history = (root / "reports/pretrain/sparse_jepa/history.csv").read_text().splitlines()
     assert history[0].startswith("step,") and len(history) > 2
+
+
+def test_a_registered_variant_runs_through_the_dag_with_its_own_hooks(project):
+    root = project["root"]
+    assert {"pretrain@toy", "extract@toy-fashion_mnist", "probe@toy-fashion_mnist"} <= ran_stages(project["repro"])
+    summary = json.loads((root / "reports/pretrain/toy/summary.json").read_text())
+    assert summary["toy_summary"] == 1.0 and summary["steps"] > 0
+    assert "toy_term" in (root / "reports/pretrain/toy/history.csv").read_text().splitlines()[0]
+    # The variant's stage depends on its own model file, not on the other methods' files.
+    deps = [d["path"] for d in project["lock_before"]["stages"]["pretrain@toy"]["deps"]]
+    assert "pipeline/methods/toy_jepa.py" in deps and "pipeline/methods/sparse_jepa.py" not in deps
 
 
 def test_lambda_experiment_reruns_only_the_sparse_branch(project):
@@ -132,7 +169,7 @@ def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
     metrics = {k for (k,) in con.execute("select key from metrics where run_uuid = ?", (run,))}
     assert {"top1", "val_top1"} <= metrics
     pretrain_runs = [run for run, t in tags.items() if t.get("stage") == "pretrain"]
-    steps = con.execute(f"select count(distinct step) from metrics where key = 'loss' and run_uuid = ?",
+    steps = con.execute("select count(distinct step) from metrics where key = 'loss' and run_uuid = ?",
                         (pretrain_runs[0],)).fetchone()[0]
     assert steps >= 2  # per-step losses, not one final number
 
@@ -143,6 +180,8 @@ PAPER_DATASETS = ["cifar100", "places205", "clevr_count", "inat18"]
 def test_paper_dag_flows_every_dataset_into_probes_and_the_report(tmp_path):
     """`dvc dag` with the paper's params: each of the four datasets -> extract -> probe -> report, per model."""
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    (tmp_path / "pipeline/methods").mkdir(parents=True)
+    shutil.copy(REPO / "pipeline/methods/registry.yaml", tmp_path / "pipeline/methods/registry.yaml")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"].update(pretrain="cifar100", probe=PAPER_DATASETS)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -3,13 +3,14 @@ import math
 
 import pytest
 import torch
+from conftest import repo_params
 
-from pipeline.config import ProbeConfig
-from pipeline.errors import PipelineError
-from pipeline.monitor import effective_rank, feature_std, multi_information, ridge_accuracy
-from pipeline.probe import run_probe, split_train_val, train_heads, accuracy
+from pipeline.core.errors import PipelineError
+from pipeline.eval.monitor import effective_rank, feature_std, multi_information, ridge_accuracy
+from pipeline.eval.probe import accuracy, run_probe, split_train_val, train_heads
 
-FAST = ProbeConfig(epochs=15, batch_size=64, lrs=(1e-3, 1e-2), weight_decays=(0.0, 1e-3))
+FAST = repo_params({"probe.epochs": 15, "probe.batch_size": 64, "probe.lrs": [1e-3, 1e-2],
+                    "probe.weight_decays": [0.0, 1e-3]}).probe
 
 
 def blobs(n_per_class: int, classes: int, dim: int, spread: float, seed: int):
@@ -83,18 +84,3 @@ def test_collapse_signals():
 def test_ridge_online_probe_separates_blobs():
     x, y = blobs(50, 3, 6, spread=0.3, seed=0)
     assert ridge_accuracy(x[::2], y[::2], x[1::2], y[1::2], 3) == pytest.approx(100.0)
-
-
-def test_damaged_feature_and_encoder_files_give_one_line_errors(tmp_path):
-    from pipeline.features import load_encoder, load_features
-
-    bad = tmp_path / "x.npz"
-    bad.write_bytes(b"not an npz")
-    with pytest.raises(PipelineError, match="damaged"):
-        load_features(bad)
-    with pytest.raises(PipelineError, match="not found"):
-        load_features(tmp_path / "missing.npz")
-    enc = tmp_path / "encoder.pt"
-    enc.write_bytes(b"garbage")
-    with pytest.raises(PipelineError, match="damaged"):
-        load_encoder(enc)

@@ -2,7 +2,8 @@
 import re
 
 from conftest import REPO
-from pipeline.report import readme_in_sync
+
+from pipeline.report.readme import readme_in_sync
 
 
 def readme_commands() -> list[str]:

@@ -9,20 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.errors import PipelineError
-from pipeline.report import (
-    MARKER_END,
-    MARKER_START,
-    RESULTS_COLUMNS,
-    build_report,
-    fmt_delta,
-    main as report_main,
-    readme_in_sync,
-    sort_latents_by_group,
-    sync_readme,
-    zero_fraction,
-)
-from pipeline.column_norms import read_column_norms, write_column_norms
+from pipeline.artifacts.records import write_outputs
+from pipeline.core.errors import PipelineError
+from pipeline.report import build_report
+from pipeline.report.figures import sort_latents_by_group, zero_fraction
+from pipeline.report.readme import MARKER_END, MARKER_START
+from pipeline.report.readme import main as report_main
+from pipeline.report.readme import readme_in_sync, sync_readme
+from pipeline.report.tables import RESULTS_COLUMNS, data_table_md, fmt_delta
 
 MODELS = ["jepa", "sparse_jepa", "random"]
 DATASETS = ["cifar100", "fashion_mnist"]
@@ -44,7 +38,7 @@ def _write_probe(reports: Path, model: str, dataset: str, top1: float) -> None:
              "weight_decay": 0.0, "n_train": 900, "n_val": 100, "n_test": 200, "num_classes": 10,
              "feature_dim": 64, "multi_information": 3.25}
     if dataset == "cifar100":  # what the probe stage records of the prepared data; fashion_mnist's lacks it
-        probe["data"] = {"train_per_class": 100, "test_per_class": 0, "listed": {"train": 50000, "test": 200},
+        probe["data"] = {"display_name": "CIFAR-100", "train_per_class": 100, "test_per_class": 0, "listed": {"train": 50000, "test": 200},
                          "source": [{"file": "cifar-100-python.tar.gz", "md5": "eb9058c3a382ffc7106e4002c42a8d85",
                                      "url": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"}]}
     path.write_text(json.dumps(probe))  # json writes NaN as the bare token NaN, as the probe stage does
@@ -84,7 +78,7 @@ def _write_fixture(reports: Path) -> Path:
         _write_probe(reports, model, dataset, top1)
     for model in ("jepa", "sparse_jepa"):
         _write_history(reports, model)
-    write_column_norms(reports / "pretrain" / "sparse_jepa" / "column_norms.csv", _norms())
+    write_outputs(reports / "pretrain" / "sparse_jepa" / "outputs.json", {"column_norms": _norms()})
     return reports
 
 
@@ -127,12 +121,13 @@ def test_results_md_table(built: dict) -> None:
     assert md.startswith("### ")
     assert not any(line.startswith("# ") or line.startswith("## ") for line in md.splitlines())
     # Model | CIFAR-100 ours | paper | Δ | FashionMNIST ours | paper | Δ
+    # Method names from the registry; a dataset without a recorded display name shows its key.
     assert _md_row(md, "JEPA") == ["JEPA", "42.01", "40.01", "+2.00", "85.50", "—", "—"]
     assert _md_row(md, "SparseJEPA") == ["SparseJEPA", "44.40", "45.40", "-1.00", "NaN", "—", "—"]
     assert _md_row(md, "Random encoder")[1:4] == ["12.30", "—", "—"]
     # Row order follows `models`; column order follows `datasets`.
     assert md.index("| JEPA |") < md.index("| SparseJEPA |") < md.index("| Random encoder |")
-    assert md.index("CIFAR-100 ours") < md.index("FashionMNIST ours")
+    assert md.index("CIFAR-100 ours") < md.index("fashion_mnist ours")
 
 
 def test_results_md_probe_data_table(built: dict) -> None:
@@ -140,17 +135,15 @@ def test_results_md_probe_data_table(built: dict) -> None:
     # Dataset | test split | source | train images | test images | classes
     assert _md_row(md, "CIFAR-100") == ["CIFAR-100", "official test", "`cifar-100-python.tar.gz` (md5 checked)",
                                         "1,000 (100 per class of 50,000)", "200 (all)", "10"]
-    assert _md_row(md, "FashionMNIST")[3:5] == ["1,000 (all)", "200 (all)"]  # a record without data facts
+    assert _md_row(md, "fashion_mnist")[3:5] == ["1,000 (all)", "200 (all)"]  # a record without data facts
 
 
 def test_data_table_names_extracted_trees_and_unchecked_files() -> None:
-    from pipeline.report import data_table_md
-
     probes = {("random", "clevr_count"): {"n_train": 180, "n_val": 20, "n_test": 67, "num_classes": 8, "data": {
-        "test_split": "official val", "listed": {"train": 200, "test": 67},
+        "display_name": "CLEVR/Count", "test_split": "official val", "listed": {"train": 200, "test": 67},
         "source": [{"extracted_tree": "$SPARSEJEPA_DATA_MIRROR/clevr-mini/CLEVR_v1.0"}]}},
         ("random", "places205"): {"n_train": 9, "n_val": 1, "n_test": 4, "num_classes": 2, "data": {
-            "train_per_class": 5, "listed": {"train": 30, "test": 4},
+            "display_name": "Places205", "train_per_class": 5, "listed": {"train": 30, "test": 4},
             "source": [{"file": "a.tar.gz", "md5": "1", "official_md5": None, "url": "u"}]}}}
     md = data_table_md(probes, ["random"], ["clevr_count", "places205"])
     assert _md_row(md, "CLEVR/Count") == ["CLEVR/Count", "official val",
@@ -162,7 +155,7 @@ def test_data_table_names_extracted_trees_and_unchecked_files() -> None:
 def test_results_md_environment_and_pretrain_facts(built: dict) -> None:
     md = built["written"]["results_md"].read_text()
     assert "- Hardware: cpu (test)" in md
-    assert "- Pretraining data: FashionMNIST" in md
+    assert "- Pretraining data: fashion_mnist" in md  # its probe records name no display name
     assert "JEPA 90 s" in md and "SparseJEPA 60.0 min" in md
     # Second table: Model | images/s | wall time | steps | final loss | zero columns | MI per dataset
     facts = [l for l in md.splitlines() if l.startswith("| SparseJEPA |")][1]
@@ -174,7 +167,8 @@ def test_results_md_environment_and_pretrain_facts(built: dict) -> None:
 
 def test_figures_are_valid_pngs(built: dict) -> None:
     assert built["skipped"] == {}
-    for name in ("pretrain_curves", "column_norms"):
+    assert set(built["written"]) == {"pretrain_curves", "column_norms_sparse_jepa", "results_csv", "results_md"}
+    for name in ("pretrain_curves", "column_norms_sparse_jepa"):
         path = built["written"][name]
         data = path.read_bytes()
         assert path.parent.name == "figures"
@@ -184,7 +178,7 @@ def test_figures_are_valid_pngs(built: dict) -> None:
 
 def test_missing_sparse_outputs_skip_the_column_norm_figure(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    stale = reports / "figures" / "column_norms.png"
+    stale = reports / "figures" / "column_norms_sparse_jepa.png"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
     for dataset in DATASETS:
@@ -192,7 +186,7 @@ def test_missing_sparse_outputs_skip_the_column_norm_figure(tmp_path: Path) -> N
             _write_probe(reports, model, dataset, 50.0)
     _write_history(reports, "jepa")
     out = build_report(reports, ["jepa", "random"], DATASETS, {})
-    assert "column_norms" in out["skipped"] and "column_norms" not in out["written"]
+    assert not any(name.startswith("column_norms") for name in out["written"])
     assert not stale.exists(), "a figure from an earlier run must not outlive its data"
     assert out["written"]["pretrain_curves"].read_bytes()[:8] == PNG_MAGIC
     assert "Run:" not in out["written"]["results_md"].read_text()
@@ -203,20 +197,10 @@ def test_missing_probe_is_a_pipeline_error(reports: Path) -> None:
         build_report(reports, MODELS, ["cifar100", "places205"], {})
 
 
-def test_column_norms_round_trip_and_format(tmp_path: Path) -> None:
+def test_zero_fraction_counts_exact_zeros_only() -> None:
     norms = _norms()
-    path = tmp_path / "norms.csv"
-    write_column_norms(path, norms)
-    lines = path.read_text().splitlines()
-    assert lines[0] == "group," + ",".join(str(j) for j in range(16))
-    assert lines[1].startswith("0,0.0,")
-    np.testing.assert_array_equal(read_column_norms(path), norms)
     assert zero_fraction(norms) == pytest.approx(6 / 16)
-    path.write_text("group,0,1\n0,1.0\n")
-    with pytest.raises(PipelineError, match="norms.csv"):
-        read_column_norms(path)
-    with pytest.raises(PipelineError):
-        write_column_norms(path, np.array([[1.0, np.nan]]))
+    assert zero_fraction(norms + 1e-12) == 0.0
 
 
 def test_latents_sorted_by_dominant_group() -> None:

@@ -13,17 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
+from dataset_fixtures import (colour_index, patch_clevr, patch_inat18, write_clevr_tree, write_clevr_zip, write_inat18,
+                              write_places205)
 from torchvision.datasets import CLEVRClassification
 
-from conftest import REPO
-from dataset_fixtures import (colour_index, patch_clevr, patch_inat18, write_clevr_tree, write_clevr_zip,
-                              write_inat18, write_places205)
-from pipeline import convert as convert_module
-from pipeline.arrays import load_prepared
-from pipeline.config import SubsetSpec
-from pipeline.datasets import prepare
-from pipeline.errors import PipelineError
-from pipeline.sources import clevr_count, places205
+from pipeline.artifacts.prepared import load_prepared
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import SubsetSpec
+from pipeline.data import convert as convert_module
+from pipeline.data.prepare import prepare
+from pipeline.data.sources import clevr_count, places205
 
 
 def run_prepare(tmp_path: Path, name: str, size: int = 16, train: int = 0, test: int = 0, mirror: str | None = "mirror",
@@ -64,7 +64,8 @@ def test_clevr_from_the_official_zip(tmp_path, clevr_zip, offline):
 def test_clevr_squashes_never_crops(tmp_path):
     # A 480x320 render with objects at its left and right edges: squashing keeps both.
     from dataset_fixtures import encode_image
-    from pipeline.imaging import to_square_rgb
+
+    from pipeline.data.imaging import to_square_rgb
 
     image = to_square_rgb(encode_image(100, (48, 32), "PNG", border=(0, 0, 255)), 12, "squash")
     assert image[6, 0, 2] > 200 and image[6, 11, 2] > 200  # both blue edges survive
@@ -96,7 +97,7 @@ def test_clevr_real_subset_from_the_shared_mirror(tmp_path, offline, shared_data
     tree = shared_data / "clevr-mini" / "CLEVR_v1.0"
     if not tree.is_dir():
         pytest.skip(f"real CLEVR subset not found at {tree}")
-    ds = prepare("clevr_count", tmp_path / "raw", tmp_path / "out", 28, SubsetSpec(), shared_data, tmp_path / "work")
+    ds = prepare("clevr_count", tmp_path / "raw", tmp_path / "out", 28, SubsetSpec(0, 0), shared_data, tmp_path / "work")
     assert ds.train_images.shape == (200, 28, 28, 3) and ds.test_images.shape == (67, 28, 28, 3)
     # torchvision's own class on the same files, in its layout (<root>/clevr/CLEVR_v1.0), gives the same labels.
     (tmp_path / "tv" / "clevr").mkdir(parents=True)
@@ -234,7 +235,7 @@ def test_inat18_long_tailed_subset(tmp_path, inat):
 
 
 def test_inat18_wrong_annotation_md5(tmp_path, inat, monkeypatch):
-    from pipeline.sources import inat18
+    from pipeline.data.sources import inat18
 
     monkeypatch.setitem(inat18.ANNOTATIONS, "test", ("val2018.json.tar.gz", "0" * 32, "val2018.json"))
     with pytest.raises(PipelineError, match=r"val2018.json.tar.gz has md5 .* but the official val2018.json.tar.gz "
@@ -288,9 +289,9 @@ def test_killed_preprocessing_resumes_from_its_last_save(tmp_path):
 import os, signal, sys
 sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]
 from pathlib import Path
-from pipeline import convert
-from pipeline.config import SubsetSpec
-from pipeline.datasets import prepare
+from pipeline.data import convert
+from pipeline.core.params import SubsetSpec
+from pipeline.data.prepare import prepare
 real, calls = convert.to_square_rgb, [0]
 def dying(*args):
     calls[0] += 1
@@ -300,7 +301,7 @@ def dying(*args):
 convert.to_square_rgb = dying
 convert.CHECKPOINT_EVERY_S = 0.0  # save after every image
 root = Path({str(tmp_path)!r})
-prepare("places205", root / "raw", root / "prepared" / "places205", 16, SubsetSpec(), root / "mirror", root / "work")
+prepare("places205", root / "raw", root / "prepared" / "places205", 16, SubsetSpec(0, 0), root / "mirror", root / "work")
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
@@ -309,7 +310,7 @@ prepare("places205", root / "raw", root / "prepared" / "places205", 16, SubsetSp
     done = sum(np.load(work / f"{s}_done.npy").sum() for s in ("train", "test"))
     assert done >= 5  # saved while running, not only at the end
 
-    import pipeline.convert as convert_now
+    import pipeline.data.convert as convert_now
     counter = CountingDecoder(convert_now.to_square_rgb)
     mp = pytest.MonkeyPatch()
     mp.setattr(convert_now, "to_square_rgb", counter)
@@ -368,9 +369,10 @@ def test_damaged_image_names_the_member_and_keeps_the_work(tmp_path):
 def test_an_image_listed_twice_fills_both_places(tmp_path):
     """A key in both splits (or twice in one) is read and decoded once and written to every place it has."""
     from dataset_fixtures import encode_image, index_colour
-    from pipeline.catalog import Catalog, SplitList
-    from pipeline.convert import convert, make_plan
-    from pipeline.stores import FolderStore
+
+    from pipeline.data.catalog import Catalog, SplitList
+    from pipeline.data.convert import convert, make_plan
+    from pipeline.data.stores import FolderStore
 
     for i in range(3):
         (tmp_path / "images" / f"{i}.png").parent.mkdir(exist_ok=True)

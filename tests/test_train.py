@@ -1,23 +1,29 @@
 """The training loop at toy size: it learns, resumes exactly, and stops cleanly on NaN."""
+import shutil
+
 import pytest
 import torch
+from conftest import repo_params
 
-from pipeline import checkpoint
-from pipeline.config import params_from_dict
-from pipeline.errors import PipelineError
-from pipeline.jepa import JEPA
-from pipeline.train import Trainer, run_identity
+from pipeline import methods
+from pipeline.core.errors import PipelineError
+from pipeline.model.jepa import JEPA
+from pipeline.pretrain import checkpoint
+from pipeline.pretrain.checkpoint import run_identity
+from pipeline.pretrain.trainer import Trainer
 
 SECTIONS = ["seed", "model", "predictor", "masks", "pretrain", "sparsity"]
+TOY = {"seed": 3, "model.patch_size": 4, "model.width": 16, "model.depth": 1, "model.heads": 2,
+       "predictor.width": 8, "predictor.depth": 1, "predictor.heads": 2, "masks.min_context": 1,
+       "pretrain.epochs": 2, "pretrain.batch_size": 8, "pretrain.warmup_epochs": 0.5, "pretrain.log_every": 1,
+       "pretrain.checkpoint_every": 2, "pretrain.monitor_every": 0,
+       "sparsity.lambda": 0.01, "sparsity.beta": 0.01, "sparsity.groups": 4}
 
 
-def toy_params(**pretrain):
-    raw = {"seed": 3, "model": {"patch_size": 4, "width": 16, "depth": 1, "heads": 2},
-           "predictor": {"width": 8, "depth": 1, "heads": 2}, "masks": {"min_context": 1},
-           "pretrain": {"epochs": 2, "batch_size": 8, "warmup_epochs": 0.5, "log_every": 1, "checkpoint_every": 2,
-                        "monitor_every": 0, **pretrain},
-           "sparsity": {"lambda": 0.01, "beta": 0.01, "groups": 4}}
-    return params_from_dict(raw, SECTIONS)
+def toy_params(sparsity: dict | None = None, **pretrain):
+    """params.yaml at toy size; keyword arguments override pretrain.<key>, `sparsity` sparsity.<key>."""
+    return repo_params({**TOY, **{f"pretrain.{k}": v for k, v in pretrain.items()},
+                        **{f"sparsity.{k}": v for k, v in (sparsity or {}).items()}}, SECTIONS)
 
 
 def toy_data(n=32, size=24):
@@ -27,7 +33,7 @@ def toy_data(n=32, size=24):
 
 def make(kind, params, run_dir):
     images, labels = toy_data()
-    return Trainer(kind, params, images, labels, 4, {"name": "toy"}, run_dir)
+    return Trainer(kind, methods.get(kind).build, params, images, labels, 4, run_dir)
 
 
 @pytest.mark.parametrize("kind", ["jepa", "sparse_jepa"])
@@ -46,8 +52,9 @@ def test_killed_run_resumes_to_the_same_weights(kind, tmp_path):
                                  result.target_encoder.state_dict().items()):
         assert torch.equal(a, b), name
     assert [r["loss"] for r in straight.history] == [r["loss"] for r in result.history]
-    if kind == "sparse_jepa":
-        assert (straight.column_norms == result.column_norms).all()
+    assert straight.outputs.keys() == result.outputs.keys()
+    for name in straight.outputs:
+        assert (straight.outputs[name] == result.outputs[name]).all(), name
 
 
 def test_training_changes_the_target_encoder_and_reports(tmp_path):
@@ -57,27 +64,17 @@ def test_training_changes_the_target_encoder_and_reports(tmp_path):
     result = trainer.run()
     after = result.target_encoder.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
-    assert result.summary["steps"] == 8 and result.column_norms.shape == (4, 16)
+    assert result.summary["steps"] == 8 and result.outputs["column_norms"].shape == (4, 16)
     row = result.history[-1]
     assert {"loss", "loss_jepa", "penalty", "kl", "zero_fraction", "online_top1", "effective_rank"} <= set(row)
     assert row["penalty"] > 0 and row["kl"] > 0
 
 
 def test_a_strong_penalty_zeroes_columns_and_none_keeps_them(tmp_path):
-    strong = toy_params()
-    strong = params_from_dict({"seed": 3, "model": {"patch_size": 4, "width": 16, "depth": 1, "heads": 2},
-                               "predictor": {"width": 8, "depth": 1, "heads": 2}, "masks": {"min_context": 1},
-                               "pretrain": {"epochs": 2, "batch_size": 8, "warmup_epochs": 0.5,
-                                            "checkpoint_every": 100},
-                               "sparsity": {"lambda": 1000.0, "beta": 0.0, "groups": 4}}, SECTIONS)
+    strong = toy_params({"lambda": 1000.0, "beta": 0.0}, checkpoint_every=100)
     assert make("sparse_jepa", strong, tmp_path / "s").run().summary["zero_fraction"] > 0.5
-    none = params_from_dict({**_raw(strong), "sparsity": {"lambda": 0.0, "beta": 0.0, "groups": 4}}, SECTIONS)
+    none = toy_params({"lambda": 0.0, "beta": 0.0}, checkpoint_every=100)
     assert make("sparse_jepa", none, tmp_path / "n").run().summary["zero_fraction"] == 0.0
-
-
-def _raw(params):
-    from pipeline.config import as_dict
-    return {"seed": params.seed, **{s: as_dict(params.section(s)) for s in SECTIONS[1:]}}
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
@@ -103,10 +100,16 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tm
 
 def test_checkpoint_folder_changes_with_params_but_not_with_logging(tmp_path):
     meta = {"name": "toy"}
-    a = run_identity("sparse_jepa", toy_params(), meta)
-    assert checkpoint.fingerprint(a) == checkpoint.fingerprint(run_identity("sparse_jepa", toy_params(log_every=7), meta))
-    assert checkpoint.fingerprint(a) != checkpoint.fingerprint(run_identity("sparse_jepa", toy_params(lr=0.1), meta))
-    assert checkpoint.fingerprint(a) != checkpoint.fingerprint(run_identity("jepa", toy_params(), meta))
+    sparse, jepa = methods.get("sparse_jepa"), methods.get("jepa")
+
+    def folder(method, params):
+        return checkpoint.fingerprint(run_identity(method, params, meta))
+
+    a = folder(sparse, toy_params())
+    assert a == folder(sparse, toy_params(log_every=7))
+    assert a != folder(sparse, toy_params(lr=0.1))
+    assert a != folder(sparse, toy_params({"lambda": 0.5}))
+    assert a != folder(jepa, toy_params())
 
 
 def test_batch_larger_than_dataset_is_a_clear_error(tmp_path):
@@ -153,7 +156,7 @@ def test_asking_for_cuda_without_one_is_a_clear_error(tmp_path):
 
 
 def test_resumed_run_whose_mlflow_run_is_gone_logs_to_a_new_run(tmp_path, monkeypatch):
-    from pipeline import tracking
+    from pipeline.runtime import tracking
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     with tracking.Run("pretrain", "jepa", run_id="0123456789abcdef0123456789abcdef") as run:
@@ -168,11 +171,27 @@ def test_periodic_encoder_snapshots_do_not_wait_for_a_checkpoint_step(tmp_path):
 
 
 def test_edited_training_code_gets_a_fresh_checkpoint_folder(tmp_path, monkeypatch):
-    from pipeline import train
+    from pipeline.core import codebase
 
-    before = checkpoint.fingerprint(run_identity("jepa", toy_params(), {"name": "toy"}))
-    monkeypatch.setattr(train, "code_fingerprint", lambda: "edited")
-    assert checkpoint.fingerprint(run_identity("jepa", toy_params(), {"name": "toy"})) != before
+    # A copy of the repository's code, so that a file of it can be edited.
+    repo = tmp_path / "repo"
+    for name in ("pipeline", "stages"):
+        shutil.copytree(codebase.REPO / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(codebase, "REPO", repo)
+    monkeypatch.setattr(checkpoint, "code_fingerprint", lambda entries: codebase.code_fingerprint(entries, repo))
+    jepa = methods.get("jepa")
+
+    def folder():
+        return checkpoint.fingerprint(run_identity(jepa, toy_params(), {"name": "toy"}))
+
+    before = folder()
+    (repo / "pipeline/runtime/progress.py").write_text("# a progress bar cannot change a result\n")
+    assert folder() == before
+    (repo / "pipeline/methods/sparse_jepa.py").write_text("# another method's file\n")
+    assert folder() == before
+    masks = repo / "pipeline/pretrain/masks.py"
+    masks.write_text(masks.read_text() + "\n# edited\n")
+    assert folder() != before
 
 
 def test_saved_files_are_byte_identical_for_identical_content(tmp_path):

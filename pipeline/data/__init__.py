@@ -1,0 +1,1 @@
+"""Stage `prepare`: official files -> verified raw folder -> prepared arrays (one module per dataset in sources/)."""

@@ -1,0 +1,1 @@
+"""Stages `extract` and `probe`: pooled frozen features, linear probes, and representation signals."""

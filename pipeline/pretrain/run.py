@@ -1,0 +1,57 @@
+"""What the pretrain stage does for one registered method: train it (or, for an untrained reference,
+build it), log it to MLflow, and write its encoder and reports through pipeline.artifacts."""
+from __future__ import annotations
+
+import torch
+
+from pipeline import artifacts
+from pipeline.artifacts.encoder import write_encoder
+from pipeline.artifacts.prepared import PreparedDataset
+from pipeline.artifacts.records import write_history, write_outputs, write_summary
+from pipeline.core.params import Params
+from pipeline.methods import Method
+from pipeline.pretrain import checkpoint
+from pipeline.pretrain.distributed import init_from_env
+from pipeline.pretrain.monitor import encoder_signals
+from pipeline.pretrain.trainer import Trainer, resolve_device
+from pipeline.runtime import tracking
+
+
+def pretrain_method(method: Method, dataset: str, data: PreparedDataset, params: Params) -> None:
+    if not method.pretrained:
+        write_reference(method, data, params)
+        return
+    world = init_from_env(resolve_device(params.pretrain.device).type)
+    run_dir = checkpoint.run_dir(method.key, checkpoint.run_identity(method, params, data.meta))
+    trainer = Trainer(method.key, method.build, params, torch.from_numpy(data.train_images),
+                      torch.from_numpy(data.train_labels), data.num_classes, run_dir)
+    if not world.is_main:
+        trainer.run()  # its share of every step; process 0 logs and writes
+        return
+    logged = {"seed": params.seed, "data.pretrain": dataset, **{k: v for k, v in params.flat().items() if k != "seed"}}
+    with tracking.Run("pretrain", method.key, dataset, params.seed, logged,
+                      run_id=trainer.extra.get("mlflow_run_id")) as run:
+        trainer.extra["mlflow_run_id"] = run.run_id
+        print(f"pretrain {method.key} on {dataset}: {trainer.schedules.total_steps} steps of "
+              f"{params.pretrain.batch_size} on {trainer.device}; checkpoints in {run_dir}", flush=True)
+        result = trainer.run(on_log=lambda row: run.log_metrics(row, step=row["step"]))
+        run.log_metrics({f"final_{k}": v for k, v in result.summary.items() if isinstance(v, (int, float))})
+
+    write_summary(artifacts.summary_path(method.key), result.summary)
+    write_history(artifacts.history_path(method.key), result.history)
+    write_outputs(artifacts.outputs_path(method.key), result.outputs)
+    write_encoder(artifacts.encoder_path(method.key), result.target_encoder, method.key,
+                  {"params": logged, "steps": result.summary["steps"]})
+    print(f"wrote {artifacts.encoder_path(method.key)}", flush=True)
+
+
+def write_reference(method: Method, data: PreparedDataset, params: Params) -> None:
+    """An untrained reference encoder, with the same collapse signals a pretrained method logs at its end."""
+    encoder = method.build(params, data.image_size)
+    signals = encoder_signals(encoder, torch.from_numpy(data.train_images), torch.from_numpy(data.train_labels),
+                              data.num_classes)
+    write_summary(artifacts.summary_path(method.key), {"model": method.key, "steps": 0, **signals})
+    write_history(artifacts.history_path(method.key), [{"step": 0, **signals}])
+    write_outputs(artifacts.outputs_path(method.key), {})
+    write_encoder(artifacts.encoder_path(method.key), encoder, method.key, {"params": params.flat()})
+    print(f"wrote {artifacts.encoder_path(method.key)}", flush=True)

@@ -1,0 +1,154 @@
+"""MLflow: one experiment, one run per stage execution, tagged so a DVC experiment's runs group.
+
+The store defaults to SQLite at the repository root (the real one also inside `dvc exp run
+--temp` / `--queue`, via DVC_ROOT); MLFLOW_TRACKING_URI points it elsewhere, and
+SPARSEJEPA_MLFLOW=off turns tracking off. mlflow is imported lazily: it costs seconds.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterable
+
+EXPERIMENT = os.environ.get("SPARSEJEPA_MLFLOW_EXPERIMENT", "sparsejepa")
+
+
+def repo_root() -> Path:
+    return Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def enabled() -> bool:
+    return os.environ.get("SPARSEJEPA_MLFLOW", "on").lower() not in ("0", "off", "false", "no")
+
+
+def dvc_experiment() -> str:
+    """The DVC experiment's name inside `dvc exp run`; `workspace` for a plain `dvc repro`."""
+    return os.environ.get("DVC_EXP_NAME") or "workspace"
+
+
+def baseline_rev() -> str:
+    rev = os.environ.get("DVC_EXP_BASELINE_REV")
+    if rev:
+        return rev
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=repo_root(), timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _retry(fn, *args, attempts: int = 5, **kwargs):
+    # Parallel `dvc exp run --queue` workers share one SQLite file; a locked database is transient.
+    for attempt in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # mlflow wraps sqlalchemy's OperationalError in its own types
+            if "locked" not in str(e).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * 2 ** attempt)
+
+
+class Run:
+    """A stage's MLflow run, or a no-op when tracking is off. Use as a context manager."""
+
+    def __init__(self, stage: str, model: str | None = None, dataset: str | None = None,
+                 seed: int | None = None, params: dict | None = None, run_id: str | None = None):
+        self.stage, self.model, self.dataset, self.seed = stage, model, dataset, seed
+        self.params = params or {}
+        self.run_id = run_id
+        self._mlflow = None
+
+    def __enter__(self) -> "Run":
+        if not enabled():
+            return self
+        import mlflow
+
+        self._mlflow = mlflow
+        own_store = "MLFLOW_TRACKING_URI" not in os.environ  # read first: set_tracking_uri sets it
+        mlflow.set_tracking_uri(tracking_uri())
+        experiment = _retry(mlflow.get_experiment_by_name, EXPERIMENT)
+        if experiment is None:
+            location = (repo_root() / "mlartifacts").as_uri() if own_store else None
+            experiment_id = _retry(mlflow.create_experiment, EXPERIMENT, artifact_location=location)
+        else:
+            experiment_id = experiment.experiment_id
+        tags = {"dvc_exp": dvc_experiment(), "dvc_baseline_rev": baseline_rev(), "stage": self.stage}
+        for key in ("model", "dataset", "seed"):
+            if getattr(self, key) is not None:
+                tags[key] = str(getattr(self, key))
+        name = "/".join(str(p) for p in (dvc_experiment(), self.stage, self.model, self.dataset) if p)
+        if self.run_id and not _run_exists(mlflow, self.run_id):
+            # The checkpoint remembers a run this store does not hold (another store, or a deleted db).
+            print(f"note: MLflow run {self.run_id} is not in {tracking_uri()}; logging to a new run")
+            self.run_id = None
+        if self.run_id:
+            run = _retry(mlflow.start_run, run_id=self.run_id)
+        else:
+            run = _retry(mlflow.start_run, experiment_id=experiment_id, run_name=name, tags=tags)
+            if self.params:
+                _retry(mlflow.log_params, {k: _short(v) for k, v in self.params.items()})
+        self.run_id = run.info.run_id
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if self._mlflow is not None:
+            _retry(self._mlflow.end_run, status="FINISHED" if exc_type is None else "KILLED")
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if self._mlflow is not None:
+            clean = {k: float(v) for k, v in metrics.items() if v is not None}
+            _retry(self._mlflow.log_metrics, clean, step=step)
+
+    def log_artifacts(self, paths: Iterable[Path], folder: str | None = None) -> None:
+        if self._mlflow is not None:
+            for path in paths:
+                _retry(self._mlflow.log_artifact, str(path), artifact_path=folder)
+
+
+def _run_exists(mlflow, run_id: str) -> bool:
+    try:
+        mlflow.get_run(run_id)
+        return True
+    except mlflow.exceptions.MlflowException:
+        return False
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def print_compare_links(models: list[str], datasets: list[str]) -> None:
+    """Where, in `mlflow ui`, this DVC experiment's probe runs sit side by side.
+
+    A method whose probe DVC took from its cache (e.g. JEPA in a `-S sparsity.lambda=...` experiment)
+    has no run in this experiment; its newest probe run stands in, the one that made the cached result.
+    """
+    if not enabled():
+        return
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    runs = mlflow.search_runs([experiment.experiment_id], output_format="list",
+                              filter_string="tags.stage = 'probe'", order_by=["attributes.start_time DESC"])
+    this_exp = dvc_experiment()
+    base = "http://127.0.0.1:5000/#"
+    print(f"MLflow: run `mlflow ui --backend-store-uri {tracking_uri()} --host 127.0.0.1 --workers 1`, then")
+    print(f"  all runs:  {base}/experiments/{experiment.experiment_id}/runs")
+    for dataset in datasets:
+        ids = []
+        for model in models:
+            match = [r for r in runs if r.data.tags.get("model") == model and r.data.tags.get("dataset") == dataset]
+            own = [r for r in match if r.data.tags.get("dvc_exp") == this_exp]
+            ids += [r.info.run_id for r in (own or match)[:1]]
+        if ids:
+            quoted = ",".join(f'"{i}"' for i in ids)
+            print(f"  {dataset} probes side by side: {base}/compare-runs?runs=[{quoted}]"
+                  f"&experiments=[\"{experiment.experiment_id}\"]")

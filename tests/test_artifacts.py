@@ -1,0 +1,92 @@
+"""Every stage artefact has one path function and one format module, whose writer and reader round-trip
+and whose reader turns a damaged file into one line naming it."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import repo_params
+
+from pipeline import artifacts
+from pipeline.artifacts.encoder import read_encoder, write_encoder
+from pipeline.artifacts.features import read_features, write_features
+from pipeline.artifacts.records import (read_history, read_outputs, read_probe, read_summary, write_history,
+                                        write_outputs, write_probe, write_summary)
+from pipeline.core.errors import PipelineError
+from pipeline.model.vit import Encoder
+
+
+def test_paths_are_the_documented_layout():
+    assert artifacts.prepared_dir("cifar100") == Path("data/prepared/cifar100")
+    assert artifacts.encoder_path("jepa") == Path("data/models/jepa/encoder.pt")
+    assert artifacts.features_path("jepa", "cifar100") == Path("data/features/jepa/cifar100.npz")
+    assert artifacts.summary_path("jepa") == Path("reports/pretrain/jepa/summary.json")
+    assert artifacts.probe_path("jepa", "cifar100", Path("/r")) == Path("/r/probe/jepa/cifar100.json")
+
+
+def test_checkpoints_and_downloads_live_at_the_real_repo_also_in_temp_experiments(monkeypatch, tmp_path):
+    monkeypatch.delenv("SPARSEJEPA_CHECKPOINTS", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert artifacts.checkpoint_root() == tmp_path / "checkpoints" and artifacts.raw_root() == tmp_path / "data/raw"
+
+
+def test_encoder_round_trip_rebuilds_the_same_network(tmp_path):
+    torch.manual_seed(0)
+    encoder = Encoder(repo_params({"model.width": 16, "model.depth": 1, "model.heads": 2}).model, 16)
+    write_encoder(tmp_path / "e.pt", encoder, "jepa", {"params": {"seed": 0}})
+    loaded, params = read_encoder(tmp_path / "e.pt")
+    assert params == {"seed": 0} and not loaded.training
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(loaded(x), encoder.eval()(x))
+    write_encoder(tmp_path / "f.pt", encoder, "jepa", {"params": {"seed": 0}})
+    assert (tmp_path / "e.pt").read_bytes() == (tmp_path / "f.pt").read_bytes()  # DVC sees no change
+
+
+def test_features_round_trip(tmp_path):
+    train, test = torch.randn(5, 3), torch.randn(2, 3)
+    write_features(tmp_path / "f.npz", train, np.arange(5), test, np.arange(2), 5, {"seed": 1}, {"display_name": "X"})
+    f = read_features(tmp_path / "f.npz")
+    assert np.array_equal(f["train"], train.numpy()) and int(f["num_classes"]) == 5
+    assert f["encoder_params"] == {"seed": 1} and f["dataset"] == {"display_name": "X"}
+
+
+def test_records_round_trip(tmp_path):
+    write_probe(tmp_path / "p.json", {"top1": 71.5, "model": "jepa"})
+    assert read_probe(tmp_path / "p.json")["top1"] == 71.5
+    write_probe(tmp_path / "nan.json", {"top1": None})
+    assert math.isnan(read_probe(tmp_path / "nan.json")["top1"])  # a failed run reads as NaN, not a crash
+    write_summary(tmp_path / "s.json", {"steps": 3})
+    assert read_summary(tmp_path / "s.json") == {"steps": 3} and read_summary(tmp_path / "none.json") == {}
+    write_history(tmp_path / "h.csv", [{"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.25, "online_top1": 30.0}])
+    history = read_history(tmp_path / "h.csv")
+    assert list(history["loss"]) == [0.5, 0.25] and math.isnan(history["online_top1"][0])
+    norms = np.random.default_rng(0).uniform(size=(4, 8))
+    norms[:, ::3] = 0.0
+    write_outputs(tmp_path / "o.json", {"column_norms": norms})
+    assert np.array_equal(read_outputs(tmp_path / "o.json")["column_norms"], norms)  # exact, zeros stay zeros
+    write_outputs(tmp_path / "empty.json", {})
+    assert read_outputs(tmp_path / "empty.json") == {} and read_outputs(tmp_path / "absent.json") == {}
+    with pytest.raises(PipelineError, match="NaN"):
+        write_outputs(tmp_path / "bad.json", {"column_norms": np.array([[np.nan]])})
+    assert not (tmp_path / "bad.json").exists()
+
+
+@pytest.mark.parametrize("reader, name", [(read_features, "x.npz"), (read_encoder, "e.pt"), (read_probe, "p.json"),
+                                          (read_summary, "s.json"), (read_history, "h.csv"),
+                                          (read_outputs, "o.json")])
+def test_damaged_files_give_one_line_errors_naming_them(reader, name, tmp_path):
+    bad = tmp_path / name
+    bad.write_bytes(b"\xff\xfe garbage \x00")
+    with pytest.raises(PipelineError) as err:
+        reader(bad)
+    assert str(bad) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_inputs_say_how_to_make_them(tmp_path):
+    with pytest.raises(PipelineError, match="not found; run `dvc repro`"):
+        read_features(tmp_path / "missing.npz")
+    with pytest.raises(PipelineError, match="not found; run `dvc repro`"):
+        read_encoder(tmp_path / "missing.pt")
+    with pytest.raises(PipelineError, match="missing; run `dvc repro`"):
+        read_probe(tmp_path / "missing.json")
