@@ -31,12 +31,14 @@ def main(argv: list[str]) -> None:
               "multi_information": multi_information(test_x),
               "data": f["dataset"]}
     write_probe(artifacts.probe_path(method, dataset), record)
-    print(f"probe {method}/{dataset}: top-1 {result.top1:.2f}% (val {result.val_top1:.2f}%, lr {result.lr:g}, "
-          f"weight decay {result.weight_decay:g})", flush=True)
+    print(f"probe {method}/{dataset}: top-1 {result.top1:.2f}% (val {result.val_top1:.2f}%, l2 {result.l2:g}"
+          f"{' ON A GRID EDGE' if result.on_edge else ''}, {result.iterations} L-BFGS iterations, gradient "
+          f"{result.grad_norm:.1e}{'' if result.converged else ' NOT CONVERGED'})", flush=True)
 
     with tracking.Run("probe", method, dataset, params.seed, {**f["encoder_params"], **params.flat()}) as run:
-        run.log_metrics({"top1": result.top1, "val_top1": result.val_top1, "chosen_lr": result.lr,
-                         "chosen_weight_decay": result.weight_decay,
+        run.log_metrics({"top1": result.top1, "val_top1": result.val_top1, "chosen_l2": result.l2,
+                         "on_edge": float(result.on_edge), "converged": float(result.converged),
+                         "iterations": result.iterations, "grad_norm": result.grad_norm,
                          "multi_information": record["multi_information"]})
 
 

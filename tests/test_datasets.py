@@ -16,8 +16,9 @@ from PIL import Image
 from torchvision.datasets import CIFAR100, FashionMNIST
 
 from pipeline.artifacts.prepared import ARRAYS, PreparedDataset, load_prepared, save_prepared
+from pipeline.config.subsets import SubsetSpec
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import SubsetSpec, with_overrides
+from pipeline.core.params import with_overrides
 from pipeline.data import sources
 from pipeline.data.imaging import to_square_rgb
 from pipeline.data.prepare import prepare

@@ -36,11 +36,14 @@ def stages() -> dict:
     return resolved
 
 
-def entry_modules(cmd: str) -> list[str]:
-    words = shlex.split(cmd)
-    assert words[:2] == ["python", "-m"], f"stages run as modules (no sys.path edits): {cmd}"
+def entry_modules(stage: dict) -> list[str]:
+    """The stage's command module, what it imports by name from its arguments, and the config module of
+    every params block it declares (pipeline/core/params.py imports those by name)."""
+    words = shlex.split(stage["cmd"])
+    assert words[:2] == ["python", "-m"], f"stages run as modules (no sys.path edits): {stage['cmd']}"
     module, args = words[2], words[3:]
-    return [module, *DYNAMIC_IMPORTS.get(module, lambda _: [])(args)]
+    blocks = {key.split(".")[0] for key in stage["params"].get("params.yaml", set())}
+    return [module, *DYNAMIC_IMPORTS.get(module, lambda _: [])(args), *(f"pipeline.config.{b}" for b in blocks)]
 
 
 def covered(path: Path, deps: list[Path]) -> bool:
@@ -51,7 +54,7 @@ def test_every_stage_depends_on_every_file_its_command_imports(stages):
     assert stages, "dvc.yaml resolved to no stages"
     missing = {}
     for name, stage in stages.items():
-        files = codebase.code_files(entry_modules(stage["cmd"]))
+        files = codebase.code_files(entry_modules(stage))
         assert files, name
         uncovered = [str(f) for f in files if not covered(f, stage["deps"])]
         if uncovered:

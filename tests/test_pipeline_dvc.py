@@ -27,7 +27,7 @@ TOY = {
     "predictor": {"width": 8, "depth": 1, "heads": 2},
     "pretrain": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0.2, "checkpoint_every": 2, "log_every": 1},
     "extract": {"batch_size": 2048},
-    "probe": {"epochs": 2, "lrs": [0.01], "weight_decays": [0.0]},
+    "probe": {"max_iter": 200},
 }
 DATASETS = ("fashion_mnist",)
 # A method variant as a contributor adds one: a model file overriding two hooks, and a registry entry.
@@ -165,7 +165,7 @@ def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
         assert {"stage", "dvc_exp", "dvc_baseline_rev"} <= set(t)
     run = probes[(exp_name, "sparse_jepa")]
     params = dict(con.execute("select key, value from params where run_uuid = ?", (run,)).fetchall())
-    assert params["sparsity.lambda"] == "0.5" and "pretrain.lr" in params and "probe.epochs" in params
+    assert params["sparsity.lambda"] == "0.5" and "pretrain.lr" in params and "probe.l2" in params
     metrics = {k for (k,) in con.execute("select key from metrics where run_uuid = ?", (run,))}
     assert {"top1", "val_top1"} <= metrics
     pretrain_runs = [run for run, t in tags.items() if t.get("stage") == "pretrain"]

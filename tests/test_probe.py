@@ -1,4 +1,5 @@
 """The linear probe and the representation statistics, on synthetic features."""
+import dataclasses
 import math
 
 import pytest
@@ -7,10 +8,9 @@ from conftest import repo_params
 
 from pipeline.core.errors import PipelineError
 from pipeline.eval.monitor import effective_rank, feature_std, multi_information, ridge_accuracy
-from pipeline.eval.probe import accuracy, run_probe, split_train_val, train_heads
+from pipeline.eval.probe import DTYPE, accuracy, fit, objective, run_probe, split_train_val
 
-FAST = repo_params({"probe.epochs": 15, "probe.batch_size": 64, "probe.lrs": [1e-3, 1e-2],
-                    "probe.weight_decays": [0.0, 1e-3]}).probe
+CFG = repo_params().probe  # the committed probe
 
 
 def blobs(n_per_class: int, classes: int, dim: int, spread: float, seed: int):
@@ -21,14 +21,72 @@ def blobs(n_per_class: int, classes: int, dim: int, spread: float, seed: int):
     return x, y
 
 
+def newton_optimum(x: torch.Tensor, y: torch.Tensor, classes: int, l2: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference solver: Newton's method with the exact Hessian, in float64, to machine precision."""
+    d = x.shape[1]
+    theta = torch.zeros(d * classes + classes, dtype=torch.float64)
+
+    def f(t):
+        return objective(t[:d * classes].view(d, classes), t[d * classes:], x, y, l2)
+
+    for _ in range(100):
+        g = torch.autograd.functional.jacobian(f, theta)
+        if g.abs().max() < 1e-13:
+            break
+        h = torch.autograd.functional.hessian(f, theta)
+        # The bias is unpenalised and the softmax is shift-invariant: a tiny ridge keeps H invertible.
+        theta = theta - torch.linalg.solve(h + 1e-12 * torch.eye(len(theta), dtype=h.dtype), g)
+    return theta[:d * classes].view(d, classes), theta[d * classes:]
+
+
+@pytest.mark.parametrize("collinear", [False, True])
+def test_probe_reaches_the_optimum_of_a_reference_solver(collinear):
+    x, y = blobs(60, 3, 5, spread=2.0, seed=7)
+    if collinear:  # what a collapsed encoder's features look like: nearly dependent dimensions
+        x[:, 3] = x[:, 0] + 1e-4 * x[:, 3]
+        x[:, 4] = 2 * x[:, 1] - x[:, 0] + 1e-5 * x[:, 4]
+    x = ((x - x.mean(0)) / x.std(0)).to(DTYPE)
+    l2 = 1e-3
+    w_ref, b_ref = newton_optimum(x, y, 3, l2)
+    ours = fit(x, y, 3, l2, CFG)
+    assert ours.converged and ours.grad_norm <= CFG.tolerance
+    best = float(objective(w_ref, b_ref, x, y, l2))
+    assert float(objective(ours.w, ours.b, x, y, l2)) - best < 1e-9
+    # Same classifier: the logits agree (the bias is defined up to a constant shift across classes).
+    logits, ref = x @ ours.w + ours.b, x @ w_ref + b_ref
+    assert torch.allclose(logits - logits.mean(1, keepdim=True), ref - ref.mean(1, keepdim=True), atol=1e-3)
+
+
+def test_a_fit_that_runs_out_of_iterations_says_so():
+    x, y = blobs(60, 3, 5, spread=2.0, seed=7)
+    short = dataclasses.replace(CFG, max_iter=1)
+    result = fit(x.to(DTYPE), y, 3, 1e-6, short)
+    assert not result.converged and result.grad_norm > CFG.tolerance
+
+
 def test_probe_separates_separable_features():
     x, y = blobs(60, 4, 8, spread=0.3, seed=0)
     tx, ty = blobs(20, 4, 8, spread=0.3, seed=0)
-    result = run_probe(x, y, tx, ty, 4, FAST, seed=0)
+    result = run_probe(x, y, tx, ty, 4, CFG, seed=0)
     assert result.top1 == pytest.approx(100.0)
     assert result.n_train + result.n_val == len(x) and result.n_test == len(tx)
-    assert len(result.grid) == 4 and (result.lr, result.weight_decay) in {(g["lr"], g["weight_decay"])
-                                                                         for g in result.grid}
+    assert result.l2 in {g["l2"] for g in result.grid} and result.converged
+
+
+@pytest.mark.parametrize("peak, grid, tried, chosen, on_edge", [
+    (1e-9, (10.0, 100.0), [0.1, 1.0, 10.0, 100.0], 0.1, True),   # far below the grid: widens twice, flagged
+    (3e-4, (1e-6, 1e-4, 1e-2, 1.0), [1e-6, 1e-4, 1e-2, 1.0], 1e-4, False),  # inside: no widening
+    (0.1, (1e-4, 1e-2), [1e-4, 1e-2, 0.1, 1.0], 0.1, False),    # above: widening brackets the peak
+])
+def test_a_best_penalty_on_the_grid_edge_widens_the_search_then_is_flagged(monkeypatch, peak, grid, tried, chosen,
+                                                                           on_edge):
+    from pipeline.eval import probe
+
+    # A stand-in fit whose validation top-1 peaks at `peak` (log scale), so the search alone is tested.
+    monkeypatch.setattr(probe, "fit", lambda x, y, k, l2, cfg, start=None: probe.Fit(l2, None, 1, 0.0, True))
+    monkeypatch.setattr(probe, "accuracy", lambda f, x, y: -abs(math.log10(f.w / peak)))
+    best, _, trials, edge = probe.search(None, None, None, None, 2, dataclasses.replace(CFG, l2=grid, widen=2))
+    assert sorted(trials) == pytest.approx(tried) and best == pytest.approx(chosen) and edge is on_edge
 
 
 def test_probe_is_at_chance_on_random_labels():
@@ -36,28 +94,28 @@ def test_probe_is_at_chance_on_random_labels():
     y = torch.randint(0, 4, (len(x),), generator=torch.Generator().manual_seed(2))
     tx, _ = blobs(100, 4, 8, spread=1.0, seed=3)
     ty = torch.randint(0, 4, (len(tx),), generator=torch.Generator().manual_seed(4))
-    assert run_probe(x, y, tx, ty, 4, FAST, seed=0).top1 < 40
+    assert run_probe(x, y, tx, ty, 4, CFG, seed=0).top1 < 40
 
 
-def test_vectorised_heads_match_one_at_a_time():
+def test_chunked_gradient_equals_one_piece():
     x, y = blobs(30, 3, 5, spread=1.0, seed=5)
-    w, b = train_heads(x, y, 3, [1e-2, 1e-3], [0.0, 1e-2], epochs=3, batch_size=16, seed=0)
-    w1, b1 = train_heads(x, y, 3, [1e-3], [1e-2], epochs=3, batch_size=16, seed=0)
-    assert torch.allclose(w[1], w1[0], atol=1e-6) and torch.allclose(b[1], b1[0], atol=1e-6)
-    assert accuracy(w, b, x, y).shape == (2,)
+    x = x.to(DTYPE)
+    whole = fit(x, y, 3, 1e-3, CFG)
+    chunked = fit(x, y, 3, 1e-3, dataclasses.replace(CFG, chunk_rows=7))
+    assert torch.allclose(whole.w, chunked.w, atol=1e-6) and accuracy(whole, x, y) == accuracy(chunked, x, y)
 
 
 def test_validation_split_is_carved_from_train_and_disjoint():
-    fit, val = split_train_val(100, 0.1, seed=0)
-    assert len(val) == 10 and len(fit) == 90
-    assert set(fit.tolist()).isdisjoint(val.tolist()) and set(fit.tolist()) | set(val.tolist()) == set(range(100))
+    fit_idx, val = split_train_val(100, 0.1, seed=0)
+    assert len(val) == 10 and len(fit_idx) == 90
+    assert set(fit_idx.tolist()).isdisjoint(val.tolist()) and set(fit_idx.tolist()) | set(val.tolist()) == set(range(100))
 
 
 def test_probe_rejects_nan_features():
     x, y = blobs(10, 2, 3, spread=0.1, seed=0)
     x[3, 1] = float("nan")
     with pytest.raises(PipelineError, match="NaN"):
-        run_probe(x, y, x, y, 2, FAST, seed=0)
+        run_probe(x, y, x, y, 2, CFG, seed=0)
 
 
 def test_multi_information_gaussian_estimate():

@@ -60,7 +60,7 @@ def _write_history(reports: Path, model: str, steps: int = 120) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     summary = {"wall_s": 90.0, "img_per_s": 512.5, "steps": steps, "epochs": 3, "final_loss_jepa": 0.1234,
-               "device": "cpu"}
+               "device": "cpu", "feature_std": 0.12, "effective_rank": 7.46}
     if model == "sparse_jepa":
         summary["zero_fraction"] = 0.375
     (path.parent / "summary.json").write_text(json.dumps(summary))
@@ -160,9 +160,9 @@ def test_results_md_environment_and_pretrain_facts(built: dict) -> None:
     # Second table: Model | images/s | wall time | steps | final loss | zero columns | MI per dataset
     facts = [l for l in md.splitlines() if l.startswith("| SparseJEPA |")][1]
     cells = [c.strip() for c in facts.strip("|").split("|")]
-    assert cells == ["SparseJEPA", "512", "90 s", "120", "0.1234", "37.5%", "3.25", "3.25"]
+    assert cells == ["SparseJEPA", "512", "90 s", "120", "0.1234", "37.5%", "0.120", "7.5", "3.25", "3.25"]
     random_facts = [l for l in md.splitlines() if l.startswith("| Random encoder |")][1]
-    assert "| — | — | — | — | — |" in random_facts
+    assert "| — | — | — | — | — | — | — |" in random_facts
 
 
 def test_figures_are_valid_pngs(built: dict) -> None:
@@ -250,3 +250,19 @@ def test_sync_readme_cli(built: dict, tmp_path: Path, capsys) -> None:
     assert "updated" in capsys.readouterr().out
     assert readme_in_sync(readme, results_md)
     report_main([*args, "--check"])
+
+
+def test_probe_check_flags_an_edge_penalty_or_an_unconverged_fit() -> None:
+    from pipeline.report.tables import probe_check_md
+
+    def record(**check):
+        return {"top1": 50.0, "data": {"display_name": "CIFAR-100"}, **check}
+
+    ok = {("jepa", "cifar100"): record(on_edge=False, converged=True)}
+    assert probe_check_md(ok, ["jepa"], ["cifar100"]).startswith("Probe check: every fit reached its optimum")
+    bad = {**ok, ("random", "cifar100"): record(on_edge=True, converged=False)}
+    line = probe_check_md(bad, ["jepa", "random"], ["cifar100"])
+    assert line.startswith("**Probe check failed**") and "Random encoder on CIFAR-100" in line
+    assert "edge of the searched grid and fit not converged" in line and "JEPA on" not in line
+    old = {("jepa", "cifar100"): record()}
+    assert "without a convergence check" in probe_check_md(old, ["jepa"], ["cifar100"])

@@ -19,8 +19,8 @@ from dataset_fixtures import (colour_index, patch_clevr, patch_inat18, write_cle
 from torchvision.datasets import CLEVRClassification
 
 from pipeline.artifacts.prepared import load_prepared
+from pipeline.config.subsets import SubsetSpec
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import SubsetSpec
 from pipeline.data import convert as convert_module
 from pipeline.data.prepare import prepare
 from pipeline.data.sources import clevr_count, places205
@@ -290,7 +290,7 @@ import os, signal, sys
 sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]
 from pathlib import Path
 from pipeline.data import convert
-from pipeline.core.params import SubsetSpec
+from pipeline.config.subsets import SubsetSpec
 from pipeline.data.prepare import prepare
 real, calls = convert.to_square_rgb, [0]
 def dying(*args):

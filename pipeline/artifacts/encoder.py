@@ -11,9 +11,10 @@ from pathlib import Path
 
 import torch
 
+from pipeline.config.model import ModelConfig
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import ModelConfig, as_dict
+from pipeline.core.params import as_dict
 from pipeline.model.vit import Encoder
 
 

@@ -90,7 +90,7 @@ def measure(n_images: int, image_size: int, scratch: Path) -> dict:
     mirror = folder / "mirror"
     mirror.mkdir(parents=True)
     jpeg_bytes = write_archives(mirror, n_images)
-    code = ("import sys; from pathlib import Path; from pipeline.core.params import SubsetSpec; "
+    code = ("import sys; from pathlib import Path; from pipeline.config.subsets import SubsetSpec; "
             "from pipeline.data.prepare import prepare; f = Path(sys.argv[1]); "
             "prepare('places205', f / 'raw', f / 'out', int(sys.argv[2]), SubsetSpec(0, 0), f / 'mirror', f / 'work')")
     started = time.perf_counter()

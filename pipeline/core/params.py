@@ -1,225 +1,42 @@
 """params.yaml becomes typed, validated config here and nowhere else.
 
-Each dataclass is one block of params.yaml. params.yaml is the only home of values: the dataclasses
-hold none, so a missing key is a one-line error naming it, never a hidden default. A stage loads
-only the blocks it declares in dvc.yaml, so a param it does not declare cannot change its output.
+Each block of params.yaml is one dataclass in pipeline/config/<block>.py (its CONFIG), loaded by
+name, so a stage runs the config code of exactly the blocks it declares in dvc.yaml. params.yaml is
+the only home of values: the dataclasses hold none, so a missing key is a one-line error naming it,
+never a hidden default. A stage loads only the blocks it declares, so a param it does not declare
+cannot change its output.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import math
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from pipeline.core.errors import PipelineError
-from pipeline.data import sources
+
+if TYPE_CHECKING:
+    from pipeline.config.data import DataConfig
+    from pipeline.config.extract import ExtractConfig
+    from pipeline.config.masks import MaskConfig
+    from pipeline.config.model import ModelConfig
+    from pipeline.config.predictor import PredictorConfig
+    from pipeline.config.pretrain import PretrainConfig
+    from pipeline.config.probe import ProbeConfig
+    from pipeline.config.sparsity import SparsityConfig
+    from pipeline.config.subsets import Subsets
 
 PARAMS_FILE = "params.yaml"
 
-
-@dataclass(frozen=True)
-class DataConfig:
-    pretrain: str
-    probe: tuple[str, ...]
-    image_size: int
-
-    def validate(self) -> None:
-        _require(self.image_size >= 8, "data.image_size", self.image_size, "at least 8 px")
-        _require(len(self.probe) > 0, "data.probe", list(self.probe), "a non-empty list of datasets")
-        _require(self.pretrain in self.probe, "data.pretrain", self.pretrain,
-                 f"one of data.probe {list(self.probe)} (the pretraining set is also probed)")
-        for name in self.probe:
-            _require(name in sources.known(), "data.probe", list(self.probe),
-                     f"a list of known datasets ({', '.join(sources.known())})")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    patch_size: int
-    width: int
-    depth: int
-    heads: int
-    mlp_ratio: float
-
-    def validate(self) -> None:
-        _require(self.patch_size >= 1, "model.patch_size", self.patch_size, ">= 1")
-        _require(self.depth >= 1, "model.depth", self.depth, ">= 1")
-        _require(self.heads >= 1 and self.width >= 1, "model.heads/width", (self.heads, self.width), ">= 1")
-        _require(self.width % self.heads == 0, "model.width", self.width,
-                 f"divisible by model.heads={self.heads}")
-        _require(self.width % 4 == 0, "model.width", self.width, "divisible by 4 (2-D sin-cos positions)")
-
-
-@dataclass(frozen=True)
-class PredictorConfig:
-    width: int
-    depth: int
-    heads: int
-
-    def validate(self) -> None:
-        _require(self.depth >= 1, "predictor.depth", self.depth, ">= 1")
-        _require(self.heads >= 1 and self.width >= 1, "predictor.heads/width", (self.heads, self.width), ">= 1")
-        _require(self.width % self.heads == 0, "predictor.width", self.width,
-                 f"divisible by predictor.heads={self.heads}")
-        _require(self.width % 4 == 0, "predictor.width", self.width, "divisible by 4 (2-D sin-cos positions)")
-
-
-@dataclass(frozen=True)
-class MaskConfig:
-    num_targets: int
-    target_scale: tuple[float, float]
-    target_aspect: tuple[float, float]
-    context_scale: tuple[float, float]
-    min_context: int
-
-    def validate(self) -> None:
-        _require(self.num_targets >= 1, "masks.num_targets", self.num_targets, ">= 1")
-        for name in ("target_scale", "target_aspect", "context_scale"):
-            lo, hi = getattr(self, name)
-            _require(0 < lo <= hi, f"masks.{name}", [lo, hi], "[low, high] with 0 < low <= high")
-        _require(self.context_scale[1] <= 1.0, "masks.context_scale", list(self.context_scale), "at most 1.0")
-        _require(self.min_context >= 1, "masks.min_context", self.min_context, ">= 1")
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    epochs: float
-    batch_size: int
-    lr: float
-    start_lr: float
-    final_lr: float
-    warmup_epochs: float
-    weight_decay: tuple[float, float]
-    ema: tuple[float, float]
-    loss: str
-    crop_scale: tuple[float, float]
-    hflip: bool
-    device: str
-    compile: str
-    processes: int
-    log_every: int
-    checkpoint_every: int
-    monitor_every: int
-    keep_every_epochs: float
-
-    def validate(self) -> None:
-        _require(self.epochs > 0, "pretrain.epochs", self.epochs, "> 0")
-        _require(self.batch_size >= 2, "pretrain.batch_size", self.batch_size, ">= 2")
-        for name in ("lr", "start_lr", "final_lr"):
-            _require(getattr(self, name) >= 0, f"pretrain.{name}", getattr(self, name), ">= 0")
-        _require(0 <= self.warmup_epochs < self.epochs, "pretrain.warmup_epochs", self.warmup_epochs,
-                 f"in [0, pretrain.epochs={self.epochs})")
-        _require(all(w >= 0 for w in self.weight_decay), "pretrain.weight_decay", list(self.weight_decay),
-                 "[start, end], both >= 0")
-        _require(all(0 <= m <= 1 for m in self.ema), "pretrain.ema", list(self.ema),
-                 "[start, end] momenta in [0, 1]")
-        _require(self.loss in ("smooth_l1", "l2"), "pretrain.loss", self.loss, "'smooth_l1' or 'l2'")
-        _require(0 < self.crop_scale[0] <= self.crop_scale[1] <= 1, "pretrain.crop_scale",
-                 list(self.crop_scale), "[low, high] with 0 < low <= high <= 1")
-        _require(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
-                 "pretrain.device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
-        _require(self.compile in ("auto", "on", "off"), "pretrain.compile", self.compile,
-                 "'auto' (on CUDA only), 'on' or 'off'")
-        _require(self.processes >= 1, "pretrain.processes", self.processes, ">= 1 (torchrun processes, one per GPU)")
-        _require(self.processes == 1 or self.device in ("auto", "cuda", "cpu"), "pretrain.device", self.device,
-                 "'auto', 'cuda' or 'cpu' when pretrain.processes > 1 (torchrun assigns each process its GPU)")
-        for name in ("log_every", "checkpoint_every"):
-            _require(getattr(self, name) >= 1, f"pretrain.{name}", getattr(self, name), ">= 1")
-        _require(self.monitor_every >= 0, "pretrain.monitor_every", self.monitor_every, ">= 0 (0 = at the end only)")
-        _require(self.keep_every_epochs >= 0, "pretrain.keep_every_epochs", self.keep_every_epochs, ">= 0 (0 = none)")
-
-
-@dataclass(frozen=True)
-class SparsityConfig:
-    lambda_: float
-    beta: float
-    groups: int
-
-    def validate(self) -> None:
-        _require(self.lambda_ >= 0, "sparsity.lambda", self.lambda_, ">= 0")
-        _require(self.beta >= 0, "sparsity.beta", self.beta, ">= 0")
-        _require(self.groups >= 1, "sparsity.groups", self.groups, ">= 1")
-
-
-@dataclass(frozen=True)
-class ExtractConfig:
-    batch_size: int
-    layers: int
-
-    def validate(self) -> None:
-        _require(self.batch_size >= 1, "extract.batch_size", self.batch_size, ">= 1")
-        _require(self.layers >= 1, "extract.layers", self.layers, ">= 1 (last N blocks, average-pooled)")
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    val_fraction: float
-    epochs: int
-    batch_size: int
-    lrs: tuple[float, ...]
-    weight_decays: tuple[float, ...]
-    standardize: bool
-
-    def validate(self) -> None:
-        _require(0 < self.val_fraction < 1, "probe.val_fraction", self.val_fraction, "in (0, 1)")
-        _require(self.epochs >= 1, "probe.epochs", self.epochs, ">= 1")
-        _require(self.batch_size >= 1, "probe.batch_size", self.batch_size, ">= 1")
-        _require(len(self.lrs) > 0 and all(v > 0 for v in self.lrs), "probe.lrs", list(self.lrs),
-                 "a non-empty list of positive learning rates")
-        _require(len(self.weight_decays) > 0 and all(v >= 0 for v in self.weight_decays),
-                 "probe.weight_decays", list(self.weight_decays), "a non-empty list of values >= 0")
-
-
-@dataclass(frozen=True)
-class SubsetSpec:
-    """Images kept per class of one dataset's splits (0 = all); a class with fewer keeps all it has."""
-    train: int
-    test: int
-
-
-@dataclass(frozen=True)
-class Subsets:
-    """subsets.<dataset>.{train,test}, one entry per dataset."""
-    per_dataset: dict[str, SubsetSpec]
-
-    def for_dataset(self, name: str) -> SubsetSpec:
-        if name not in self.per_dataset:
-            raise PipelineError(f"params.yaml has no 'subsets.{name}' entry; add `{name}: {{train: 0, test: 0}}` "
-                                f"under subsets (0 keeps every image)")
-        return self.per_dataset[name]
-
-
-def _subsets_from_dict(block) -> Subsets:
-    if not isinstance(block, dict):
-        raise PipelineError("params.yaml: 'subsets' must map dataset names to {train: N, test: M}")
-    per_dataset = {}
-    for name, spec in block.items():
-        if not isinstance(spec, dict) or set(spec) != {"train", "test"}:
-            raise PipelineError(f"params.yaml: subsets.{name} must be a mapping with keys train and test "
-                                f"(images per class, 0 = all), got {spec!r}")
-        counts = {split: _coerce(f"subsets.{name}.{split}", n, int) for split, n in spec.items()}
-        for split, n in counts.items():
-            _require(n >= 0, f"subsets.{name}.{split}", n, "an integer >= 0 (0 keeps all)")
-        per_dataset[name] = SubsetSpec(**counts)
-    return Subsets(per_dataset)
-
-
-# params.yaml block name -> dataclass. `seed` is a plain int at the top level, `subsets` a mapping.
-SECTIONS: dict[str, type] = {
-    "data": DataConfig,
-    "model": ModelConfig,
-    "predictor": PredictorConfig,
-    "masks": MaskConfig,
-    "pretrain": PretrainConfig,
-    "sparsity": SparsityConfig,
-    "extract": ExtractConfig,
-    "probe": ProbeConfig,
-}
+# params.yaml blocks held by a dataclass (pipeline/config/<block>.py); `seed` is a plain int at the top
+# level, `subsets` a mapping of datasets.
+SECTIONS = ("data", "model", "predictor", "masks", "pretrain", "sparsity", "extract", "probe")
 BLOCKS = ("seed", "subsets", *SECTIONS)
 # params.yaml spells `lambda`, a Python keyword.
 _RENAMES = {"lambda": "lambda_"}
@@ -312,9 +129,9 @@ def params_from_dict(raw: dict, sections: typing.Iterable[str]) -> Params:
         if name not in raw:
             raise PipelineError(f"params.yaml has no '{name}' block; add it (see the committed params.yaml)")
         if name == "seed":
-            values["seed"] = _coerce("seed", raw["seed"], int)
+            values["seed"] = coerce("seed", raw["seed"], int)
         elif name == "subsets":
-            values["subsets"] = _subsets_from_dict(raw["subsets"] or {})
+            values["subsets"] = importlib.import_module("pipeline.config.subsets").from_raw(raw["subsets"] or {})
         elif name in SECTIONS:
             values[name] = section_from_dict(name, raw[name])
         else:
@@ -322,8 +139,13 @@ def params_from_dict(raw: dict, sections: typing.Iterable[str]) -> Params:
     return Params(values)
 
 
+def config_class(name: str) -> type:
+    """The dataclass of params block `name`, imported only when a stage loads that block."""
+    return importlib.import_module(f"pipeline.config.{name}").CONFIG
+
+
 def section_from_dict(name: str, block: dict | None):
-    cls = SECTIONS[name]
+    cls = config_class(name)
     block = block or {}
     if not isinstance(block, dict):
         raise PipelineError(f"params.yaml: '{name}' must be a mapping of keys to values")
@@ -339,7 +161,7 @@ def section_from_dict(name: str, block: dict | None):
         if attr not in known:
             spelled = sorted(_spelled(k) for k in known)
             raise PipelineError(f"params.yaml: unknown key '{name}.{key}'; known keys: {', '.join(spelled)}")
-        kwargs[attr] = _coerce(f"{name}.{key}", value, hints[attr])
+        kwargs[attr] = coerce(f"{name}.{key}", value, hints[attr])
     config = cls(**kwargs)
     config.validate()
     return config
@@ -360,17 +182,17 @@ def as_dict(config) -> dict:
     return out
 
 
-def _coerce(key: str, value, hint):
+def coerce(key: str, value, hint):
     origin = typing.get_origin(hint)
     if origin is tuple:
         args = typing.get_args(hint)
         if not isinstance(value, (list, tuple)):
             raise PipelineError(f"params.yaml: {key} must be a list, got {value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(key, v, args[0]) for v in value)
+            return tuple(coerce(key, v, args[0]) for v in value)
         if len(value) != len(args):
             raise PipelineError(f"params.yaml: {key} must be a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(key, v, a) for v, a in zip(value, args))
+        return tuple(coerce(key, v, a) for v, a in zip(value, args))
     if origin in (typing.Union, types.UnionType):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if hint is bool:
@@ -394,6 +216,6 @@ def _coerce(key: str, value, hint):
     return value
 
 
-def _require(ok: bool, key: str, value, expected: str) -> None:
+def require(ok: bool, key: str, value, expected: str) -> None:
     if not ok:
         raise PipelineError(f"params.yaml: {key} = {value!r} is invalid; it must be {expected}")

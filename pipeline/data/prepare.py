@@ -16,8 +16,8 @@ from pathlib import Path
 
 from pipeline.artifacts import checkpoint_root
 from pipeline.artifacts.prepared import PreparedDataset
+from pipeline.config.subsets import SubsetSpec
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import SubsetSpec
 from pipeline.data import sources
 from pipeline.data.catalog import SPLITS, Catalog, DatasetSource
 from pipeline.data.convert import convert, fingerprint, make_plan

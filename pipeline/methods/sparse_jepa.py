@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.core.params import Params, SparsityConfig
+from pipeline.config.sparsity import SparsityConfig
+from pipeline.core.params import Params
 from pipeline.model.jepa import JEPA
 from pipeline.model.regions import region_of
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import ModelConfig, PredictorConfig
+
+if TYPE_CHECKING:  # annotations only: a stage that builds no predictor does not run predictor config code
+    from pipeline.config.model import ModelConfig
+    from pipeline.config.predictor import PredictorConfig
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
@@ -110,13 +114,6 @@ class Encoder(nn.Module):
             if i >= len(self.blocks) - last:
                 outs.append(self.norm(x))
         return outs
-
-
-def random_encoder(cfg: ModelConfig, image_size: int, seed: int) -> Encoder:
-    """The untrained encoder every probe is compared with: the init JEPA's context encoder starts from
-    (JEPA seeds with the same seed and builds its encoder first)."""
-    torch.manual_seed(seed)
-    return Encoder(cfg, image_size)
 
 
 class LinearEmbed(nn.Module):

@@ -23,8 +23,8 @@ from functools import lru_cache
 
 import torch
 
+from pipeline.config.masks import MaskConfig
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import MaskConfig
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pipeline.core.params import PretrainConfig
+from pipeline.config.pretrain import PretrainConfig
 
 
 def warmup_cosine(step: int, total: int, warmup: int, start: float, peak: float, final: float) -> float:

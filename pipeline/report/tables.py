@@ -23,7 +23,7 @@ PAPER_TOP1: dict[str, dict[str, float]] = {
 RESULTS_COLUMNS = [
     "model", "dataset", "model_name", "dataset_name",
     "top1", "paper_top1", "delta",
-    "val_top1", "multi_information", "lr", "weight_decay",
+    "val_top1", "multi_information", "l2", "on_edge", "converged",
     "n_train", "n_val", "n_test", "num_classes", "feature_dim",
 ]
 
@@ -176,13 +176,16 @@ def pretrain_facts(summary: dict, history: pd.DataFrame | None) -> dict[str, flo
         "steps": pick("steps", "step"),
         "final_loss": pick("final_loss_jepa", "loss_jepa"),
         "zero_fraction": pick("zero_fraction", "zero_fraction"),
+        "feature_std": pick("feature_std", "feature_std"),
+        "effective_rank": pick("effective_rank", "effective_rank"),
     }
 
 
 def pretrain_table_md(facts: Mapping[str, dict[str, float]], probes: Mapping[tuple[str, str], dict],
                       models: list[str], datasets: list[str]) -> str:
     """Per-model pretraining facts plus the features' multi-information on each probed dataset."""
-    header = ["Model", "images/s", "wall time", "steps", "final JEPA loss", "zero columns"]
+    header = ["Model", "images/s", "wall time", "steps", "final JEPA loss", "zero columns", "feature std",
+              "effective rank"]
     names = dataset_names(probes, datasets)
     header += [f"MI {names[d]} (nats)" for d in datasets]
     rows = []
@@ -195,6 +198,8 @@ def pretrain_table_md(facts: Mapping[str, dict[str, float]], probes: Mapping[tup
             _fmt_or_dash(f.get("steps", math.nan), "{:,.0f}"),
             _fmt_or_dash(f.get("final_loss", math.nan), "{:.4f}"),
             _fmt_or_dash(f.get("zero_fraction", math.nan), "{:.1%}"),
+            _fmt_or_dash(f.get("feature_std", math.nan), "{:.3f}"),
+            _fmt_or_dash(f.get("effective_rank", math.nan), "{:.1f}"),
         ]
         cells += [_fmt_or_dash(as_float(probes[(model, d)].get("multi_information")), "{:.2f}")
                   for d in datasets]
@@ -235,8 +240,30 @@ def _env_value(key: str, value: Any) -> str:
     return str(value)
 
 
+def probe_check_md(probes: Mapping[tuple[str, str], dict], models: list[str], datasets: list[str]) -> str:
+    """One line saying whether every probe reached its optimum with its penalty inside the searched grid."""
+    names = dataset_names(probes, datasets)
+    flagged, unchecked = [], []
+    for model in models:
+        for dataset in datasets:
+            probe = probes[(model, dataset)]
+            if "converged" not in probe:
+                unchecked.append(f"{model_name(model)} on {names[dataset]}")
+                continue
+            problems = [what for what, bad in (("penalty on an edge of the searched grid", probe.get("on_edge")),
+                                                ("fit not converged", not probe.get("converged"))) if bad]
+            if problems:
+                flagged.append(f"{model_name(model)} on {names[dataset]}: {' and '.join(problems)}")
+    if flagged:
+        return "**Probe check failed** (the number may not be the probe's best): " + "; ".join(flagged) + "."
+    if unchecked:
+        return "Probe check: records without a convergence check (re-run their probe stages): " + ", ".join(unchecked)
+    return ("Probe check: every fit reached its optimum (gradient max-norm below `probe.tolerance`) and every "
+            "chosen penalty lies inside the searched grid.")
+
+
 def results_markdown(results_table: str, data_table: str, pretrain_table: str, environment: Mapping[str, Any],
-                     figures: Mapping[str, str]) -> str:
+                     figures: Mapping[str, str], probe_check: str = "") -> str:
     """The README section: level-3 heading (never level 1, so it nests under any README heading)."""
     parts = [
         "### Results",
@@ -244,8 +271,10 @@ def results_markdown(results_table: str, data_table: str, pretrain_table: str, e
         "*paper* is the SparseJEPA paper's linear-probe number, Δ = ours − paper in points; "
         f"{DASH} means the paper reports no number for that dataset. Δ compares like with like only in the "
         "paper's setting (ViT-Tiny pretrained on CIFAR-100 for 300 epochs at 32 px); see *Run* below for this "
-        "one's. The random encoder is an untrained reference.",
+        "one's. The random encoder is an untrained reference. The probe is L2-regularised logistic regression "
+        "on standardised features, solved to its optimum; the penalty is chosen on a validation split of train.",
         results_table,
+        *([probe_check] if probe_check else []),
         "Probe data (per-class subsets are `subsets.<dataset>` in params.yaml; the probe's validation split "
         "is carved from the train images):",
         data_table,
@@ -255,7 +284,10 @@ def results_markdown(results_table: str, data_table: str, pretrain_table: str, e
     parts += [
         "#### Pretraining",
         "MI is the Gaussian multi-information (total correlation) of the probed features; "
-        "zero columns is the fraction of exactly-zero latent-to-group columns (methods with group maps).",
+        "zero columns is the fraction of exactly-zero latent-to-group columns (methods with group maps); "
+        "feature std (mean over dimensions) and effective rank (at most the feature width: the exponential of "
+        "the entropy of the normalised singular values) are collapse signals of the target encoder's pooled "
+        "features on 2,000 training images, at the end of pretraining (for the random encoder: its init).",
         pretrain_table,
     ]
     if figures:

@@ -1,0 +1,19 @@
+"""The `extract` block: how frozen features are pooled."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.core.params import require
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    batch_size: int
+    layers: int
+
+    def validate(self) -> None:
+        require(self.batch_size >= 1, "extract.batch_size", self.batch_size, ">= 1")
+        require(self.layers >= 1, "extract.layers", self.layers, ">= 1 (last N blocks, average-pooled)")
+
+
+CONFIG = ExtractConfig

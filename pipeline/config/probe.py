@@ -1,0 +1,29 @@
+"""The `probe` block: the linear probe's penalty search and solver."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.core.params import require
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    val_fraction: float
+    l2: tuple[float, ...]
+    widen: int
+    max_iter: int
+    tolerance: float
+    chunk_rows: int
+    standardize: bool
+
+    def validate(self) -> None:
+        require(0 < self.val_fraction < 1, "probe.val_fraction", self.val_fraction, "in (0, 1)")
+        require(len(self.l2) > 0 and all(v > 0 for v in self.l2), "probe.l2", list(self.l2),
+                 "a non-empty list of penalties > 0")
+        require(self.widen >= 0, "probe.widen", self.widen, ">= 0 (decades tried beyond an edge of probe.l2)")
+        require(self.max_iter >= 1, "probe.max_iter", self.max_iter, ">= 1")
+        require(self.tolerance > 0, "probe.tolerance", self.tolerance, "> 0")
+        require(self.chunk_rows >= 1, "probe.chunk_rows", self.chunk_rows, ">= 1")
+
+
+CONFIG = ProbeConfig
