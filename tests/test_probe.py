@@ -7,7 +7,8 @@ import torch
 from conftest import repo_params
 
 from pipeline.core.errors import PipelineError
-from pipeline.eval.monitor import effective_rank, feature_std, multi_information, ridge_accuracy
+from pipeline.eval.monitor import (effective_rank, feature_std, multi_information, position_loss, position_share,
+                                   ridge_accuracy)
 from pipeline.eval.probe import DTYPE, accuracy, fit, objective, run_probe, split_train_val
 
 CFG = repo_params().probe  # the committed probe
@@ -142,3 +143,24 @@ def test_collapse_signals():
 def test_ridge_online_probe_separates_blobs():
     x, y = blobs(50, 3, 6, spread=0.3, seed=0)
     assert ridge_accuracy(x[::2], y[::2], x[1::2], y[1::2], 3) == pytest.approx(100.0)
+
+
+def test_position_share_and_the_position_mean_predictor():
+    gen = torch.Generator().manual_seed(0)
+    by_position = torch.randn(1, 9, 4, generator=gen).expand(50, 9, 4)  # every image: the same token per position
+    noise = torch.randn(50, 9, 4, generator=gen)
+    assert position_share(by_position + 1e-3 * noise) > 0.99
+    assert position_loss(by_position, "l2") == pytest.approx(0.0, abs=1e-12)
+    assert abs(position_share(noise)) < 0.05  # position explains nothing of i.i.d. tokens
+    assert position_loss(noise, "l2") == pytest.approx(float((noise - noise.mean(0)).pow(2).mean()), rel=1e-6)
+
+
+def test_ema_init_share_is_the_product_of_the_momenta():
+    from pipeline.pretrain.schedules import Schedules
+
+    cfg = dataclasses.replace(repo_params().pretrain, epochs=1.0, warmup_epochs=0.0, ema=(0.99, 1.0))
+    schedules = Schedules.for_run(cfg, 234)
+    assert schedules.ema_init_share(0) == 1.0
+    share = schedules.ema_init_share(234)
+    assert share == pytest.approx(math.prod(0.99 + 0.01 * s / 234 for s in range(234)), rel=1e-12)
+    assert 0.3 < share < 0.32  # the estimate for the quick setting: 31% of the target is its init

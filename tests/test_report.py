@@ -60,7 +60,8 @@ def _write_history(reports: Path, model: str, steps: int = 120) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     summary = {"wall_s": 90.0, "img_per_s": 512.5, "steps": steps, "epochs": 3, "final_loss_jepa": 0.1234,
-               "device": "cpu", "feature_std": 0.12, "effective_rank": 7.46}
+               "device": "cpu", "feature_std": 0.12, "effective_rank": 7.46, "position_share": 0.8,
+               "position_loss": 0.15, "ema_init_share": 0.31}
     if model == "sparse_jepa":
         summary["zero_fraction"] = 0.375
     (path.parent / "summary.json").write_text(json.dumps(summary))
@@ -160,9 +161,14 @@ def test_results_md_environment_and_pretrain_facts(built: dict) -> None:
     # Second table: Model | images/s | wall time | steps | final loss | zero columns | MI per dataset
     facts = [l for l in md.splitlines() if l.startswith("| SparseJEPA |")][1]
     cells = [c.strip() for c in facts.strip("|").split("|")]
-    assert cells == ["SparseJEPA", "512", "90 s", "120", "0.1234", "37.5%", "0.120", "7.5", "3.25", "3.25"]
+    assert cells == ["SparseJEPA", "512", "90 s", "120", "37.5%", "3.25", "3.25"]
     random_facts = [l for l in md.splitlines() if l.startswith("| Random encoder |")][1]
-    assert "| — | — | — | — | — | — | — |" in random_facts
+    assert "| — | — | — | — |" in random_facts
+    # Third table: Model | feature std | effective rank | position share | position-mean loss | final JEPA loss |
+    # EMA init share
+    diagnostics = [l for l in md.splitlines() if l.startswith("| SparseJEPA |")][2]
+    assert [c.strip() for c in diagnostics.strip("|").split("|")] == [
+        "SparseJEPA", "0.120", "7.5", "80.0%", "0.1500", "0.1234", "31.0%"]
 
 
 def test_figures_are_valid_pngs(built: dict) -> None:

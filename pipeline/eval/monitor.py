@@ -5,6 +5,7 @@ The JEPA loss alone can fall while features collapse; these catch that.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def feature_std(features: torch.Tensor) -> float:
@@ -45,3 +46,21 @@ def ridge_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.T
     t = torch.cat([(test_x - mean) / std, torch.ones(len(test_x), 1)], dim=1).double()
     return float(((t @ w).argmax(dim=1) == test_y).float().mean() * 100)
 
+
+
+def position_share(tokens: torch.Tensor) -> float:
+    """Share of the variance of tokens (images, positions, dims) that their position alone explains:
+    1 - sum ||t_ip - mean_i t_ip||^2 / sum ||t_ip - mean_ip t_ip||^2. Near 1: a predictor that knows
+    only where a target is can already predict it (JEPA's positional shortcut)."""
+    t = tokens.double()
+    within = (t - t.mean(dim=0, keepdim=True)).pow(2).sum()
+    total = (t - t.mean(dim=(0, 1), keepdim=True)).pow(2).sum()
+    return float(1 - within / total.clamp_min(1e-300))
+
+
+def position_loss(tokens: torch.Tensor, loss: str) -> float:
+    """The JEPA loss of the predictor that outputs, for every target token, the mean token at its
+    position: what a model that ignores the context entirely can reach."""
+    t = tokens.float()
+    mean = t.mean(dim=0, keepdim=True).expand_as(t)
+    return float(F.smooth_l1_loss(mean, t, beta=1.0) if loss == "smooth_l1" else F.mse_loss(mean, t))

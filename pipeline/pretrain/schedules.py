@@ -45,3 +45,8 @@ class Schedules:
 
     def ema(self, step: int) -> float:
         return linear(step, self.total_steps, *self.cfg.ema)
+
+    def ema_init_share(self, steps: int) -> float:
+        """The weight the EMA target encoder still puts on its initialisation after `steps` updates:
+        the product of the momenta (target_t = m_t target_{t-1} + (1 - m_t) online_t)."""
+        return math.prod(self.ema(step) for step in range(steps))

@@ -219,7 +219,7 @@ class Trainer:
     # -- monitoring ----------------------------------------------------------------------------
     def monitor(self) -> dict[str, float]:
         """Online ridge probe and collapse signals of the target encoder on a fixed slice of the training set."""
-        return encoder_signals(self.model.target_encoder, self.images, self.labels, self.num_classes)
+        return encoder_signals(self.model.target_encoder, self.images, self.labels, self.num_classes, self.cfg.loss)
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, on_log: Callable[[dict], None] = lambda row: None, stop_after: int | None = None) -> TrainResult:
@@ -310,5 +310,8 @@ class Trainer:
                    "online_top1_last": online[-1] if online else None,
                    "online_top1_best": max(online) if online else None,
                    "feature_std": last.get("feature_std"), "effective_rank": last.get("effective_rank"),
+                   "position_share": last.get("position_share"), "position_loss": last.get("position_loss"),
+                   # EMA: target = prod(m) * init + ..., so this share of the probed encoder is still its init.
+                   "ema_init_share": self.schedules.ema_init_share(self.step),
                    **self.model.summary()}
         return TrainResult(self.model.target_encoder, self.history, summary, self.model.outputs())

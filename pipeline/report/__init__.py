@@ -20,8 +20,9 @@ from pipeline import artifacts, methods
 from pipeline.artifacts.records import read_history, read_outputs, read_probe, read_summary
 from pipeline.core.atomic import atomic_path
 from pipeline.report.figures import plot_column_norms, plot_pretrain_curves
-from pipeline.report.tables import (data_table_md, dataset_names, pretrain_facts, pretrain_table_md, probe_check_md,
-                                    results_frame, results_markdown, results_table_md)
+from pipeline.report.tables import (data_table_md, dataset_names, diagnostics_table_md, pretrain_facts,
+                                    pretrain_table_md, probe_check_md, results_frame, results_markdown,
+                                    results_table_md)
 
 
 def build_report(reports: Path, models: list[str], datasets: list[str], environment: dict) -> dict:
@@ -71,7 +72,7 @@ def build_report(reports: Path, models: list[str], datasets: list[str], environm
         environment = {**environment, "pretrain_dataset": dataset_names(probes, datasets)[environment["pretrain_dataset"]]}
     md = results_markdown(results_table_md(frame, models, datasets), data_table_md(probes, models, datasets),
                           pretrain_table_md(facts, probes, models, datasets), environment, figure_refs,
-                          probe_check_md(probes, models, datasets))
+                          probe_check_md(probes, models, datasets), diagnostics_table_md(facts, models))
     md_path = artifacts.results_md(reports)
     with atomic_path(md_path) as tmp:
         tmp.write_text(md)

@@ -178,14 +178,16 @@ def pretrain_facts(summary: dict, history: pd.DataFrame | None) -> dict[str, flo
         "zero_fraction": pick("zero_fraction", "zero_fraction"),
         "feature_std": pick("feature_std", "feature_std"),
         "effective_rank": pick("effective_rank", "effective_rank"),
+        "position_share": pick("position_share", "position_share"),
+        "position_loss": pick("position_loss", "position_loss"),
+        "ema_init_share": as_float(summary.get("ema_init_share")),
     }
 
 
 def pretrain_table_md(facts: Mapping[str, dict[str, float]], probes: Mapping[tuple[str, str], dict],
                       models: list[str], datasets: list[str]) -> str:
     """Per-model pretraining facts plus the features' multi-information on each probed dataset."""
-    header = ["Model", "images/s", "wall time", "steps", "final JEPA loss", "zero columns", "feature std",
-              "effective rank"]
+    header = ["Model", "images/s", "wall time", "steps", "zero columns"]
     names = dataset_names(probes, datasets)
     header += [f"MI {names[d]} (nats)" for d in datasets]
     rows = []
@@ -196,14 +198,24 @@ def pretrain_table_md(facts: Mapping[str, dict[str, float]], probes: Mapping[tup
             _fmt_or_dash(f.get("img_per_s", math.nan), "{:,.0f}"),
             fmt_duration(f.get("wall_s", math.nan)),
             _fmt_or_dash(f.get("steps", math.nan), "{:,.0f}"),
-            _fmt_or_dash(f.get("final_loss", math.nan), "{:.4f}"),
             _fmt_or_dash(f.get("zero_fraction", math.nan), "{:.1%}"),
-            _fmt_or_dash(f.get("feature_std", math.nan), "{:.3f}"),
-            _fmt_or_dash(f.get("effective_rank", math.nan), "{:.1f}"),
         ]
         cells += [_fmt_or_dash(as_float(probes[(model, d)].get("multi_information")), "{:.2f}")
                   for d in datasets]
         rows.append(cells)
+    return markdown_table(header, rows)
+
+
+def diagnostics_table_md(facts: Mapping[str, dict[str, float]], models: list[str]) -> str:
+    """Collapse and positional-shortcut signals of every encoder, from its pretraining summary."""
+    header = ["Model", "feature std", "effective rank", "position share", "position-mean loss", "final JEPA loss",
+              "EMA init share"]
+    rows = []
+    for model in models:
+        f = facts.get(model, {})
+        rows.append([model_name(model)] + [_fmt_or_dash(f.get(key, math.nan), spec) for key, spec in (
+            ("feature_std", "{:.3f}"), ("effective_rank", "{:.1f}"), ("position_share", "{:.1%}"),
+            ("position_loss", "{:.4f}"), ("final_loss", "{:.4f}"), ("ema_init_share", "{:.1%}"))])
     return markdown_table(header, rows)
 
 
@@ -263,7 +275,7 @@ def probe_check_md(probes: Mapping[tuple[str, str], dict], models: list[str], da
 
 
 def results_markdown(results_table: str, data_table: str, pretrain_table: str, environment: Mapping[str, Any],
-                     figures: Mapping[str, str], probe_check: str = "") -> str:
+                     figures: Mapping[str, str], probe_check: str = "", diagnostics_table: str = "") -> str:
     """The README section: level-3 heading (never level 1, so it nests under any README heading)."""
     parts = [
         "### Results",
@@ -284,12 +296,24 @@ def results_markdown(results_table: str, data_table: str, pretrain_table: str, e
     parts += [
         "#### Pretraining",
         "MI is the Gaussian multi-information (total correlation) of the probed features; "
-        "zero columns is the fraction of exactly-zero latent-to-group columns (methods with group maps); "
-        "feature std (mean over dimensions) and effective rank (at most the feature width: the exponential of "
-        "the entropy of the normalised singular values) are collapse signals of the target encoder's pooled "
-        "features on 2,000 training images, at the end of pretraining (for the random encoder: its init).",
+        "zero columns is the fraction of exactly-zero latent-to-group columns (methods with group maps).",
         pretrain_table,
     ]
+    if diagnostics_table:
+        parts += [
+            "#### Collapse and shortcut diagnostics",
+            "Of the target encoder at the end of pretraining (the random encoder: its init), on 2,000 training "
+            "images. Feature std (mean over dimensions) and effective rank (at most the feature width: the "
+            "exponential of the entropy of the normalised singular values) are taken on the pooled features. "
+            "Position share is the share of the variance of the layer-normed tokens (the JEPA targets) that "
+            "their position alone explains; position-mean loss is the JEPA loss of a predictor that outputs the "
+            "mean token at each position, ignoring the context: a final JEPA loss near or above it means the "
+            "predictor learnt little beyond position. It is an optimistic reference (the means are taken on the "
+            "same un-cropped images they are scored on, while the JEPA loss is the mean of the last logged steps "
+            "on random crops). EMA init share is the product of the EMA momenta: the share of the "
+            "probed target encoder that is still its initialisation.",
+            diagnostics_table,
+        ]
     if figures:
         parts.append("Figures: " + ", ".join(f"`{path}` ({what})" for what, path in figures.items()) + ".")
     return "\n\n".join(parts) + "\n"
