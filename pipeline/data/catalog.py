@@ -1,6 +1,6 @@
 """What a dataset module hands to the converter: labelled image lists and where the pixels are.
 
-A dataset module (pipeline/sources/<name>.py) parses only the small files (split lists,
+A dataset module (pipeline/data/sources/<name>.py) parses only the small files (split lists,
 annotations, scene graphs) into a Catalog; no pixel is decoded until the converter streams the
 images it keeps from the Catalog's store.
 """
