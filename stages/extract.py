@@ -24,8 +24,8 @@ def main(argv: list[str]) -> None:
     # Memory-mapped: a large prepared set (Places205, iNat18) is read one batch at a time.
     data = load_prepared(artifacts.prepared_dir(dataset), mmap=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    feats = {split: pooled_features(encoder, getattr(data, f"{split}_images"), cfg.batch_size, cfg.layers, device,
-                                    label=f"extract {method}/{dataset} {split}")
+    feats = {split: pooled_features(encoder, getattr(data, f"{split}_images"), cfg.batch_size, cfg.layers, cfg.pooling,
+                                    device, label=f"extract {method}/{dataset} {split}")
              for split in ("train", "test")}
     out = artifacts.features_path(method, dataset)
     write_features(out, feats["train"], data.train_labels, feats["test"], data.test_labels, data.num_classes,

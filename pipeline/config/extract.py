@@ -10,10 +10,16 @@ from pipeline.core.params import require
 class ExtractConfig:
     batch_size: int
     layers: int
+    pooling: str
 
     def validate(self) -> None:
         require(self.batch_size >= 1, "extract.batch_size", self.batch_size, ">= 1")
-        require(self.layers >= 1, "extract.layers", self.layers, ">= 1 (last N blocks, average-pooled)")
+        require(self.layers >= 1, "extract.layers", self.layers, ">= 1 (last N blocks, pooled and concatenated)")
+        require(self.pooling in POOLINGS, "extract.pooling", self.pooling, f"one of {', '.join(POOLINGS)}")
+
+
+# The paper's protocol is `mean`; the others keep where a token was, which a mean discards.
+POOLINGS = ("mean", "spatial_2x2", "tokens")
 
 
 CONFIG = ExtractConfig

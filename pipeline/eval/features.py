@@ -1,18 +1,41 @@
-"""Frozen-encoder features: average-pooled patch tokens, computed once per (model, dataset)."""
+"""Frozen-encoder features: pooled patch tokens, computed once per (model, dataset).
+
+Pooling (`extract.pooling`): `mean` over every patch token (the paper's protocol), `spatial_2x2` the
+mean over each quarter of the patch grid (4 x D), or `tokens`, every token concatenated (N x D).
+"""
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from pipeline.core.errors import PipelineError
 from pipeline.model.vit import Encoder, normalize
 from pipeline.runtime.progress import StepProgress
 
 
+POOLED_TOKENS = {"mean": lambda n: 1, "spatial_2x2": lambda n: 4, "tokens": lambda n: n}
+
+
+def pool_tokens(tokens: torch.Tensor, grid: tuple[int, int], pooling: str) -> torch.Tensor:
+    """tokens (B, N, D) on a rows x cols patch grid -> (B, F) features."""
+    if pooling == "mean":
+        return tokens.mean(dim=1)
+    if pooling == "spatial_2x2":
+        batch, _, dim = tokens.shape
+        maps = tokens.transpose(1, 2).reshape(batch, dim, *grid)
+        # Adaptive: an odd grid's middle row and column count towards both halves.
+        return F.adaptive_avg_pool2d(maps, 2).flatten(1)
+    if pooling == "tokens":
+        return tokens.flatten(1)
+    raise PipelineError(f"extract.pooling '{pooling}' is unknown; use one of {', '.join(POOLED_TOKENS)}")
+
+
 @torch.no_grad()
-def pooled_features(encoder: Encoder, images: torch.Tensor | np.ndarray, batch_size: int, layers: int = 1,
+def pooled_features(encoder: Encoder, images: torch.Tensor | np.ndarray, batch_size: int, layers: int, pooling: str,
                     device: torch.device | str = "cpu", label: str = "features") -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float32 (N, layers * D): the mean over patch tokens of the last `layers` blocks.
+    """uint8 (N, H, W, 3) -> float32 (N, layers * P * D): the pooled patch tokens of the last `layers` blocks
+    (P = 1 for `mean`, 4 for `spatial_2x2`, the number of patches for `tokens`).
 
     `images` may be a memory-mapped array: only one batch of it is in memory at a time.
     """
@@ -23,7 +46,7 @@ def pooled_features(encoder: Encoder, images: torch.Tensor | np.ndarray, batch_s
         raise PipelineError(f"extract.layers={layers} exceeds the encoder's depth {len(encoder.blocks)}; lower it")
     device = torch.device(device)
     encoder = encoder.to(device)
-    out = torch.empty(len(images), layers * encoder.width)
+    out = torch.empty(len(images), layers * POOLED_TOKENS[pooling](encoder.num_patches) * encoder.width)
     with StepProgress(label, len(images)) as bar:
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size]
@@ -32,7 +55,7 @@ def pooled_features(encoder: Encoder, images: torch.Tensor | np.ndarray, batch_s
             x = normalize(batch.to(device))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 tokens = encoder.layer_outputs(x, layers)
-            pooled = torch.cat([t.float().mean(dim=1) for t in tokens], dim=1)
+            pooled = torch.cat([pool_tokens(t.float(), encoder.grid, pooling) for t in tokens], dim=1)
             out[start:start + len(x)] = pooled.cpu()
             bar.update(min(start + batch_size, len(images)))
     if not torch.isfinite(out).all():
