@@ -4,7 +4,6 @@ Usage: python -m stages.report   (rows: the method registry's order; columns: pa
 Also logs the table and figures to MLflow and prints where to compare the runs in its UI.
 """
 from pipeline import artifacts, methods
-from pipeline.artifacts.records import read_probe
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import load_params
 from pipeline.report import build_report, environment
@@ -24,8 +23,7 @@ def main(argv: list[str]) -> None:
         print(f"skipped {name}: {reason}")
 
     with tracking.Run("report") as run:
-        run.log_metrics({f"top1.{m}.{d}": read_probe(artifacts.probe_path(m, d))["top1"]
-                         for m in models for d in datasets})
+        run.log_metrics({f"top1.{m}.{d}": top1 for (m, d), top1 in out["top1"].items()})
         run.log_artifacts(out["written"].values(), folder="report")
     tracking.print_compare_links(models, datasets)
 

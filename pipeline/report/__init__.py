@@ -28,12 +28,13 @@ from pipeline.report.tables import (data_table_md, dataset_names, diagnostics_ta
 def build_report(reports: Path, models: list[str], datasets: list[str], environment: dict) -> dict:
     """Read probe and pretraining records under `reports`; write results.md/.csv and the figures.
 
-    Returns {"written": {name: Path}, "skipped": {name: reason}}.
+    Returns {"written": {name: Path}, "skipped": {name: reason}, "top1": {(method, dataset): top-1}}.
     """
     reports = Path(reports)
     figures = artifacts.figures_dir(reports)
     written: dict[str, Path] = {}
     skipped: dict[str, str] = {}
+    captions: dict[str, str] = {}  # figure name -> what the Markdown says it shows
 
     probes = {(m, d): read_probe(artifacts.probe_path(m, d, reports)) for m in models for d in datasets}
     histories = {m: h for m in models if is_pretrained(m)
@@ -44,6 +45,7 @@ def build_report(reports: Path, models: list[str], datasets: list[str], environm
     if histories:
         plot_pretrain_curves(histories, curves)
         written["pretrain_curves"] = curves
+        captions["pretrain_curves"] = "pretraining curves"
     else:
         skipped["pretrain_curves"] = "no pretrained method has a history.csv"
         _remove_stale(curves)
@@ -57,6 +59,7 @@ def build_report(reports: Path, models: list[str], datasets: list[str], environm
         if norms is not None:
             plot_column_norms(norms, path, model)
             written[f"column_norms_{model}"] = path
+            captions[f"column_norms_{model}"] = f"{methods.display_name(model)} column-norm map"
         else:
             _remove_stale(path)
 
@@ -66,8 +69,7 @@ def build_report(reports: Path, models: list[str], datasets: list[str], environm
         frame.to_csv(tmp, index=False, na_rep="NaN")
     written["results_csv"] = csv_path
 
-    figure_refs = {f"{'pretraining curves' if name == 'pretrain_curves' else _norms_caption(name)}":
-                   f"{reports.name}/figures/{path.name}" for name, path in written.items() if path.suffix == ".png"}
+    figure_refs = {caption: f"{reports.name}/figures/{written[name].name}" for name, caption in captions.items()}
     if environment.get("pretrain_dataset") in datasets:
         environment = {**environment, "pretrain_dataset": dataset_names(probes, datasets)[environment["pretrain_dataset"]]}
     md = results_markdown(results_table_md(frame, models, datasets), data_table_md(probes, models, datasets),
@@ -77,15 +79,11 @@ def build_report(reports: Path, models: list[str], datasets: list[str], environm
     with atomic_path(md_path) as tmp:
         tmp.write_text(md)
     written["results_md"] = md_path
-    return {"written": written, "skipped": skipped}
+    return {"written": written, "skipped": skipped, "top1": {key: probe["top1"] for key, probe in probes.items()}}
 
 
 def is_pretrained(model: str) -> bool:
     return model in methods.keys() and methods.get(model).pretrained
-
-
-def _norms_caption(name: str) -> str:
-    return f"{methods.display_name(name.removeprefix('column_norms_'))} column-norm map"
 
 
 def environment(pretrain_dataset: str, models: list[str], reports: Path = artifacts.REPORTS) -> dict:
