@@ -1,14 +1,17 @@
-"""CI regression gate: every probe top-1 must stay within tolerance of a committed baseline.
+"""CI regression gate: every probe's seed-mean top-1 must stay within tolerance of a committed baseline.
 
     python -m pipeline.gate                      # exit 0 pass, 1 regression, 2 unusable baseline/args
     python -m pipeline.gate --update [--tolerance T]   # refresh the baseline after an intended change
 
-The baseline (reports/ci_baseline.json) looks like
-    {"tolerance": 1.0, "probes": {"jepa/fashion_mnist": {"top1": 84.2, "tolerance": 2.0}, ...}}
-where a probe's own "tolerance" overrides the global one. A probe fails when it is missing, NaN, or
-below baseline - tolerance (all in top-1 points); improvements pass. An optional
-"min_gain_over_random": G also fails any pretrained model that is not at least G points above
-each untrained reference encoder's probe on the same dataset (pretraining that no longer helps); G is one
+A probe is a cell of the results table: `<method>/<encoder>/<dataset>` (its seeds averaged) or
+`pixels/<dataset>`. The baseline (reports/ci_baseline.json) looks like
+    {"tolerance": 0.5, "probes": {"jepa/target/fashion_mnist": {"top1": 80.2, "std": 0.4, "seeds": 3}, ...}}
+A probe fails when it is missing, NaN, or its mean falls more than its tolerance below the baseline
+mean; improvements pass. The tolerance comes from the committed seed spread: the 95% t half-width of
+the difference of two means of `seeds` runs with per-seed std `std` (pipeline/report/stats.py), never
+below the global "tolerance"; a probe's own "tolerance" overrides both. An optional
+"min_gain_over_random": G also fails any pretrained target encoder whose mean is not at least G points above
+each untrained reference encoder's mean on the same dataset (pretraining that no longer helps); G is one
 number for every dataset, or {"<dataset>": G, ...} for the datasets where a gain is expected.
 """
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pipeline import artifacts, methods
 from pipeline.artifacts.records import read_probe
 from pipeline.core.atomic import write_json
 from pipeline.core.errors import PipelineError
+from pipeline.report.stats import mean_drop_tolerance, spread
 
 DEFAULT_BASELINE = artifacts.ci_baseline()
 DEFAULT_RESULTS = artifacts.probe_dir()
@@ -42,7 +46,7 @@ class Row:
     baseline: float
     now: float
     tolerance: float
-    status: str  # "ok", "improved", "DROP", "MISSING", "NaN", "NO GAIN" or "new" (not in the baseline)
+    status: str  # "ok", "improved", "DROP", "MISSING", "NaN", "NO GAIN", "SEEDS" or "new" (not in the baseline)
 
     @property
     def difference(self) -> float:
@@ -73,17 +77,25 @@ def validate_baseline(obj, source: str = "baseline") -> dict:
     probes = obj.get("probes")
     if not isinstance(probes, dict) or not probes:
         raise PipelineError(f"{source} 'probes' must be a non-empty object of "
-                            f"'<model>/<dataset>': {{'top1': ...}}; {fix}")
+                            f"'<method>/<encoder>/<dataset>': {{'top1': ...}}; {fix}")
     for key, entry in probes.items():
-        if key.count("/") != 1 or not isinstance(entry, dict):
-            raise PipelineError(f"{source} probe {key!r} must be named '<model>/<dataset>' and map to "
-                                f"{{'top1': ...}}; {fix}")
+        if not _probe_key_ok(key) or not isinstance(entry, dict):
+            # An older one-seed baseline ('<model>/<dataset>') lands here: every probe would read as
+            # MISSING beside a 'new' twin, a misleading regression report instead of this one line.
+            raise PipelineError(f"{source} probe {key!r} must be named '<method>/<encoder>/<dataset>' "
+                                f"(encoder {' or '.join(artifacts.ENCODERS)}) or '{artifacts.PIXELS}/<dataset>' "
+                                f"and map to {{'top1': ...}}; {fix}")
         if not _number(entry.get("top1")):
             raise PipelineError(f"{source} probe {key!r} needs a finite 'top1', got {entry.get('top1')!r}; {fix}")
         override = entry.get("tolerance")
         if override is not None and (not _number(override) or override < 0):
             raise PipelineError(f"{source} probe {key!r} 'tolerance' must be a number >= 0, "
                                 f"got {override!r}; {fix}")
+        std, seeds = entry.get("std"), entry.get("seeds", 1)
+        if std is not None and (not _number(std) or std < 0):
+            raise PipelineError(f"{source} probe {key!r} 'std' must be a number >= 0, got {std!r}; {fix}")
+        if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+            raise PipelineError(f"{source} probe {key!r} 'seeds' must be an integer >= 1, got {seeds!r}; {fix}")
     gain = obj.get("min_gain_over_random")
     gains = gain.values() if isinstance(gain, dict) else [gain]
     if gain is not None and not all(_number(g) and g >= 0 for g in gains):
@@ -92,14 +104,35 @@ def validate_baseline(obj, source: str = "baseline") -> dict:
     return obj
 
 
-def compare(baseline: dict, current: dict[str, float]) -> list[Row]:
-    """One Row per baseline probe (sorted), then one 'new' Row per probe the baseline lacks."""
+def _probe_key_ok(key: str) -> bool:
+    """The names probe_key gives: '<method>/<encoder>/<dataset>' or 'pixels/<dataset>'."""
+    parts = key.split("/")
+    if len(parts) == 2:
+        return parts[0] == artifacts.PIXELS and bool(parts[1])
+    return len(parts) == 3 and all(parts) and parts[1] in artifacts.ENCODERS
+
+
+def probe_tolerance(entry: dict, floor: float) -> float:
+    """A baseline probe's allowed drop: its own override, else from its committed seed spread (see module doc)."""
+    if entry.get("tolerance") is not None:
+        return float(entry["tolerance"])
+    std = entry.get("std")
+    return mean_drop_tolerance(math.nan if std is None else float(std), int(entry.get("seeds", 1)), floor)
+
+
+def compare(baseline: dict, current: dict[str, float], seeds: dict[str, int] | None = None) -> list[Row]:
+    """One Row per baseline probe (sorted), then one 'new' Row per probe the baseline lacks. With `seeds`
+    (runs per probe now), a mean over another number of seeds than the baseline's fails as SEEDS: a
+    lost seed would otherwise shift the mean unnoticed."""
     rows = []
     for probe, entry in sorted(baseline["probes"].items()):
         base = float(entry["top1"])
-        tolerance = float(entry.get("tolerance", baseline["tolerance"]))
+        tolerance = probe_tolerance(entry, float(baseline["tolerance"]))
         now = current.get(probe, math.nan)
-        rows.append(Row(probe, base, now, tolerance, _status(probe in current, base, now, tolerance)))
+        status = _status(probe in current, base, now, tolerance)
+        if seeds is not None and probe in seeds and "seeds" in entry and seeds[probe] != entry["seeds"]:
+            status = "SEEDS"
+        rows.append(Row(probe, base, now, tolerance, status))
     for probe in sorted(set(current) - set(baseline["probes"])):
         rows.append(Row(probe, math.nan, current[probe], math.nan, "new"))
     if baseline.get("min_gain_over_random") is not None:
@@ -108,17 +141,18 @@ def compare(baseline: dict, current: dict[str, float]) -> list[Row]:
 
 
 def gain_rows(current: dict[str, float], min_gain: float | dict[str, float]) -> list[Row]:
-    """Per pretrained probe: its gain over each untrained reference encoder (the registry's methods with
-    `pretrained: false`) on the same dataset, against the minimum.
+    """Per pretrained method's target encoder (the encoder the paper probes; the context encoder is a
+    reference, reported but not gated): its gain over each untrained reference encoder (the registry's
+    methods with `pretrained: false`) on the same dataset, against the minimum.
 
     `min_gain` is one minimum for every dataset or {dataset: minimum}; other datasets are not checked.
     """
-    references = [m.key for m in methods.all_methods() if not m.pretrained]
+    references = [f"{m.key}/target" for m in methods.all_methods() if not m.pretrained]
     rows = []
     for probe, now in sorted(current.items()):
-        model, dataset = probe.split("/")
+        model, dataset = probe.rsplit("/", 1)
         wanted = min_gain.get(dataset) if isinstance(min_gain, dict) else min_gain
-        if model in references or wanted is None:
+        if model in references or not model.endswith("/target") or wanted is None:
             continue
         for reference in references:
             if f"{reference}/{dataset}" not in current:
@@ -145,8 +179,9 @@ def gate_passed(rows: list[Row]) -> bool:
     return bool(rows) and all(row.passed for row in rows)
 
 
-def updated_baseline(old: dict | None, current: dict[str, float], tolerance: float | None) -> dict:
-    """The baseline `--update` writes: current top-1s, keeping per-probe overrides still relevant."""
+def updated_baseline(old: dict | None, runs: dict[str, list[float]], tolerance: float | None) -> dict:
+    """The baseline `--update` writes: current seed means and spreads, keeping per-probe overrides."""
+    current = means(runs)
     bad = sorted(k for k, v in current.items() if not math.isfinite(v))
     if bad:
         raise PipelineError(f"refusing to write a baseline with NaN top-1 for {', '.join(bad)}; "
@@ -158,7 +193,10 @@ def updated_baseline(old: dict | None, current: dict[str, float], tolerance: flo
         tolerance = (old or {}).get("tolerance", DEFAULT_TOLERANCE)
     probes = {}
     for key in sorted(current):
-        entry = {"top1": round(current[key], 4)}
+        s = spread(runs[key])
+        entry = {"top1": round(s.mean, 4), "seeds": s.n}
+        if s.n > 1:
+            entry["std"] = round(s.std, 4)
         if "tolerance" in old_probes.get(key, {}):
             entry["tolerance"] = old_probes[key]["tolerance"]
         probes[key] = entry
@@ -204,19 +242,39 @@ def load_baseline(path: Path) -> dict:
     return validate_baseline(obj, source=f"baseline {path}")
 
 
-def load_results(results_dir: Path) -> dict[str, float]:
-    """{'<method>/<dataset>': top1} for every probe record under results_dir (<method>/<dataset>.json).
+def probe_key(relative: Path) -> str | None:
+    """The table cell a record belongs to: <method>/seed<k>/<encoder>/<dataset>.json -> '<method>/<encoder>/<dataset>',
+    pixels/<dataset>.json -> 'pixels/<dataset>'; None for a file of another shape."""
+    parts = relative.with_suffix("").parts
+    if len(parts) == 4 and parts[1].startswith("seed"):
+        return f"{parts[0]}/{parts[2]}/{parts[3]}"
+    if len(parts) == 2 and parts[0] == artifacts.PIXELS:
+        return "/".join(parts)
+    return None
+
+
+def load_results(results_dir: Path) -> dict[str, list[float]]:
+    """{probe: [top1 per seed]} for every probe record under results_dir (artifacts.probe_path's layout).
 
     An unreadable record or a missing/null top1 reads as NaN so it fails the gate as that probe,
     rather than aborting the whole check.
     """
-    current = {}
-    for path in sorted(results_dir.glob("*/*.json")):
+    runs: dict[str, list[float]] = {}
+    for path in sorted(results_dir.rglob("*.json")):
+        key = probe_key(path.relative_to(results_dir))
+        if key is None:
+            continue
         try:
-            current[f"{path.parent.name}/{path.stem}"] = read_probe(path)["top1"]
+            top1 = read_probe(path)["top1"]
         except PipelineError:
-            current[f"{path.parent.name}/{path.stem}"] = math.nan
-    return current
+            top1 = math.nan
+        runs.setdefault(key, []).append(top1)
+    return runs
+
+
+def means(runs: dict[str, list[float]]) -> dict[str, float]:
+    """Each probe's mean over its seeds (NaN if any seed failed)."""
+    return {key: spread(values).mean for key, values in runs.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,7 +282,7 @@ def load_results(results_dir: Path) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 
 _STYLE = {"ok": "green", "improved": "green", "new": "cyan", "DROP": "bold red", "MISSING": "bold red",
-          "NaN": "bold red", "NO GAIN": "bold red"}
+          "SEEDS": "bold red", "NaN": "bold red", "NO GAIN": "bold red"}
 
 
 def _fmt(value: float, spec: str = ".2f") -> str:
@@ -234,7 +292,7 @@ def _fmt(value: float, spec: str = ".2f") -> str:
 def print_rows(rows: list[Row], console) -> None:
     from rich.table import Table
 
-    table = Table(title="Probe top-1 vs CI baseline (points)")
+    table = Table(title="Probe top-1, mean over seeds, vs CI baseline (points)")
     for name in ("probe", "baseline", "now", "difference", "tolerance", "status"):
         table.add_column(name, justify="left" if name in ("probe", "status") else "right")
     for row in rows:
@@ -261,7 +319,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                                      description="Fail CI when a probe top-1 drops below the committed baseline.")
     parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, help="baseline JSON (default: %(default)s)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
-                        help="folder of <model>/<dataset>.json probe results (default: %(default)s)")
+                        help="folder of probe records, as the probe stages write them (default: %(default)s)")
     parser.add_argument("--update", action="store_true", help="rewrite the baseline from the current results")
     parser.add_argument("--tolerance", type=float, help="with --update: the global tolerance in points")
     args = parser.parse_args(argv)
@@ -272,7 +330,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _update(args: argparse.Namespace, current: dict[str, float], console) -> int:
+def _update(args: argparse.Namespace, runs: dict[str, list[float]], console) -> int:
     old = None
     if args.baseline.exists():
         try:
@@ -280,7 +338,7 @@ def _update(args: argparse.Namespace, current: dict[str, float], console) -> int
         except PipelineError as e:
             # --update exists precisely to replace a baseline, so a broken one is overwritten, not fatal.
             console.print(f"note: replacing unreadable baseline ({e})", soft_wrap=True)
-    new = updated_baseline(old, current, args.tolerance)
+    new = updated_baseline(old, runs, args.tolerance)
     write_json(args.baseline, new)
     for line in baseline_changes(old, new):
         console.print(line, soft_wrap=True, highlight=False)
@@ -293,19 +351,20 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console()
     args = _parse(sys.argv[1:] if argv is None else argv)
-    current = load_results(args.results)
+    runs = load_results(args.results)
+    current = means(runs)
     try:
         if args.update:
-            return _update(args, current, console)
+            return _update(args, runs, console)
         baseline = load_baseline(args.baseline)
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
     if not current:
-        print(f"FAIL: no probe results in {args.results}/<model>/<dataset>.json; run `dvc repro` first "
+        print(f"FAIL: no probe results under {args.results}; run `dvc repro` first "
               f"or pass --results DIR")
         return EXIT_FAIL
-    rows = compare(baseline, current)
+    rows = compare(baseline, current, {key: len(values) for key, values in runs.items()})
     print_rows(rows, console)
     passed = gate_passed(rows)
     console.print(verdict(rows), style="bold green" if passed else "bold red", soft_wrap=True, highlight=False)

@@ -1,7 +1,9 @@
-"""DVC stage `extract@<method>-<dataset>`: frozen target-encoder features, computed once.
+"""DVC stage `extract@<method>` (and `extract_pixels`): frozen features of every probed dataset, computed once.
 
-Usage: python -m stages.extract <method> <dataset>
-Writes data/features/<method>/<dataset>.npz (train and test features with their labels).
+Usage: python -m stages.extract <method>     every seed of the method, every encoder its pretraining saved
+       python -m stages.extract pixels       the raw pixels of the prepared images (the reference)
+Writes data/features/<method>/seed<k>/<encoder>/<dataset>.npz, or data/features/pixels/<dataset>.npz.
+One process for all of them: each stage start costs seconds of imports, each extraction less.
 """
 import torch
 
@@ -11,26 +13,46 @@ from pipeline.artifacts.features import dataset_summary, write_features
 from pipeline.artifacts.prepared import load_prepared
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import load_params
-from pipeline.eval.features import pooled_features
+from pipeline.eval.features import is_grey, pixel_features, pooled_features
 from pipeline.runtime.cli import run_stage
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 2:
-        raise PipelineError("usage: python -m stages.extract <method> <dataset>")
-    method, dataset = argv
-    cfg = load_params(["extract"]).extract
-    encoder, encoder_params = read_encoder(artifacts.encoder_path(method))
-    # Memory-mapped: a large prepared set (Places205, iNat18) is read one batch at a time.
-    data = load_prepared(artifacts.prepared_dir(dataset), mmap=True)
+    if len(argv) != 1:
+        raise PipelineError(f"usage: python -m stages.extract <method>|{artifacts.PIXELS}")
+    if argv[0] == artifacts.PIXELS:
+        extract_pixels(load_params(["data"]).data.probe)
+        return
+    method = argv[0]
+    params = load_params(["seeds", "data", "extract"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    feats = {split: pooled_features(encoder, getattr(data, f"{split}_images"), cfg.batch_size, cfg.layers, cfg.pooling,
-                                    device, label=f"extract {method}/{dataset} {split}")
-             for split in ("train", "test")}
-    out = artifacts.features_path(method, dataset)
-    write_features(out, feats["train"], data.train_labels, feats["test"], data.test_labels, data.num_classes,
-                   encoder_params, dataset_summary(data.meta))
-    print(f"wrote {out}: {tuple(feats['train'].shape)} train, {tuple(feats['test'].shape)} test", flush=True)
+    for dataset in params.data.probe:
+        # Memory-mapped: a large prepared set (Places205, iNat18) is read one batch at a time.
+        data = load_prepared(artifacts.prepared_dir(dataset), mmap=True)
+        for seed in params.seeds:
+            for name in artifacts.saved_encoders(method, seed):
+                encoder, encoder_params = read_encoder(artifacts.encoder_path(method, seed, name))
+                label = f"extract {method}/seed{seed}/{name}/{dataset}"
+                feats = {split: pooled_features(encoder, getattr(data, f"{split}_images"), params.extract.batch_size,
+                                                params.extract.layers, params.extract.pooling, device,
+                                                label=f"{label} {split}")
+                         for split in ("train", "test")}
+                out = artifacts.features_path(method, dataset, seed, name)
+                write_features(out, feats["train"], data.train_labels, feats["test"], data.test_labels,
+                               data.num_classes, encoder_params, dataset_summary(data.meta))
+                print(f"wrote {out}: {tuple(feats['train'].shape)} train, {tuple(feats['test'].shape)} test",
+                      flush=True)
+
+
+def extract_pixels(datasets: tuple[str, ...]) -> None:
+    for dataset in datasets:
+        data = load_prepared(artifacts.prepared_dir(dataset), mmap=True)
+        grey = is_grey(data.train_images) and is_grey(data.test_images)
+        train, test = pixel_features(data.train_images, grey), pixel_features(data.test_images, grey)
+        out = artifacts.features_path(artifacts.PIXELS, dataset)
+        write_features(out, train, data.train_labels, test, data.test_labels, data.num_classes,
+                       {"features": "raw pixels"}, dataset_summary(data.meta))
+        print(f"wrote {out}: {tuple(train.shape)} train, {tuple(test.shape)} test", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""DVC stage `pretrain@<method>`: a prepared dataset -> the method's frozen target encoder and reports.
+"""DVC stage `pretrain@<method>`: a prepared dataset -> the method's frozen encoders and reports, per seed.
 
 Usage: python -m stages.pretrain <method> <dataset>   (methods: pipeline/methods/registry.yaml)
-Writes data/models/<method>/encoder.pt and reports/pretrain/<method>/ (summary, history, outputs).
-A killed run resumes from checkpoints/<method>/<fingerprint>/last.pt when re-run.
+Writes data/models/<method>/seed<k>/{target,context}.pt and reports/pretrain/<method>/seed<k>/ (summary,
+history, outputs) for every k in params.yaml `seeds`. A killed run resumes from
+checkpoints/<method>/<fingerprint>/last.pt when re-run; a seed whose run already finished (same params,
+data and code) only reloads its last checkpoint, so adding a seed costs one run.
 With pretrain.processes > 1 it re-launches itself under torchrun; process 0 writes every output.
 """
 from pipeline import artifacts, methods
@@ -18,10 +20,12 @@ def main(argv: list[str]) -> None:
     if len(argv) != 2:
         raise PipelineError(f"usage: python -m stages.pretrain {{{','.join(methods.keys())}}} <dataset>")
     method, dataset = methods.get(argv[0]), argv[1]
-    params = load_params(method.params)
+    params = load_params(["seeds", *method.params])
     if method.pretrained:
         relaunch_under_torchrun(params.pretrain.processes, __spec__.name, argv)  # > 1: runs under torchrun, exits
-    pretrain_method(method, dataset, load_prepared(artifacts.prepared_dir(dataset)), params)
+    data = load_prepared(artifacts.prepared_dir(dataset))
+    for seed in params.seeds:
+        pretrain_method(method, dataset, data, params.for_seed(seed))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""DVC stage `probe@<method>-<dataset>`: a linear probe on cached features, scored on the test split.
+"""DVC stage `probe@<method>` (and `probe_pixels`): linear probes on cached features, scored on the test split.
 
-Usage: python -m stages.probe <method> <dataset>
-Writes reports/probe/<method>/<dataset>.json (a DVC metric) and logs it to MLflow.
+Usage: python -m stages.probe <method>     every seed, saved encoder and probed dataset of the method
+       python -m stages.probe pixels       the raw-pixel reference (probed once: it has no seed)
+Writes reports/probe/<method>/seed<k>/<encoder>/<dataset>.json or reports/probe/pixels/<dataset>.json
+(DVC metrics) and logs each to MLflow.
 """
 import torch
 
@@ -17,25 +19,40 @@ from pipeline.runtime.cli import run_stage
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 2:
-        raise PipelineError("usage: python -m stages.probe <method> <dataset>")
-    method, dataset = argv
-    params = load_params(["seed", "probe"])
-    f = read_features(artifacts.features_path(method, dataset))
+    if len(argv) != 1:
+        raise PipelineError(f"usage: python -m stages.probe <method>|{artifacts.PIXELS}")
+    params = load_params(["seeds", "data", "probe"])
+    if argv[0] == artifacts.PIXELS:
+        # The validation split is the first seed's: the reference is one number, not a distribution.
+        runs = [(artifacts.PIXELS, None, "pixels")]
+    else:
+        runs = [(argv[0], seed, name) for seed in params.seeds for name in artifacts.saved_encoders(argv[0], seed)]
+    for dataset in params.data.probe:
+        for key, seed, encoder in runs:
+            probe_one(key, dataset, seed, encoder, params)
+
+
+def probe_one(key: str, dataset: str, seed: int | None, encoder: str, params) -> None:
+    run_params = params.for_seed(params.seeds[0] if seed is None else seed)
+    source = artifacts.features_path(key, dataset, seed, encoder)
+    f = read_features(source)
     train_x, test_x = torch.from_numpy(f["train"]), torch.from_numpy(f["test"])
     train_y, test_y = torch.from_numpy(f["train_labels"]), torch.from_numpy(f["test_labels"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    result = run_probe(train_x, train_y, test_x, test_y, int(f["num_classes"]), params.probe, params.seed, device)
-    record = {"model": method, "dataset": dataset, **result.to_dict(),
-              # Same images for every method: the test split's pooled features.
+    result = run_probe(train_x, train_y, test_x, test_y, int(f["num_classes"]), run_params.probe, run_params.seed,
+                       device)
+    record = {"model": key, "seed": seed, "encoder": encoder, "dataset": dataset, **result.to_dict(),
+              # Same images for every method: the test split's features.
               "multi_information": multi_information(test_x),
               "data": f["dataset"]}
-    write_probe(artifacts.probe_path(method, dataset), record)
-    print(f"probe {method}/{dataset}: top-1 {result.top1:.2f}% (val {result.val_top1:.2f}%, l2 {result.l2:g}"
+    write_probe(artifacts.probe_path(key, dataset, seed, encoder), record)
+    label = key if seed is None else f"{key}/seed{seed}/{encoder}"
+    print(f"probe {label}/{dataset}: top-1 {result.top1:.2f}% (val {result.val_top1:.2f}%, l2 {result.l2:g}"
           f"{' ON A GRID EDGE' if result.on_edge else ''}, {result.iterations} L-BFGS iterations, gradient "
           f"{result.grad_norm:.1e}{'' if result.converged else ' NOT CONVERGED'})", flush=True)
 
-    with tracking.Run("probe", method, dataset, params.seed, {**f["encoder_params"], **params.flat()}) as run:
+    with tracking.Run("probe", key, dataset, seed, {**f["encoder_params"], **run_params.flat()},
+                      encoder=encoder) as run:
         run.log_metrics({"top1": result.top1, "val_top1": result.val_top1, "chosen_l2": result.l2,
                          "on_edge": float(result.on_edge), "converged": float(result.converged),
                          "iterations": result.iterations, "grad_norm": result.grad_norm,

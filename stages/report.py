@@ -1,12 +1,12 @@
-"""DVC stage `report`: the paper's table, pretraining facts and figures under reports/ (pipeline/report/).
+"""DVC stage `report`: the results table with seed statistics, pretraining facts and figures under reports/.
 
-Usage: python -m stages.report   (rows: the method registry's order; columns: params.yaml's data.probe)
+Usage: python -m stages.report   (rows: raw pixels, then the method registry's order; columns: data.probe)
 Also logs the table and figures to MLflow and prints where to compare the runs in its UI.
 """
 from pipeline import artifacts, methods
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import load_params
-from pipeline.report import build_report, environment
+from pipeline.report import Setting, build_report, environment
 from pipeline.runtime import tracking
 from pipeline.runtime.cli import run_stage
 
@@ -14,18 +14,22 @@ from pipeline.runtime.cli import run_stage
 def main(argv: list[str]) -> None:
     if argv:
         raise PipelineError("usage: python -m stages.report (it takes no arguments)")
-    data = load_params(["data"]).data
-    models, datasets = methods.keys(), list(data.probe)
-    out = build_report(artifacts.REPORTS, models, datasets, environment(data.pretrain, models))
+    params = load_params(["seeds", "data", "report"])
+    models, seeds = methods.keys(), list(params.seeds)
+    setting = Setting(seeds, list(params.data.probe), params.data.pretrain, params.report.min_gain_over_random,
+                      params.report.min_gain_over_pixels)
+    out = build_report(artifacts.REPORTS, models, setting, environment(params.data.pretrain, models, seeds))
     for path in out["written"].values():
         print(f"wrote {path}")
     for name, reason in out["skipped"].items():
         print(f"skipped {name}: {reason}")
 
     with tracking.Run("report") as run:
-        run.log_metrics({f"top1.{m}.{d}": top1 for (m, d), top1 in out["top1"].items()})
+        summary = out["summary"]
+        run.log_metrics({f"top1_mean.{r.model}.{r.encoder}.{r.dataset}": r.top1_mean
+                         for r in summary.itertuples() if r.top1_mean == r.top1_mean})
         run.log_artifacts(out["written"].values(), folder="report")
-    tracking.print_compare_links(models, datasets)
+    tracking.print_compare_links([artifacts.PIXELS, *models], list(params.data.probe))
 
 
 if __name__ == "__main__":

@@ -43,8 +43,12 @@ def offline(monkeypatch) -> Offline:
 
 
 def repo_params(overrides: dict | None = None, sections=None):
-    """Params as a stage sees them: the committed params.yaml plus `-S`-style overrides
-    ({"sparsity.lambda": 0.1}); every block unless `sections` names some."""
-    from pipeline.core.params import BLOCKS, load_params
+    """Params as a stage sees them for one run: the committed params.yaml plus `-S`-style overrides
+    ({"sparsity.lambda": 0.1}); every block unless `sections` names some. The run's seed is the
+    override "seed" if given, else the first of `seeds`."""
+    from pipeline.core.params import BLOCKS, load_params, read_params_file
 
-    return load_params(BLOCKS if sections is None else sections, REPO / "params.yaml", overrides or {})
+    overrides = dict(overrides or {})
+    seed = overrides.pop("seed", None)
+    params = load_params(BLOCKS if sections is None else sections, REPO / "params.yaml", overrides)
+    return params.for_seed(read_params_file(REPO / "params.yaml")["seeds"][0] if seed is None else seed)

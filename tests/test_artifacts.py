@@ -19,10 +19,30 @@ from pipeline.model.vit import Encoder
 
 def test_paths_are_the_documented_layout():
     assert artifacts.prepared_dir("cifar100") == Path("data/prepared/cifar100")
-    assert artifacts.encoder_path("jepa") == Path("data/models/jepa/encoder.pt")
-    assert artifacts.features_path("jepa", "cifar100") == Path("data/features/jepa/cifar100.npz")
-    assert artifacts.summary_path("jepa") == Path("reports/pretrain/jepa/summary.json")
-    assert artifacts.probe_path("jepa", "cifar100", Path("/r")) == Path("/r/probe/jepa/cifar100.json")
+    assert artifacts.encoder_path("jepa", 2) == Path("data/models/jepa/seed2/target.pt")
+    assert artifacts.encoder_path("jepa", 2, "context") == Path("data/models/jepa/seed2/context.pt")
+    assert artifacts.features_path("jepa", "cifar100", 0, "context") == Path(
+        "data/features/jepa/seed0/context/cifar100.npz")
+    assert artifacts.features_path("pixels", "cifar100") == Path("data/features/pixels/cifar100.npz")
+    assert artifacts.summary_path("jepa", 1) == Path("reports/pretrain/jepa/seed1/summary.json")
+    assert artifacts.probe_path("jepa", "cifar100", 0, "target", Path("/r")) == Path(
+        "/r/probe/jepa/seed0/target/cifar100.json")
+    assert artifacts.probe_path("pixels", "cifar100", reports=Path("/r")) == Path("/r/probe/pixels/cifar100.json")
+    # Each stage's output folder holds exactly that stage's files.
+    assert artifacts.models_dir("jepa") in artifacts.encoder_path("jepa", 0).parents
+    assert artifacts.method_features_dir("jepa") in artifacts.features_path("jepa", "cifar100", 0).parents
+    assert artifacts.method_probe_dir("jepa") in artifacts.probe_path("jepa", "cifar100", 0).parents
+    assert artifacts.method_reports_dir("jepa") in artifacts.summary_path("jepa", 0).parents
+
+
+def test_saved_encoders_are_what_pretraining_wrote(tmp_path):
+    (tmp_path / "models/jepa/seed0").mkdir(parents=True)
+    with pytest.raises(PipelineError, match="no encoder under .*seed0.* seed 0"):
+        artifacts.saved_encoders("jepa", 0, tmp_path)
+    for name in ("context", "target"):
+        (tmp_path / f"models/jepa/seed0/{name}.pt").write_bytes(b"x")
+    (tmp_path / "models/jepa/seed0/notes.pt").write_bytes(b"x")
+    assert artifacts.saved_encoders("jepa", 0, tmp_path) == ["target", "context"]
 
 
 def test_checkpoints_and_downloads_live_at_the_real_repo_also_in_temp_experiments(monkeypatch, tmp_path):

@@ -52,7 +52,10 @@ def test_overrides_work_like_dvc_exp_run_set_param():
     ({"pretrain.ema": [0.99]}, "pretrain.ema must be a list of 2 values"),
     ({"data.pretrain": "cifar100", "data.probe": ["fashion_mnist"]}, "data.pretrain"),
     ({"model.width": 130}, "divisible by model.heads"),
-    ({"seed": 1.5}, "seed must be an integer"),
+    ({"seeds": [0, 1.5]}, "seeds must be an integer"),
+    ({"seeds": [0, 0]}, "seeds = [0, 0] is invalid; it must be a non-empty list of distinct integers >= 0"),
+    ({"seeds": []}, "seeds = [] is invalid"),
+    ({"seeds": 3}, "seeds must be a list"),
     ({"subsets.cifar100.train": -1}, "subsets.cifar100.train = -1 is invalid"),
     ({"subsets.cifar100": 500}, "subsets.cifar100 must be a mapping with keys train and test"),
     ({"data.pretrain": "cifar", "data.probe": ["cifar"]}, "a list of known datasets (cifar100, clevr_count"),
@@ -75,9 +78,20 @@ def test_bad_blocks_fail_with_one_line(raw, sections, message):
 
 
 def test_unloaded_block_is_an_error_not_a_silent_default():
-    params = params_from_dict({"seed": 0}, ["seed"])
+    params = params_from_dict({"seeds": [0]}, ["seeds"])
     with pytest.raises(PipelineError, match="'sparsity' was not loaded"):
         params.sparsity
+    with pytest.raises(PipelineError, match="no run seed chosen"):
+        params.seed  # a run's seed is chosen explicitly, never defaulted
+
+
+def test_a_run_seed_is_one_of_seeds_and_shows_in_flat_params_not_the_list():
+    params = params_from_dict({"seeds": [3, 4], "sparsity": RAW["sparsity"]}, ["seeds", "sparsity"])
+    run = params.for_seed(4)
+    assert run.seed == 4 and run.seeds == (3, 4) and params.loaded == run.loaded == ("seeds", "sparsity")
+    assert run.flat()["seed"] == 4 and "seeds" not in run.flat()  # adding a seed must not change a run's record
+    with pytest.raises(PipelineError, match="seed -1 is invalid"):
+        params.for_seed(-1)
 
 
 def test_every_dataset_has_a_subsets_entry_and_a_display_name():
@@ -102,3 +116,28 @@ def test_a_stage_run_without_a_param_stops_before_any_work_with_one_line(tmp_pat
         "error: params.yaml has no 'pretrain.lr'; add it to the 'pretrain' block (see the committed params.yaml): "
         "code holds no defaults"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing written, nothing half-done
+
+
+def test_every_named_setting_applies_to_params_yaml_and_prints_dvc_arguments():
+    from pipeline import settings
+
+    assert "longer" in settings.known()
+    for name in settings.known():
+        values = settings.overrides(name, REPO / "params.yaml")  # every key exists and the result validates
+        assert values
+    assert settings.cli_args({"seeds": [0, 1], "pretrain.epochs": 5, "pretrain.hflip": True}) == [
+        "-S", "seeds=[0, 1]", "-S", "pretrain.epochs=5", "-S", "pretrain.hflip=true"]
+
+
+def test_a_setting_with_a_bad_key_or_value_fails_before_dvc_runs(tmp_path, monkeypatch):
+    from pipeline import settings
+
+    monkeypatch.setattr(settings, "FOLDER", tmp_path)
+    (tmp_path / "typo.yaml").write_text("pretrain.epoch: 5\n")
+    (tmp_path / "bad.yaml").write_text("pretrain.epochs: -1\n")
+    with pytest.raises(PipelineError, match="cannot override 'pretrain.epoch'"):
+        settings.overrides("typo", REPO / "params.yaml")
+    with pytest.raises(PipelineError, match="pretrain.epochs = -1"):
+        settings.overrides("bad", REPO / "params.yaml")
+    with pytest.raises(PipelineError, match="unknown setting 'nope'; known: bad, typo"):
+        settings.overrides("nope", REPO / "params.yaml")

@@ -89,7 +89,7 @@ def test_pretrain_stage_relaunches_itself_under_torchrun(tmp_path):
     save_prepared(tmp_path / "data/prepared/toy", PreparedDataset(
         "toy", ["a", "b"], rng.integers(0, 256, (32, 24, 24, 3), dtype=np.uint8), np.arange(32) % 2,
         rng.integers(0, 256, (8, 24, 24, 3), dtype=np.uint8), np.arange(8) % 2))
-    overrides = {"seed": 1, "model.patch_size": 4, "model.width": 16, "model.depth": 1, "model.heads": 2,
+    overrides = {"seeds": [1], "model.patch_size": 4, "model.width": 16, "model.depth": 1, "model.heads": 2,
                  "predictor.width": 8, "predictor.depth": 1, "predictor.heads": 2, "masks.min_context": 1,
                  "pretrain.epochs": 1, "pretrain.batch_size": 8, "pretrain.warmup_epochs": 0.25,
                  "pretrain.log_every": 2, "pretrain.processes": 2}
@@ -102,6 +102,7 @@ def test_pretrain_stage_relaunches_itself_under_torchrun(tmp_path):
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "launching 2 processes with torchrun" in proc.stdout
-    assert (tmp_path / "data/models/jepa/encoder.pt").is_file()
-    summary = yaml.safe_load((tmp_path / "reports/pretrain/jepa/summary.json").read_text())
+    assert (tmp_path / "data/models/jepa/seed1/target.pt").is_file()
+    assert (tmp_path / "data/models/jepa/seed1/context.pt").is_file()
+    summary = yaml.safe_load((tmp_path / "reports/pretrain/jepa/seed1/summary.json").read_text())
     assert summary["steps"] == 4  # 32 images / global batch 8: the processes split each batch, not the epoch

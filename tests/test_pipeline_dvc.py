@@ -19,8 +19,9 @@ import yaml
 from conftest import REPO
 
 TOY = {
-    # 6x6 patch grid: the smallest on which the default masks fit. FashionMNIST only: each probe dataset
-    # adds 7 stages of ~10 s start-up each; CI's real `dvc repro` of the quick setting runs CLEVR/Count's.
+    # 6x6 patch grid: the smallest on which the default masks fit. FashionMNIST only: CI's real
+    # `dvc repro` of the quick setting runs CLEVR/Count's. Two seeds: the report's paired statistics.
+    "seeds": [0, 1],
     "data": {"image_size": 24, "probe": ["fashion_mnist"]},
     "subsets": {"fashion_mnist": {"train": 8, "test": 0}},
     "model": {"width": 16, "depth": 1, "heads": 2},
@@ -48,14 +49,12 @@ TOY_ENTRY = """  toy:
     name: Toy JEPA
     module: toy_jepa
     build: ToyJEPA
-    params: [seed, model, predictor, masks, pretrain]
+    params: [model, predictor, masks, pretrain]
     pretrained: true
 """
-JEPA_STAGES = ("pretrain@jepa", "pretrain@random", "pretrain@toy", *(f"prepare@{d}" for d in DATASETS),
-               *(f"{stage}@{model}-{d}" for stage in ("extract", "probe") for model in ("jepa", "random", "toy")
-                 for d in DATASETS))
-SPARSE_STAGES = ("pretrain@sparse_jepa", "report",
-                 *(f"{stage}@sparse_jepa-{d}" for stage in ("extract", "probe") for d in DATASETS))
+JEPA_STAGES = (*(f"{stage}@{model}" for stage in ("pretrain", "extract", "probe") for model in ("jepa", "random", "toy")),
+               *(f"prepare@{d}" for d in DATASETS), "extract_pixels", "probe_pixels")
+SPARSE_STAGES = ("pretrain@sparse_jepa", "extract@sparse_jepa", "probe@sparse_jepa", "report")
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> str:
@@ -85,7 +84,10 @@ def project(tmp_path_factory):
         registry.write(TOY_ENTRY)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     for block, values in TOY.items():
-        params[block].update(values)
+        if isinstance(values, dict):
+            params[block].update(values)
+        else:
+            params[block] = values
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (root / ".gitignore").write_text("/mlflow.db\n/mlartifacts/\n/checkpoints/\n__pycache__/\n")
 
@@ -112,25 +114,36 @@ def project(tmp_path_factory):
 def test_repro_runs_every_stage_and_writes_the_report(project):
     root = project["root"]
     assert set(JEPA_STAGES) | set(SPARSE_STAGES) <= ran_stages(project["repro"])
+    records = [root / "reports/probe/pixels/fashion_mnist.json"]
     for model in ("random", "jepa", "sparse_jepa", "toy"):
-        probe = json.loads((root / "reports/probe" / model / "fashion_mnist.json").read_text())
+        for seed in (0, 1):
+            for encoder in (("target",) if model == "random" else ("target", "context")):
+                records.append(root / f"reports/probe/{model}/seed{seed}/{encoder}/fashion_mnist.json")
+        assert not (root / f"reports/probe/{model}/seed0/context").exists() or model != "random"
+    for path in records:
+        probe = json.loads(path.read_text())
         assert 0 <= probe["top1"] <= 100 and probe["n_test"] == 10000 and probe["n_train"] + probe["n_val"] == 80
         assert probe["data"]["train_per_class"] == 8 and probe["data"]["listed"] == {"train": 60000, "test": 10000}
+    assert json.loads(records[0].read_text())["feature_dim"] == 24 * 24  # grey: one channel of raw pixels
+    seeds = {json.loads(p.read_text())["seed"] for p in records[1:]}
+    assert seeds == {0, 1}
     table = (root / "reports/results.md").read_text()
-    assert "SparseJEPA" in table and "FashionMNIST" in table and "| Toy JEPA |" in table
+    assert "SparseJEPA" in table and "FashionMNIST" in table and "| Toy JEPA | context |" in table
+    assert "| Raw pixels | — |" in table and "Toy JEPA target − JEPA target" in table
     assert "| 80 (8 per class of 60,000) | 10,000 (all) | 10 |" in table
-    assert (root / "reports/figures/column_norms_sparse_jepa.png").stat().st_size > 1000
-    assert (root / "reports/figures/pretrain_curves.png").stat().st_size > 1000
-    history = (root / "reports/pretrain/sparse_jepa/history.csv").read_text().splitlines()
-    assert history[0].startswith("step,") and len(history) > 2
+    for figure in ("column_norms_sparse_jepa", "pretrain_curves", "probe_seeds"):
+        assert (root / f"reports/figures/{figure}.png").stat().st_size > 1000
+    for seed in (0, 1):
+        history = (root / f"reports/pretrain/sparse_jepa/seed{seed}/history.csv").read_text().splitlines()
+        assert history[0].startswith("step,") and len(history) > 2
 
 
 def test_a_registered_variant_runs_through_the_dag_with_its_own_hooks(project):
     root = project["root"]
-    assert {"pretrain@toy", "extract@toy-fashion_mnist", "probe@toy-fashion_mnist"} <= ran_stages(project["repro"])
-    summary = json.loads((root / "reports/pretrain/toy/summary.json").read_text())
-    assert summary["toy_summary"] == 1.0 and summary["steps"] > 0
-    assert "toy_term" in (root / "reports/pretrain/toy/history.csv").read_text().splitlines()[0]
+    assert {"pretrain@toy", "extract@toy", "probe@toy"} <= ran_stages(project["repro"])
+    summary = json.loads((root / "reports/pretrain/toy/seed1/summary.json").read_text())
+    assert summary["toy_summary"] == 1.0 and summary["steps"] > 0 and summary["seed"] == 1
+    assert "toy_term" in (root / "reports/pretrain/toy/seed0/history.csv").read_text().splitlines()[0]
     # The variant's stage depends on its own model file, not on the other methods' files.
     deps = [d["path"] for d in project["lock_before"]["stages"]["pretrain@toy"]["deps"]]
     assert "pipeline/methods/toy_jepa.py" in deps and "pipeline/methods/sparse_jepa.py" not in deps
@@ -156,6 +169,8 @@ def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
     for run_uuid, key, value in con.execute("select run_uuid, key, value from tags"):
         tags.setdefault(run_uuid, {})[key] = value
     probes = {(t.get("dvc_exp"), t.get("model")): run for run, t in tags.items() if t.get("stage") == "probe"}
+    seeds = {(t.get("model"), t.get("seed"), t.get("encoder")) for t in tags.values() if t.get("stage") == "probe"}
+    assert {("jepa", "0", "context"), ("jepa", "1", "target"), ("pixels", None, "pixels")} <= seeds
     assert ("workspace", "jepa") in probes and ("workspace", "sparse_jepa") in probes
     exp_names = {t["dvc_exp"] for t in tags.values()} - {"workspace"}
     assert len(exp_names) == 1  # the `dvc exp run` experiment's runs carry its name
@@ -178,7 +193,7 @@ PAPER_DATASETS = ["cifar100", "places205", "clevr_count", "inat18"]
 
 
 def test_paper_dag_flows_every_dataset_into_probes_and_the_report(tmp_path):
-    """`dvc dag` with the paper's params: each of the four datasets -> extract -> probe -> report, per model."""
+    """`dvc dag` with the paper's params: each of the four datasets -> every extract -> probe -> report."""
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
     (tmp_path / "pipeline/methods").mkdir(parents=True)
     shutil.copy(REPO / "pipeline/methods/registry.yaml", tmp_path / "pipeline/methods/registry.yaml")
@@ -191,9 +206,12 @@ def test_paper_dag_flows_every_dataset_into_probes_and_the_report(tmp_path):
     run(["dvc", "init", "-q"], tmp_path, env)
     edges = set(re.findall(r'"([^"]+)" -> "([^"]+)"', run(["dvc", "dag", "--dot"], tmp_path, env)))
     for dataset in PAPER_DATASETS:
+        assert (f"prepare@{dataset}", "extract_pixels") in edges
         for model in ("random", "jepa", "sparse_jepa"):
-            assert (f"prepare@{dataset}", f"extract@{model}-{dataset}") in edges
-            assert (f"extract@{model}-{dataset}", f"probe@{model}-{dataset}") in edges
-            assert (f"probe@{model}-{dataset}", "report") in edges
+            assert (f"prepare@{dataset}", f"extract@{model}") in edges
+    for model in ("random", "jepa", "sparse_jepa"):
+        assert {(f"pretrain@{model}", f"extract@{model}"), (f"extract@{model}", f"probe@{model}"),
+                (f"probe@{model}", "report")} <= edges
+    assert {("extract_pixels", "probe_pixels"), ("probe_pixels", "report")} <= edges
     assert {("prepare@cifar100", "pretrain@jepa"), ("prepare@cifar100", "pretrain@sparse_jepa")} <= edges
     assert not any(src == "prepare@places205" and dst.startswith("pretrain") for src, dst in edges)

@@ -90,6 +90,30 @@ def test_a_best_penalty_on_the_grid_edge_widens_the_search_then_is_flagged(monke
     assert sorted(trials) == pytest.approx(tried) and best == pytest.approx(chosen) and edge is on_edge
 
 
+@pytest.mark.parametrize("grid, scores, widen, tried, chosen, on_edge", [
+    # A plateau of equal validation scores inside the grid: its middle, no widening.
+    ((1e-4, 1e-3, 1e-2, 0.1, 1.0), {1e-4: 80, 1e-3: 90, 1e-2: 90, 0.1: 90, 1.0: 70}, 2,
+     [1e-4, 1e-3, 1e-2, 0.1, 1.0], 1e-2, False),
+    # Two middles: the stronger penalty.
+    ((1e-4, 1e-3, 1e-2, 0.1), {1e-4: 80, 1e-3: 90, 1e-2: 90, 0.1: 70}, 2, [1e-4, 1e-3, 1e-2, 0.1], 1e-2, False),
+    # Flat everywhere (a tiny validation split): widens at the weak end, then the strong end, then picks
+    # the middle of the whole flat run, which is no longer an end.
+    ((1e-4, 1e-3, 1e-2), {}, 2, [1e-5, 1e-4, 1e-3, 1e-2, 0.1], 1e-3, False),
+    # Flat with no room to widen: the middle of the grid, not its strongest end.
+    ((1e-4, 1e-3, 1e-2), {}, 0, [1e-4, 1e-3, 1e-2], 1e-3, False),
+    # A single best at an end that widening may not leave: flagged.
+    ((1e-4, 1e-3, 1e-2), {1e-4: 99}, 0, [1e-4, 1e-3, 1e-2], 1e-4, True),
+])
+def test_ties_choose_the_middle_of_the_best_plateau(monkeypatch, grid, scores, widen, tried, chosen, on_edge):
+    from pipeline.eval import probe
+
+    monkeypatch.setattr(probe, "fit", lambda x, y, k, l2, cfg, start=None: probe.Fit(l2, None, 1, 0.0, True))
+    monkeypatch.setattr(probe, "accuracy",
+                        lambda f, x, y: next((v for k, v in scores.items() if math.isclose(k, f.w)), 50.0))
+    best, _, trials, edge = probe.search(None, None, None, None, 2, dataclasses.replace(CFG, l2=grid, widen=widen))
+    assert sorted(trials) == pytest.approx(tried) and best == pytest.approx(chosen) and edge is on_edge
+
+
 def test_probe_is_at_chance_on_random_labels():
     x, _ = blobs(100, 4, 8, spread=1.0, seed=1)
     y = torch.randint(0, 4, (len(x),), generator=torch.Generator().manual_seed(2))

@@ -1,70 +1,115 @@
-"""Results table, figures and README sync on a small fixture written into tmp_path."""
+"""Results tables, seed statistics, figures and README sync on a small fixture written into tmp_path.
+
+The fixture follows artifacts' layout: 3 seeds x (random target, JEPA and SparseJEPA target + context)
+x 2 datasets, one raw-pixel record per dataset, and pretraining summaries/histories per seed. The top-1s
+are chosen so every cell's mean +- std and every paired interval is known in advance.
+"""
 from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline import artifacts
 from pipeline.artifacts.records import write_outputs
 from pipeline.core.errors import PipelineError
-from pipeline.report import build_report
+from pipeline.report import Setting, build_report, environment
 from pipeline.report.figures import sort_latents_by_group, zero_fraction
 from pipeline.report.readme import MARKER_END, MARKER_START
 from pipeline.report.readme import main as report_main
 from pipeline.report.readme import readme_in_sync, sync_readme
-from pipeline.report.tables import RESULTS_COLUMNS, data_table_md, fmt_delta
+from pipeline.report.tables import (RESULTS_COLUMNS, SUMMARY_COLUMNS, Row, data_table_md, fmt_mean_std, fmt_points,
+                                    probe_check_md)
 
-MODELS = ["jepa", "sparse_jepa", "random"]
+MODELS = ["random", "jepa", "sparse_jepa"]  # registry order, as stages.report passes them
+SEEDS = [0, 1, 2]
 DATASETS = ["cifar100", "fashion_mnist"]
+SETTING = Setting(SEEDS, DATASETS, "fashion_mnist", min_gain_over_random=5.0, min_gain_over_pixels=0.0)
+# Two-sided 95% Student-t critical value for 2 degrees of freedom (3 seeds), from the tables.
+T95_2DOF = 4.302652729911275
+
+# Per-seed top-1 of every (method, encoder, dataset); the raw pixels have one run.
+PIXELS_TOP1 = {"cifar100": 20.0, "fashion_mnist": 84.0}
 TOP1 = {
-    ("jepa", "cifar100"): 42.01,
-    ("jepa", "fashion_mnist"): 85.5,
-    ("sparse_jepa", "cifar100"): 44.4,
-    ("sparse_jepa", "fashion_mnist"): math.nan,
-    ("random", "cifar100"): 12.3,
-    ("random", "fashion_mnist"): 70.25,
+    ("random", "target", "cifar100"): [12.0, 13.0, 14.0],
+    ("jepa", "target", "cifar100"): [40.0, 41.0, 43.0],
+    ("jepa", "context", "cifar100"): [38.0, 39.0, 40.0],
+    ("sparse_jepa", "target", "cifar100"): [41.0, 43.0, 46.0],     # JEPA target + [1, 2, 3]: within noise
+    ("sparse_jepa", "context", "cifar100"): [43.0, 45.0, 47.0],    # JEPA context + [5, 6, 7]: higher
+    ("random", "target", "fashion_mnist"): [78.0, 79.0, 80.0],
+    ("jepa", "target", "fashion_mnist"): [85.0, 85.5, 86.0],
+    ("jepa", "context", "fashion_mnist"): [86.0, 87.0, 88.0],
+    ("sparse_jepa", "target", "fashion_mnist"): [82.0, 81.5, 81.0],  # JEPA target - [3, 4, 5]: lower
+    ("sparse_jepa", "context", "fashion_mnist"): [88.0, 89.0, math.nan],  # a failed probe run
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CIFAR_DATA = {"display_name": "CIFAR-100", "train_per_class": 100, "test_per_class": 0,
+              "listed": {"train": 50000, "test": 200},
+              "source": [{"file": "cifar-100-python.tar.gz", "md5": "eb9058c3a382ffc7106e4002c42a8d85",
+                          "url": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"}]}
 
 
-def _write_probe(reports: Path, model: str, dataset: str, top1: float) -> None:
-    path = reports / "probe" / model / f"{dataset}.json"
+def _write_probe(path: Path, model: str, dataset: str, top1: float, seed: int | None = None,
+                 encoder: str | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    probe = {"model": model, "dataset": dataset, "top1": top1, "val_top1": 50.0, "lr": 0.1,
-             "weight_decay": 0.0, "n_train": 900, "n_val": 100, "n_test": 200, "num_classes": 10,
-             "feature_dim": 64, "multi_information": 3.25}
+    probe = {"model": model, "seed": seed, "encoder": encoder, "dataset": dataset, "top1": top1, "val_top1": 50.0,
+             "l2": 1e-4, "on_edge": False, "converged": True, "iterations": 300, "n_train": 900, "n_val": 100,
+             "n_test": 200, "num_classes": 10, "feature_dim": 64,
+             "multi_information": 3.0 + 0.25 * (seed or 0)}
     if dataset == "cifar100":  # what the probe stage records of the prepared data; fashion_mnist's lacks it
-        probe["data"] = {"display_name": "CIFAR-100", "train_per_class": 100, "test_per_class": 0, "listed": {"train": 50000, "test": 200},
-                         "source": [{"file": "cifar-100-python.tar.gz", "md5": "eb9058c3a382ffc7106e4002c42a8d85",
-                                     "url": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"}]}
+        probe["data"] = CIFAR_DATA
     path.write_text(json.dumps(probe))  # json writes NaN as the bare token NaN, as the probe stage does
 
 
-def _write_history(reports: Path, model: str, steps: int = 120) -> None:
+def _write_probes(reports: Path, models: list[str] = MODELS) -> None:
+    for dataset, top1 in PIXELS_TOP1.items():
+        _write_probe(artifacts.probe_path(artifacts.PIXELS, dataset, reports=reports), artifacts.PIXELS, dataset, top1)
+    for (model, encoder, dataset), values in TOP1.items():
+        if model in models:
+            for seed, top1 in zip(SEEDS, values):
+                _write_probe(artifacts.probe_path(model, dataset, seed, encoder, reports), model, dataset, top1,
+                             seed, encoder)
+
+
+def _write_history(reports: Path, model: str, seed: int, steps: int = 120) -> None:
     step = np.arange(steps)
+    # Methods and seeds differ a little, as real runs do, so every line of the curves is distinguishable.
+    scale = (0.9 if model == "jepa" else 1.2) + 0.1 * seed
     frame = pd.DataFrame({
         "step": step, "epoch": step // 40, "images": step * 64,
-        "loss": 1.0 / (1 + 0.05 * step), "loss_jepa": 0.9 / (1 + 0.05 * step),
-        "penalty": 0.1 * np.exp(-step / 50), "kl": 0.02 + 0.001 * step,
+        "loss": scale / (1 + 0.05 * step), "loss_jepa": scale / (1 + 0.05 * step),
         "lr": 1e-3, "wd": 0.05, "ema": 0.996, "img_per_s": 500.0,
         # Monitor-only column: empty except every 40 steps, as the trainer writes it.
         "online_top1": np.where(step % 40 == 0, 30.0, np.nan),
     })
-    if model == "sparse_jepa":
-        frame["zero_fraction"] = np.linspace(0, 0.4, steps)
-    path = reports / "pretrain" / model / "history.csv"
+    if model == "sparse_jepa":  # only SparseJEPA logs its regularisers and pruning (JEPA's log has no such column)
+        frame["penalty"] = (0.1 + 0.02 * seed) * np.exp(-step / 50)
+        frame["kl"] = 0.02 + 0.001 * step
+        frame["loss"] += frame["penalty"] + 0.001 * frame["kl"]
+        frame["zero_fraction"] = np.linspace(0, 0.25 + 0.125 * seed, steps)
+    path = artifacts.history_path(model, seed, reports)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
-    summary = {"wall_s": 90.0, "img_per_s": 512.5, "steps": steps, "epochs": 3, "final_loss_jepa": 0.1234,
-               "device": "cpu", "feature_std": 0.12, "effective_rank": 7.46, "position_share": 0.8,
-               "position_loss": 0.15, "ema_init_share": 0.31}
+
+
+def _write_summary(reports: Path, model: str, seed: int) -> None:
+    signals = {"feature_std": 0.11 + 0.01 * seed, "effective_rank": 7.46, "position_share": 0.8,
+               "position_loss": 0.15}
+    if model == "random":  # what pretrain_method writes for an untrained reference
+        summary = {"model": model, "seed": seed, "steps": 0, **signals}
+    else:
+        summary = {"model": model, "seed": seed, "wall_s": 80.0 + 10 * seed, "img_per_s": 512.5, "steps": 120,
+                   "epochs": 3, "final_loss_jepa": 0.1234, "device": "cpu", "ema_init_share": 0.31, **signals}
     if model == "sparse_jepa":
-        summary["zero_fraction"] = 0.375
-    (path.parent / "summary.json").write_text(json.dumps(summary))
+        summary["zero_fraction"] = 0.25 + 0.125 * seed  # mean 37.5%
+    path = artifacts.summary_path(model, seed, reports)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary))
 
 
 def _norms() -> np.ndarray:
@@ -74,12 +119,15 @@ def _norms() -> np.ndarray:
     return norms
 
 
-def _write_fixture(reports: Path) -> Path:
-    for (model, dataset), top1 in TOP1.items():
-        _write_probe(reports, model, dataset, top1)
-    for model in ("jepa", "sparse_jepa"):
-        _write_history(reports, model)
-    write_outputs(reports / "pretrain" / "sparse_jepa" / "outputs.json", {"column_norms": _norms()})
+def _write_fixture(reports: Path, models: list[str] = MODELS) -> Path:
+    _write_probes(reports, models)
+    for model in models:
+        for seed in SEEDS:
+            _write_summary(reports, model, seed)
+            if model != "random":
+                _write_history(reports, model, seed)
+    if "sparse_jepa" in models:
+        write_outputs(artifacts.outputs_path("sparse_jepa", 0, reports), {"column_norms": _norms()})
     return reports
 
 
@@ -95,91 +143,282 @@ def reports(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     # Built once per module: plotting dominates the run time and no test modifies the outputs.
-    return build_report(_write_fixture(tmp_path_factory.mktemp("built") / "reports"), MODELS, DATASETS, ENV)
+    return build_report(_write_fixture(tmp_path_factory.mktemp("built") / "reports"), MODELS, SETTING, ENV)
 
 
-def _md_row(md: str, name: str) -> list[str]:
-    line = next(l for l in md.splitlines() if l.startswith(f"| {name} |"))
-    return [c.strip() for c in line.strip("|").split("|")]
+@pytest.fixture(scope="module")
+def md(built: dict) -> str:
+    return built["written"]["results_md"].read_text()
 
 
-def test_results_csv_numbers_and_deltas(built: dict) -> None:
+def _tables(md: str) -> list[list[list[str]]]:
+    """Every Markdown table in `md` as rows of cells, header included."""
+    out = []
+    for block in md.split("\n\n"):
+        lines = [line for line in block.splitlines() if line.startswith("|")]
+        if len(lines) >= 2 and lines[1].startswith("| ---"):
+            out.append([[c.strip() for c in line.strip().strip("|").split("|")] for line in lines
+                        if not line.startswith("| ---")])
+    return out
+
+
+def _table(md: str, *header: str) -> list[list[str]]:
+    """The first table whose header starts with `header`."""
+    return next(t for t in _tables(md) if t[0][:len(header)] == list(header))
+
+
+def _row(table: list[list[str]], *start: str) -> list[str]:
+    """The one row whose first cells are `start`."""
+    found = [r for r in table if r[:len(start)] == list(start)]
+    assert len(found) == 1, f"{start} matches {len(found)} rows of {table}"
+    return found[0]
+
+
+def _mean_std(values: list[float]) -> str:
+    """The expected cell text, computed with the statistics module (not the code under test)."""
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+# ------------------------------------------------------------------------------ the results table
+
+def test_results_md_starts_at_level_3(md: str) -> None:
+    assert md.startswith("### Results")
+    assert not any(line.startswith("# ") or line.startswith("## ") for line in md.splitlines())
+    assert "mean ± std over 3 seeds (0, 1, 2;" in md
+
+
+def test_results_table_rows_and_order(md: str) -> None:
+    table = _table(md, "Model", "encoder", "CIFAR-100")
+    # Model | encoder | CIFAR-100 | CIFAR-100 paper | fashion_mnist | fashion_mnist paper
+    # A dataset without a recorded display name shows its key; column order follows `datasets`.
+    assert table[0] == ["Model", "encoder", "CIFAR-100", "CIFAR-100 paper", "fashion_mnist", "fashion_mnist paper"]
+    assert [r[:2] for r in table[1:]] == [["Raw pixels", "—"], ["Random encoder", "—"], ["JEPA", "target"],
+                                          ["JEPA", "context"], ["SparseJEPA", "target"], ["SparseJEPA", "context"]]
+
+
+def test_results_table_cells_are_mean_and_std_over_seeds(md: str) -> None:
+    table = _table(md, "Model", "encoder", "CIFAR-100")
+    jepa = _row(table, "JEPA", "target")
+    assert jepa[2] == _mean_std(TOP1[("jepa", "target", "cifar100")]) == "41.33 ± 1.53"
+    assert jepa[3] == "40.01"  # the paper probes the target encoder
+    assert jepa[4:] == ["85.50 ± 0.50", "—"]  # no paper number on FashionMNIST
+    assert _row(table, "JEPA", "context")[2:4] == ["39.00 ± 1.00", "—"]  # no paper number for the context encoder
+    assert _row(table, "SparseJEPA", "target")[2:4] == [_mean_std(TOP1[("sparse_jepa", "target", "cifar100")]),
+                                                         "45.40"]
+    assert _row(table, "SparseJEPA", "context")[4] == "NaN"  # one failed seed poisons the cell, visibly
+    assert _row(table, "Raw pixels")[2:] == ["20.00", "—", "84.00", "—"]  # one run: no std
+    assert _row(table, "Random encoder")[2:4] == ["13.00 ± 1.00", "—"]
+
+
+def test_mean_std_and_points_formatting() -> None:
+    assert fmt_mean_std(41.3333, 1.5275) == "41.33 ± 1.53"
+    assert fmt_mean_std(20.0, math.nan) == "20.00"
+    assert fmt_mean_std(math.nan, 1.0) == "NaN"
+    assert fmt_points(2.0) == "+2.00" and fmt_points(-0.001) == "+0.00"  # never "-0.00"
+    assert fmt_points(-4.0) == "-4.00" and fmt_points(math.nan) == "NaN"
+
+
+# ------------------------------------------------------------------------------ paired differences
+
+def _interval(diffs: list[float]) -> str:
+    """Expected '+m [lo, hi]' text of a paired difference, computed independently of pipeline.report.stats."""
+    mean = statistics.mean(diffs)
+    half = T95_2DOF * statistics.stdev(diffs) / math.sqrt(len(diffs))
+    return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
+
+
+def test_paired_difference_within_noise(md: str) -> None:
+    table = _table(md, "Comparison (a − b)")
+    assert table[0] == ["Comparison (a − b)", "CIFAR-100", "fashion_mnist"]
+    cell = _row(table, "SparseJEPA target − JEPA target")[1]
+    assert cell == f"{_interval([1.0, 2.0, 3.0])}, within noise" == "+2.00 [-0.48, +4.48], within noise"
+
+
+def test_paired_difference_higher_and_lower(md: str) -> None:
+    table = _table(md, "Comparison (a − b)")
+    assert _row(table, "SparseJEPA context − JEPA context")[1] == f"{_interval([5.0, 6.0, 7.0])}, higher"
+    assert _row(table, "SparseJEPA target − JEPA target")[2] == f"{_interval([-3.0, -4.0, -5.0])}, lower"
+    assert _row(table, "SparseJEPA context − JEPA context")[2] == "NaN"  # the failed seed
+
+
+def test_comparisons_pair_encoders_with_the_baseline_and_the_untrained_reference(md: str) -> None:
+    labels = [r[0] for r in _table(md, "Comparison (a − b)")[1:]]
+    assert labels == ["SparseJEPA target − JEPA target", "SparseJEPA context − JEPA context",
+                      "JEPA target − Random encoder", "JEPA context − Random encoder",
+                      "SparseJEPA target − Random encoder", "SparseJEPA context − Random encoder"]
+    jepa_over_random = [a - b for a, b in zip(TOP1[("jepa", "target", "cifar100")],
+                                              TOP1[("random", "target", "cifar100")])]
+    assert _row(_table(md, "Comparison (a − b)"), "JEPA target − Random encoder")[1].startswith(
+        _interval(jepa_over_random))
+
+
+def test_targets_on_the_pretraining_data(md: str) -> None:
+    assert "Goals on fashion_mnist (the pretraining data; params.yaml `report`), mean gain over seeds" in md
+    lines = {line.split(":")[0][2:]: line for line in md.splitlines() if line.startswith("- ") and "over raw" in line}
+    assert set(lines) == {"JEPA target", "JEPA context", "SparseJEPA target", "SparseJEPA context"}
+    # JEPA target: 85.5 mean; over random paired [7, 6.5, 6] -> +6.50 (>= 5: met); over pixels 85.5 - 84 = +1.50.
+    assert lines["JEPA target"] == (f"- JEPA target: {_interval([7.0, 6.5, 6.0])}, higher over the random encoder "
+                                    "(goal ≥ +5: met); +1.50 over raw pixels (goal ≥ +0: met)")
+    # SparseJEPA target: 81.5 mean; over random [4, 2.5, 1] -> +2.50; over pixels -2.50: neither goal met.
+    assert lines["SparseJEPA target"] == (f"- SparseJEPA target: {_interval([4.0, 2.5, 1.0])}, within noise over the "
+                                          "random encoder (goal ≥ +5: not met); -2.50 over raw pixels "
+                                          "(goal ≥ +0: not met)")
+    assert "NaN over the random encoder (goal ≥ +5: not met)" in lines["SparseJEPA context"]
+
+
+# ------------------------------------------------------------------------------ CSVs
+
+def test_results_csv_has_one_row_per_probe_run(built: dict) -> None:
     frame = pd.read_csv(built["written"]["results_csv"])
     assert list(frame.columns) == RESULTS_COLUMNS
-    row = frame.set_index(["model", "dataset"]).loc[("jepa", "cifar100")]
-    assert row["top1"] == pytest.approx(42.01)
-    assert row["paper_top1"] == pytest.approx(40.01)
-    assert row["delta"] == pytest.approx(2.0)
-    sparse = frame.set_index(["model", "dataset"]).loc[("sparse_jepa", "cifar100")]
-    assert sparse["delta"] == pytest.approx(44.4 - 45.4)
-    no_paper = frame.set_index(["model", "dataset"]).loc[("jepa", "fashion_mnist")]
-    assert math.isnan(no_paper["paper_top1"]) and math.isnan(no_paper["delta"])
-    assert math.isnan(frame.set_index(["model", "dataset"]).loc[("sparse_jepa", "fashion_mnist"), "top1"])
+    # 2 raw-pixel runs + 3 seeds x (1 random + 2 JEPA + 2 SparseJEPA encoders) x 2 datasets.
+    assert len(frame) == 2 + 3 * 5 * 2
+    assert not frame.duplicated(["model", "encoder", "seed", "dataset"]).any()
+    runs = frame[frame["model"] != artifacts.PIXELS]
+    assert sorted(set(runs["seed"].astype(int))) == SEEDS
+    assert frame[frame["model"] == artifacts.PIXELS]["seed"].isna().all()  # the raw pixels have no seed
+    lines = built["written"]["results_csv"].read_text().splitlines()
+    assert lines[3].startswith("random,target,0,cifar100,")  # a seed is an integer, not "0.0"
+    one = frame.set_index(["model", "encoder", "seed", "dataset"]).loc[("jepa", "context", 2, "cifar100")]
+    assert one["top1"] == 40.0 and one["model_name"] == "JEPA" and one["dataset_name"] == "CIFAR-100"
+    assert one["multi_information"] == pytest.approx(3.5) and one["converged"]
+    failed = frame.set_index(["model", "encoder", "seed", "dataset"]).loc[("sparse_jepa", "context", 2,
+                                                                           "fashion_mnist")]
+    assert math.isnan(failed["top1"])
 
 
-def test_results_md_table(built: dict) -> None:
-    md = built["written"]["results_md"].read_text()
-    assert md.startswith("### ")
-    assert not any(line.startswith("# ") or line.startswith("## ") for line in md.splitlines())
-    # Model | CIFAR-100 ours | paper | Δ | FashionMNIST ours | paper | Δ
-    # Method names from the registry; a dataset without a recorded display name shows its key.
-    assert _md_row(md, "JEPA") == ["JEPA", "42.01", "40.01", "+2.00", "85.50", "—", "—"]
-    assert _md_row(md, "SparseJEPA") == ["SparseJEPA", "44.40", "45.40", "-1.00", "NaN", "—", "—"]
-    assert _md_row(md, "Random encoder")[1:4] == ["12.30", "—", "—"]
-    # Row order follows `models`; column order follows `datasets`.
-    assert md.index("| JEPA |") < md.index("| SparseJEPA |") < md.index("| Random encoder |")
-    assert md.index("CIFAR-100 ours") < md.index("fashion_mnist ours")
+def test_results_summary_csv_has_the_means(built: dict) -> None:
+    frame = pd.read_csv(built["written"]["results_summary_csv"])
+    assert list(frame.columns) == SUMMARY_COLUMNS
+    assert len(frame) == 6 * 2  # one per (results row, dataset)
+    cells = frame.set_index(["model", "encoder", "dataset"])
+    for (model, encoder, dataset), values in TOP1.items():
+        cell = cells.loc[(model, encoder, dataset)]
+        assert cell["seeds"] == 3
+        if any(math.isnan(v) for v in values):
+            assert math.isnan(cell["top1_mean"])
+        else:
+            assert cell["top1_mean"] == pytest.approx(statistics.mean(values))
+            assert cell["top1_std"] == pytest.approx(statistics.stdev(values))
+    pixels = cells.loc[(artifacts.PIXELS, artifacts.PIXELS, "cifar100")]
+    assert pixels["seeds"] == 1 and pixels["top1_mean"] == 20.0 and math.isnan(pixels["top1_std"])
+    assert cells.loc[("jepa", "target", "cifar100"), "paper_top1"] == pytest.approx(40.01)
+    assert math.isnan(cells.loc[("jepa", "context", "cifar100"), "paper_top1"])
+    assert built["summary"].shape == frame.shape
 
 
-def test_results_md_probe_data_table(built: dict) -> None:
-    md = built["written"]["results_md"].read_text()
+# ------------------------------------------------------------------------------ the other tables
+
+def test_results_md_probe_data_table(md: str) -> None:
+    table = _table(md, "Dataset")
     # Dataset | test split | source | train images | test images | classes
-    assert _md_row(md, "CIFAR-100") == ["CIFAR-100", "official test", "`cifar-100-python.tar.gz` (md5 checked)",
+    assert _row(table, "CIFAR-100") == ["CIFAR-100", "official test", "`cifar-100-python.tar.gz` (md5 checked)",
                                         "1,000 (100 per class of 50,000)", "200 (all)", "10"]
-    assert _md_row(md, "fashion_mnist")[3:5] == ["1,000 (all)", "200 (all)"]  # a record without data facts
+    assert _row(table, "fashion_mnist")[3:5] == ["1,000 (all)", "200 (all)"]  # records without data facts
 
 
 def test_data_table_names_extracted_trees_and_unchecked_files() -> None:
-    probes = {("random", "clevr_count"): {"n_train": 180, "n_val": 20, "n_test": 67, "num_classes": 8, "data": {
-        "display_name": "CLEVR/Count", "test_split": "official val", "listed": {"train": 200, "test": 67},
-        "source": [{"extracted_tree": "$SPARSEJEPA_DATA_MIRROR/clevr-mini/CLEVR_v1.0"}]}},
-        ("random", "places205"): {"n_train": 9, "n_val": 1, "n_test": 4, "num_classes": 2, "data": {
-            "display_name": "Places205", "train_per_class": 5, "listed": {"train": 30, "test": 4},
-            "source": [{"file": "a.tar.gz", "md5": "1", "official_md5": None, "url": "u"}]}}}
-    md = data_table_md(probes, ["random"], ["clevr_count", "places205"])
-    assert _md_row(md, "CLEVR/Count") == ["CLEVR/Count", "official val",
-                                          "extracted tree `$SPARSEJEPA_DATA_MIRROR/clevr-mini/CLEVR_v1.0`",
+    tree = "$SPARSEJEPA_DATA_MIRROR/clevr-mini/CLEVR_v1.0"
+    runs = {("random/target", "clevr_count"): {0: {
+                "n_train": 180, "n_val": 20, "n_test": 67, "num_classes": 8, "data": {
+                    "display_name": "CLEVR/Count", "test_split": "official val", "listed": {"train": 200, "test": 67},
+                    "source": [{"extracted_tree": tree}]}}},
+            ("random/target", "places205"): {0: {"n_train": 9, "n_val": 1, "n_test": 4, "num_classes": 2, "data": {
+                "display_name": "Places205", "train_per_class": 5, "listed": {"train": 30, "test": 4},
+                "source": [{"file": "a.tar.gz", "md5": "1", "official_md5": None, "url": "u"}]}}}}
+    table = _table(data_table_md(runs, ["clevr_count", "places205"]), "Dataset")
+    assert _row(table, "CLEVR/Count") == ["CLEVR/Count", "official val", f"extracted tree `{tree}`",
                                           "200 (all)", "67 (all)", "8"]
-    assert _md_row(md, "Places205")[2:4] == ["`a.tar.gz` (no official checksum)", "10 (5 per class of 30)"]
+    assert _row(table, "Places205")[2:4] == ["`a.tar.gz` (no official checksum)", "10 (5 per class of 30)"]
 
 
-def test_results_md_environment_and_pretrain_facts(built: dict) -> None:
-    md = built["written"]["results_md"].read_text()
+def test_results_md_environment_and_pretrain_facts(md: str) -> None:
     assert "- Hardware: cpu (test)" in md
     assert "- Pretraining data: fashion_mnist" in md  # its probe records name no display name
     assert "JEPA 90 s" in md and "SparseJEPA 60.0 min" in md
-    # Second table: Model | images/s | wall time | steps | final loss | zero columns | MI per dataset
-    facts = [l for l in md.splitlines() if l.startswith("| SparseJEPA |")][1]
-    cells = [c.strip() for c in facts.strip("|").split("|")]
-    assert cells == ["SparseJEPA", "512", "90 s", "120", "37.5%", "3.25", "3.25"]
-    random_facts = [l for l in md.splitlines() if l.startswith("| Random encoder |")][1]
-    assert "| — | — | — | — |" in random_facts
-    # Third table: Model | feature std | effective rank | position share | position-mean loss | final JEPA loss |
-    # EMA init share
-    diagnostics = [l for l in md.splitlines() if l.startswith("| SparseJEPA |")][2]
-    assert [c.strip() for c in diagnostics.strip("|").split("|")] == [
-        "SparseJEPA", "0.120", "7.5", "80.0%", "0.1500", "0.1234", "31.0%"]
+    # Model | encoder | images/s | wall time per seed | steps | zero columns | MI per dataset (mean over seeds)
+    pretrain = _table(md, "Model", "encoder", "images/s")
+    assert _row(pretrain, "SparseJEPA", "target") == ["SparseJEPA", "target", "512", "90 s", "120", "37.5%",
+                                                      "3.25", "3.25"]
+    assert _row(pretrain, "SparseJEPA", "context")[2:6] == ["512", "90 s", "120", "37.5%"]
+    assert _row(pretrain, "JEPA", "target")[5] == "—"  # no group maps
+    assert _row(pretrain, "Random encoder") == ["Random encoder", "—", "—", "—", "0", "—", "3.25", "3.25"]
+    assert not any(r[0] == "Raw pixels" for r in pretrain)
+
+
+def test_environment_wall_time_is_the_mean_per_seed(reports: Path) -> None:
+    summary = artifacts.summary_path("sparse_jepa", 1, reports)
+    summary.write_text(json.dumps({k: v for k, v in json.loads(summary.read_text()).items() if k != "wall_s"}))
+    env = environment("fashion_mnist", MODELS, SEEDS, reports)
+    assert env["device"] == "cpu" and env["pretrain_dataset"] == "fashion_mnist"
+    # JEPA: (80 + 90 + 100) / 3; SparseJEPA: seed 1 records no wall time, so (80 + 100) / 2, not (80 + 0 + 100) / 3.
+    # The untrained reference has no wall time.
+    assert env["wall_s"] == {"jepa": pytest.approx(90.0), "sparse_jepa": pytest.approx(90.0)}
+
+
+def test_results_md_diagnostics(md: str) -> None:
+    diagnostics = _table(md, "Model", "feature std")
+    # Model | feature std | effective rank | position share | position-mean loss | final JEPA loss | EMA init share
+    # Seed-varying values show mean ± std; values every seed shares show once.
+    assert _row(diagnostics, "SparseJEPA") == ["SparseJEPA", "0.120 ± 0.010", "7.5", "80.0%", "0.1500", "0.1234",
+                                               "31.0%"]
+    assert _row(diagnostics, "Random encoder")[1:] == ["0.120 ± 0.010", "7.5", "80.0%", "0.1500", "—", "—"]
+    assert [r[0] for r in diagnostics[1:]] == ["Random encoder", "JEPA", "SparseJEPA"]
+
+
+def test_probe_check_line_in_report(md: str) -> None:
+    assert "Probe check: every fit reached its optimum" in md
+
+
+def test_probe_check_flags_an_edge_penalty_or_an_unconverged_fit() -> None:
+    def record(**check):
+        return {"top1": 50.0, "data": {"display_name": "CIFAR-100"}, **check}
+
+    jepa, random = Row("jepa", "target"), Row("random", "target")
+    ok = {("jepa/target", "cifar100"): {0: record(on_edge=False, converged=True),
+                                        1: record(on_edge=False, converged=True)}}
+    assert probe_check_md(ok, [jepa], ["cifar100"]).startswith("Probe check: every fit reached its optimum")
+    bad = {**ok, ("random/target", "cifar100"): {0: record(on_edge=False, converged=True),
+                                                 1: record(on_edge=True, converged=False)}}
+    line = probe_check_md(bad, [jepa, random], ["cifar100"])
+    assert line.startswith("**Probe check failed**") and "Random encoder seed 1 on CIFAR-100" in line
+    assert "edge of the searched grid and fit not converged" in line
+    assert "JEPA target" not in line and "seed 0" not in line  # only the failing run is named
+    pixels = {("pixels", "cifar100"): {None: record(on_edge=True, converged=True)}}
+    line = probe_check_md(pixels, [Row("pixels", "pixels")], ["cifar100"])
+    assert "Raw pixels on CIFAR-100: penalty on an edge" in line  # no seed to name
+    old = {("jepa/target", "cifar100"): {0: record()}}
+    assert "without a convergence check" in probe_check_md(old, [jepa], ["cifar100"])
+
+
+# ------------------------------------------------------------------------------ figures
+
+def _assert_png_not_blank(path: Path) -> None:
+    from matplotlib.image import imread
+
+    data = path.read_bytes()
+    assert path.parent.name == "figures" and data[:8] == PNG_MAGIC
+    assert len(data) > 10_000, f"{path.name} looks blank ({len(data)} bytes)"
+    pixels = imread(path)[..., :3]
+    # Plotted content: more than a few distinct colours, not only white background.
+    assert (pixels < 0.9).mean() > 0.01, f"{path.name} is almost all white"
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20
 
 
 def test_figures_are_valid_pngs(built: dict) -> None:
     assert built["skipped"] == {}
-    assert set(built["written"]) == {"pretrain_curves", "column_norms_sparse_jepa", "results_csv", "results_md"}
-    for name in ("pretrain_curves", "column_norms_sparse_jepa"):
-        path = built["written"][name]
-        data = path.read_bytes()
-        assert path.parent.name == "figures"
-        assert data[:8] == PNG_MAGIC
-        assert len(data) > 10_000, f"{name} looks blank ({len(data)} bytes)"
+    assert set(built["written"]) == {"probe_seeds", "pretrain_curves", "column_norms_sparse_jepa", "results_csv",
+                                     "results_summary_csv", "results_md"}
+    for name in ("probe_seeds", "pretrain_curves", "column_norms_sparse_jepa"):
+        _assert_png_not_blank(built["written"][name])
+
+
+def test_results_md_lists_the_figures(md: str) -> None:
+    figures = md.strip().splitlines()[-1]
+    assert figures.startswith("Figures: ")
+    for name in ("probe_seeds", "pretrain_curves", "column_norms_sparse_jepa"):
+        assert f"`reports/figures/{name}.png`" in figures
+    assert "seed 0" in figures  # the column-norm map is one seed's
 
 
 def test_missing_sparse_outputs_skip_the_column_norm_figure(tmp_path: Path) -> None:
@@ -187,20 +426,27 @@ def test_missing_sparse_outputs_skip_the_column_norm_figure(tmp_path: Path) -> N
     stale = reports / "figures" / "column_norms_sparse_jepa.png"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
-    for dataset in DATASETS:
-        for model in ("random", "jepa"):
-            _write_probe(reports, model, dataset, 50.0)
-    _write_history(reports, "jepa")
-    out = build_report(reports, ["jepa", "random"], DATASETS, {})
+    _write_fixture(reports, ["random", "jepa"])
+    out = build_report(reports, ["random", "jepa"], SETTING, {})
     assert not any(name.startswith("column_norms") for name in out["written"])
     assert not stale.exists(), "a figure from an earlier run must not outlive its data"
     assert out["written"]["pretrain_curves"].read_bytes()[:8] == PNG_MAGIC
-    assert "Run:" not in out["written"]["results_md"].read_text()
+    md = out["written"]["results_md"].read_text()
+    # No environment given: the Run list holds only what the report knows itself, the pretraining data.
+    run = md.split("Run:\n\n")[1].split("\n\n")[0]
+    assert run == "- Pretraining data: fashion_mnist"
+    assert "| SparseJEPA |" not in md  # rows only for the methods asked for
 
 
 def test_missing_probe_is_a_pipeline_error(reports: Path) -> None:
     with pytest.raises(PipelineError, match="places205"):
-        build_report(reports, MODELS, ["cifar100", "places205"], {})
+        build_report(reports, MODELS, Setting(SEEDS, ["cifar100", "places205"], "fashion_mnist", 5.0, 0.0), {})
+
+
+def test_missing_seed_is_a_pipeline_error(reports: Path) -> None:
+    # A seed in params.yaml that the probe stages have not run must not shrink the mean silently.
+    with pytest.raises(PipelineError, match="seed3"):
+        build_report(reports, MODELS, Setting([*SEEDS, 3], DATASETS, "fashion_mnist", 5.0, 0.0), {})
 
 
 def test_zero_fraction_counts_exact_zeros_only() -> None:
@@ -216,12 +462,7 @@ def test_latents_sorted_by_dominant_group() -> None:
     assert sort_latents_by_group(norms).tolist() == [1, 4, 2, 3, 0]
 
 
-def test_delta_formatting() -> None:
-    assert fmt_delta(42.01, 40.01) == "+2.00"
-    assert fmt_delta(40.009, 40.01) == "+0.00"
-    assert fmt_delta(math.nan, 40.01) == "NaN"
-    assert fmt_delta(50.0, math.nan) == "—"
-
+# ------------------------------------------------------------------------------ README sync
 
 def test_readme_sync_round_trip(built: dict, tmp_path: Path) -> None:
     results_md = built["written"]["results_md"]
@@ -256,19 +497,3 @@ def test_sync_readme_cli(built: dict, tmp_path: Path, capsys) -> None:
     assert "updated" in capsys.readouterr().out
     assert readme_in_sync(readme, results_md)
     report_main([*args, "--check"])
-
-
-def test_probe_check_flags_an_edge_penalty_or_an_unconverged_fit() -> None:
-    from pipeline.report.tables import probe_check_md
-
-    def record(**check):
-        return {"top1": 50.0, "data": {"display_name": "CIFAR-100"}, **check}
-
-    ok = {("jepa", "cifar100"): record(on_edge=False, converged=True)}
-    assert probe_check_md(ok, ["jepa"], ["cifar100"]).startswith("Probe check: every fit reached its optimum")
-    bad = {**ok, ("random", "cifar100"): record(on_edge=True, converged=False)}
-    line = probe_check_md(bad, ["jepa", "random"], ["cifar100"])
-    assert line.startswith("**Probe check failed**") and "Random encoder on CIFAR-100" in line
-    assert "edge of the searched grid and fit not converged" in line and "JEPA on" not in line
-    old = {("jepa", "cifar100"): record()}
-    assert "without a convergence check" in probe_check_md(old, ["jepa"], ["cifar100"])

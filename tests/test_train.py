@@ -12,7 +12,7 @@ from pipeline.pretrain import checkpoint
 from pipeline.pretrain.checkpoint import run_identity
 from pipeline.pretrain.trainer import Trainer
 
-SECTIONS = ["seed", "model", "predictor", "masks", "pretrain", "sparsity"]
+SECTIONS = ["model", "predictor", "masks", "pretrain", "sparsity"]
 TOY = {"seed": 3, "model.patch_size": 4, "model.width": 16, "model.depth": 1, "model.heads": 2,
        "predictor.width": 8, "predictor.depth": 1, "predictor.heads": 2, "masks.min_context": 1,
        "pretrain.epochs": 2, "pretrain.batch_size": 8, "pretrain.warmup_epochs": 0.5, "pretrain.log_every": 1,
@@ -64,7 +64,12 @@ def test_training_changes_the_target_encoder_and_reports(tmp_path):
     result = trainer.run()
     after = result.target_encoder.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
-    assert result.summary["steps"] == 8 and result.outputs["column_norms"].shape == (4, 16)
+    # Both encoders are returned for probing: the context encoder is the gradient-trained one, the
+    # target its EMA, so after training they differ.
+    assert result.context_encoder is trainer.model.encoder
+    context = result.context_encoder.state_dict()
+    assert any(not torch.equal(context[k], after[k]) for k in after)
+    assert result.summary["steps"] == 8 and result.summary["seed"] == 3 and result.outputs["column_norms"].shape == (4, 16)
     row = result.history[-1]
     assert {"loss", "loss_jepa", "penalty", "kl", "zero_fraction", "online_top1", "effective_rank"} <= set(row)
     assert row["penalty"] > 0 and row["kl"] > 0

@@ -1,17 +1,21 @@
 """Where every stage artefact lives. Stages, reports and the gate take paths from here, never build them.
 
-    data/prepared/<dataset>/               prepared arrays and meta.json      pipeline.artifacts.prepared
-    data/models/<method>/encoder.pt        frozen encoder and its params      pipeline.artifacts.encoder
-    data/features/<method>/<dataset>.npz   pooled features and labels         pipeline.artifacts.features
-    reports/pretrain/<method>/summary.json run facts (a DVC metric)           pipeline.artifacts.records
-    reports/pretrain/<method>/history.csv  logged rows (a DVC plot)           pipeline.artifacts.records
-    reports/pretrain/<method>/outputs.json what the method reports of itself  pipeline.artifacts.records
-                                           (e.g. SparseJEPA's column norms)
-    reports/probe/<method>/<dataset>.json  probe record (a DVC metric)        pipeline.artifacts.records
-    reports/results.md, results.csv, figures/   the report                    pipeline.report
+    data/prepared/<dataset>/                          prepared arrays and meta.json   artifacts.prepared
+    data/models/<method>/seed<k>/<encoder>.pt         frozen encoder, its params      artifacts.encoder
+    data/features/<method>/seed<k>/<encoder>/<dataset>.npz   pooled features, labels  artifacts.features
+    data/features/pixels/<dataset>.npz                raw pixels (the reference)      artifacts.features
+    reports/pretrain/<method>/seed<k>/summary.json    run facts                       artifacts.records
+    reports/pretrain/<method>/seed<k>/history.csv     logged rows                     artifacts.records
+    reports/pretrain/<method>/seed<k>/outputs.json    what the method reports of      artifacts.records
+                                                      itself (e.g. column norms)
+    reports/probe/<method>/seed<k>/<encoder>/<dataset>.json   probe record (a DVC metric)  artifacts.records
+    reports/probe/pixels/<dataset>.json               the raw-pixel probe record      artifacts.records
+    reports/results.md, results*.csv, figures/        the report                      pipeline.report
 
-The format modules beside this one each own one format, with its writer and its reader. This module
-imports nothing heavy, so a stage's code dependencies are this file plus the formats it uses.
+<encoder> is `target` (the EMA target encoder, I-JEPA's probed encoder; an untrained reference's
+only encoder) or `context`. The format modules beside this one each own one format, with its writer
+and its reader. This module imports nothing heavy, so a stage's code dependencies are this file plus
+the formats it uses.
 
 Outside DVC, at the real repository root also inside `dvc exp run --temp` (DVC_ROOT): data/raw/
 (verified downloads, never re-fetched) and checkpoints/ (resumable state).
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from pipeline.core.errors import PipelineError
 
 DATA = Path("data")
 REPORTS = Path("reports")
@@ -45,36 +51,81 @@ def prepared_dir(dataset: str, data: Path = DATA) -> Path:
     return data / "prepared" / dataset
 
 
-def encoder_path(method: str, data: Path = DATA) -> Path:
-    return data / "models" / method / "encoder.pt"
+PIXELS = "pixels"  # the raw-pixel reference's name where a method's would be
+ENCODERS = ("target", "context")
 
 
-def features_path(method: str, dataset: str, data: Path = DATA) -> Path:
-    return data / "features" / method / f"{dataset}.npz"
+def _run(method: str, seed: int) -> str:
+    return f"{method}/seed{seed}"
 
 
-def pretrain_dir(method: str, reports: Path = REPORTS) -> Path:
+def models_dir(method: str, data: Path = DATA) -> Path:
+    """Every seed's encoders of one method (its pretrain stage's output)."""
+    return data / "models" / method
+
+
+def encoder_path(method: str, seed: int, encoder: str = "target", data: Path = DATA) -> Path:
+    return data / "models" / _run(method, seed) / f"{encoder}.pt"
+
+
+def saved_encoders(method: str, seed: int, data: Path = DATA) -> list[str]:
+    """The encoders a run of `method` left (ENCODERS order): what its pretrain stage wrote decides,
+    so extraction needs no registry (a new method re-runs its own stages only)."""
+    found = [name for name in ENCODERS if encoder_path(method, seed, name, data).exists()]
+    if not found:
+        raise PipelineError(f"no encoder under {encoder_path(method, seed, 'target', data).parent}; run `dvc repro` "
+                            f"to pretrain {method} for seed {seed} (is the seed in params.yaml `seeds`?)")
+    return found
+
+
+def method_features_dir(method: str, data: Path = DATA) -> Path:
+    """Every feature file of one method, or of the raw pixels (one extract stage's output)."""
+    return data / "features" / method
+
+
+def features_path(method: str, dataset: str, seed: int | None = None, encoder: str = "target",
+                  data: Path = DATA) -> Path:
+    """A method's features for one seed and encoder; `method` PIXELS (no seed, no encoder): the raw pixels."""
+    if method == PIXELS:
+        return method_features_dir(method, data) / f"{dataset}.npz"
+    return method_features_dir(method, data) / f"seed{seed}" / encoder / f"{dataset}.npz"
+
+
+def method_reports_dir(method: str, reports: Path = REPORTS) -> Path:
+    """Every seed's pretraining reports of one method (its pretrain stage's output)."""
     return reports / "pretrain" / method
 
 
-def summary_path(method: str, reports: Path = REPORTS) -> Path:
-    return pretrain_dir(method, reports) / "summary.json"
+def pretrain_dir(method: str, seed: int, reports: Path = REPORTS) -> Path:
+    return reports / "pretrain" / _run(method, seed)
 
 
-def history_path(method: str, reports: Path = REPORTS) -> Path:
-    return pretrain_dir(method, reports) / "history.csv"
+def summary_path(method: str, seed: int, reports: Path = REPORTS) -> Path:
+    return pretrain_dir(method, seed, reports) / "summary.json"
 
 
-def outputs_path(method: str, reports: Path = REPORTS) -> Path:
-    return pretrain_dir(method, reports) / "outputs.json"
+def history_path(method: str, seed: int, reports: Path = REPORTS) -> Path:
+    return pretrain_dir(method, seed, reports) / "history.csv"
+
+
+def outputs_path(method: str, seed: int, reports: Path = REPORTS) -> Path:
+    return pretrain_dir(method, seed, reports) / "outputs.json"
 
 
 def probe_dir(reports: Path = REPORTS) -> Path:
     return reports / "probe"
 
 
-def probe_path(method: str, dataset: str, reports: Path = REPORTS) -> Path:
-    return probe_dir(reports) / method / f"{dataset}.json"
+def method_probe_dir(method: str, reports: Path = REPORTS) -> Path:
+    """Every probe record of one method, or of the raw pixels (one probe stage's output)."""
+    return probe_dir(reports) / method
+
+
+def probe_path(method: str, dataset: str, seed: int | None = None, encoder: str = "target",
+               reports: Path = REPORTS) -> Path:
+    if method == PIXELS:
+        return method_probe_dir(method, reports) / f"{dataset}.json"
+    return method_probe_dir(method, reports) / f"seed{seed}" / encoder / f"{dataset}.json"
 
 
 def results_md(reports: Path = REPORTS) -> Path:
@@ -83,6 +134,10 @@ def results_md(reports: Path = REPORTS) -> Path:
 
 def results_csv(reports: Path = REPORTS) -> Path:
     return reports / "results.csv"
+
+
+def results_summary_csv(reports: Path = REPORTS) -> Path:
+    return reports / "results_summary.csv"
 
 
 def figures_dir(reports: Path = REPORTS) -> Path:

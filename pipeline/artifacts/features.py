@@ -1,4 +1,4 @@
-"""<method>/<dataset>.npz: a frozen encoder's pooled features of one prepared dataset.
+"""<method>/seed<k>/<encoder>/<dataset>.npz (or pixels/<dataset>.npz): pooled features of one prepared dataset.
 
     train, test               float32 (N, D) pooled features
     train_labels, test_labels int64 (N,)

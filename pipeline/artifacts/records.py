@@ -1,11 +1,12 @@
 """The small JSON and CSV records: pretraining summary, history and method outputs, and probe records.
 
-    reports/pretrain/<method>/summary.json   {"model", "steps", "wall_s", "img_per_s", "final_loss_jepa",
-                                              ... and the method's own summary fields}
-    reports/pretrain/<method>/history.csv    one row per logged step: step, loss, loss_jepa, lr, ...
-    reports/pretrain/<method>/outputs.json   {name: nested lists}: arrays the method reports of itself,
-                                              e.g. SparseJEPA's G x K column norms ("column_norms")
-    reports/probe/<method>/<dataset>.json    {"model", "dataset", "top1", "val_top1", "lr", ..., "data"}
+    reports/pretrain/<method>/seed<k>/summary.json   {"model", "seed", "steps", "wall_s", "img_per_s",
+                                                      "final_loss_jepa", ... and the method's own fields}
+    reports/pretrain/<method>/seed<k>/history.csv    one row per logged step: step, loss, loss_jepa, lr, ...
+    reports/pretrain/<method>/seed<k>/outputs.json   {name: nested lists}: arrays the method reports of
+                                                      itself, e.g. SparseJEPA's G x K column norms
+    reports/probe/.../<dataset>.json                 {"model", "seed", "encoder", "dataset", "top1",
+                                                      "val_top1", "l2", ..., "data"}
 
 Readers turn a damaged file into one line naming it and the stage that rewrites it.
 """

@@ -52,7 +52,7 @@ def paper_params(method, batch: int, compile_mode: str, device: str) -> Params:
         "predictor.width": 192, "predictor.depth": 6, "predictor.heads": 6,
         "pretrain.epochs": 100, "pretrain.batch_size": batch, "pretrain.warmup_epochs": 1,
         "pretrain.log_every": 10 ** 6, "pretrain.checkpoint_every": 10 ** 6, "pretrain.compile": compile_mode,
-        "pretrain.device": device})
+        "pretrain.device": device}).for_seed(0)
 
 
 def synthetic_images(n: int) -> torch.Tensor:

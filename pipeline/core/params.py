@@ -29,15 +29,16 @@ if TYPE_CHECKING:
     from pipeline.config.predictor import PredictorConfig
     from pipeline.config.pretrain import PretrainConfig
     from pipeline.config.probe import ProbeConfig
+    from pipeline.config.report import ReportConfig
     from pipeline.config.sparsity import SparsityConfig
     from pipeline.config.subsets import Subsets
 
 PARAMS_FILE = "params.yaml"
 
-# params.yaml blocks held by a dataclass (pipeline/config/<block>.py); `seed` is a plain int at the top
-# level, `subsets` a mapping of datasets.
-SECTIONS = ("data", "model", "predictor", "masks", "pretrain", "sparsity", "extract", "probe")
-BLOCKS = ("seed", "subsets", *SECTIONS)
+# params.yaml blocks held by a dataclass (pipeline/config/<block>.py); `seeds` is a plain list of ints at
+# the top level, `subsets` a mapping of datasets.
+SECTIONS = ("data", "model", "predictor", "masks", "pretrain", "sparsity", "extract", "probe", "report")
+BLOCKS = ("seeds", "subsets", *SECTIONS)
 # params.yaml spells `lambda`, a Python keyword.
 _RENAMES = {"lambda": "lambda_"}
 
@@ -47,8 +48,10 @@ class Params:
 
     A block the stage did not load is an error on access, not a silent default: every stage loads
     exactly the blocks dvc.yaml declares for it, so it cannot read a param DVC does not track.
+    `seed` is not a block but the one run a stage is doing now (`for_seed`), one of `seeds`.
     """
     seed: int
+    seeds: tuple[int, ...]
     data: DataConfig
     model: ModelConfig
     predictor: PredictorConfig
@@ -57,6 +60,7 @@ class Params:
     sparsity: SparsityConfig
     extract: ExtractConfig
     probe: ProbeConfig
+    report: ReportConfig
     subsets: Subsets
 
     def __init__(self, blocks: dict):
@@ -66,6 +70,8 @@ class Params:
         blocks = self.__dict__.get("_blocks", {})
         if name in blocks:
             return blocks[name]
+        if name == "seed":
+            raise PipelineError("no run seed chosen: the stage must call Params.for_seed(seed) with one of `seeds`")
         if name in BLOCKS:
             raise PipelineError(f"params block '{name}' was not loaded by this stage; declare it in the stage's "
                                 f"params in dvc.yaml (for a method: its `params` in pipeline/methods/registry.yaml)")
@@ -73,10 +79,17 @@ class Params:
 
     @property
     def loaded(self) -> tuple[str, ...]:
-        return tuple(self._blocks)
+        return tuple(k for k in self._blocks if k != "seed")
+
+    def for_seed(self, seed: int) -> "Params":
+        """These params for one run: `seed` set (the model init, data order, crops, masks, validation split)."""
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise PipelineError(f"seed {seed!r} is invalid; seeds are integers >= 0 (params.yaml `seeds`)")
+        return Params({**self._blocks, "seed": seed})
 
     def flat(self) -> dict:
-        """Every loaded param as params.yaml and `-S` spell it ({'pretrain.lr': 0.0005, 'seed': 0}), for logging."""
+        """Every loaded param as params.yaml and `-S` spell it ({'pretrain.lr': 0.0005, 'seed': 0}), for logging
+        (the run's seed, not the list of seeds: a run's record must not change when a seed is added)."""
         out = {}
         for name, value in self._blocks.items():
             if name == "seed":
@@ -128,8 +141,8 @@ def params_from_dict(raw: dict, sections: typing.Iterable[str]) -> Params:
     for name in sections:
         if name not in raw:
             raise PipelineError(f"params.yaml has no '{name}' block; add it (see the committed params.yaml)")
-        if name == "seed":
-            values["seed"] = coerce("seed", raw["seed"], int)
+        if name == "seeds":
+            values["seeds"] = seeds_from_raw(raw["seeds"])
         elif name == "subsets":
             values["subsets"] = importlib.import_module("pipeline.config.subsets").from_raw(raw["subsets"] or {})
         elif name in SECTIONS:
@@ -137,6 +150,13 @@ def params_from_dict(raw: dict, sections: typing.Iterable[str]) -> Params:
         else:
             raise PipelineError(f"unknown params block '{name}'; known: {', '.join(BLOCKS)}")
     return Params(values)
+
+
+def seeds_from_raw(value) -> tuple[int, ...]:
+    seeds = coerce("seeds", value, tuple[int, ...])
+    require(len(seeds) >= 1 and len(set(seeds)) == len(seeds) and min(seeds) >= 0, "seeds", list(seeds),
+            "a non-empty list of distinct integers >= 0")
+    return seeds
 
 
 def config_class(name: str) -> type:

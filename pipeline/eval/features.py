@@ -1,4 +1,5 @@
-"""Frozen-encoder features: pooled patch tokens, computed once per (model, dataset).
+"""Frozen-encoder features: pooled patch tokens, computed once per (model, dataset); and the raw-pixel
+reference features every table carries.
 
 Pooling (`extract.pooling`): `mean` over every patch token (the paper's protocol), `spatial_2x2` the
 mean over each quarter of the patch grid (4 x D), or `tokens`, every token concatenated (N x D).
@@ -62,3 +63,19 @@ def pooled_features(encoder: Encoder, images: torch.Tensor | np.ndarray, batch_s
         raise PipelineError(f"{label}: the encoder produced NaN or infinite features; its pretraining diverged "
                             f"(see reports/pretrain), so re-run pretraining with a lower pretrain.lr")
     return out
+
+
+def is_grey(images: np.ndarray, batch: int = 4096) -> bool:
+    """Whether every image has three equal channels (grey datasets are stored that way)."""
+    for start in range(0, len(images), batch):
+        part = np.asarray(images[start:start + batch])
+        if not ((part[..., 0] == part[..., 1]).all() and (part[..., 1] == part[..., 2]).all()):
+            return False
+    return True
+
+
+def pixel_features(images: np.ndarray, grey: bool) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, H*W*C) in [0, 1], C = 1 for a grey set: its three channels are
+    copies, and copies would only triple the probe's cost (and split its penalty over three weights)."""
+    x = np.asarray(images[..., :1] if grey else images)
+    return torch.from_numpy(x.reshape(len(x), -1).astype(np.float32) / 255)

@@ -9,8 +9,9 @@ mini-batches (what the probe used before) stops wherever its epochs run out and 
 whose features happen to suit that schedule.
 
 The penalty is chosen on a validation split of train (fits warm-started along the path from the
-strongest penalty to the weakest); when the best value is an end of the grid, the grid widens by a
-decade at that end, up to `probe.widen` times, and the record says whether it still sits on an edge.
+strongest penalty to the weakest): the middle of the run of penalties with the best validation top-1;
+while that run touches an end of the grid, the grid widens by a decade there, up to `probe.widen`
+times, and the record says whether the choice still sits on an edge.
 The chosen penalty is then refit on all of train and scored once on the test split. The gradient is
 accumulated over `probe.chunk_rows` rows at a time, so a large probe set (iNat18) needs no more
 memory than one chunk's logits.
@@ -105,16 +106,23 @@ class Preconditioner:
 
 def value_and_grad(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, l2: float,
                    chunk_rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The objective at (w, b) and its gradients, summed chunk by chunk so memory holds one chunk's logits."""
-    w, b = w.detach().requires_grad_(True), b.detach().requires_grad_(True)
-    penalty = 0.5 * l2 * (w * w).sum()
-    penalty.backward()
-    value = penalty.detach()
-    for i in range(0, len(x), chunk_rows):
-        part = F.cross_entropy(x[i:i + chunk_rows] @ w + b, y[i:i + chunk_rows], reduction="sum") / len(x)
-        part.backward()
-        value = value + part.detach()
-    return value, w.grad, b.grad
+    """The objective at (w, b) and its gradients, summed chunk by chunk so memory holds one chunk's logits.
+
+    In closed form (softmax minus one-hot), not by autograd: an evaluation is a few matrix products,
+    and on small probe sets autograd's per-call overhead was most of the probe's time.
+    """
+    n = len(x)
+    value = 0.5 * l2 * (w * w).sum()
+    gw, gb = l2 * w, torch.zeros_like(b)
+    for i in range(0, n, chunk_rows):
+        xs, ys = x[i:i + chunk_rows], y[i:i + chunk_rows]
+        log_p = torch.log_softmax(torch.addmm(b, xs, w), dim=1)
+        value = value - log_p.gather(1, ys[:, None]).sum() / n
+        residual = log_p.exp_()
+        residual[torch.arange(len(ys), device=ys.device), ys] -= 1.0  # d CE / d logits = softmax - one-hot
+        gw.addmm_(xs.T, residual, alpha=1.0 / n)
+        gb.add_(residual.sum(dim=0), alpha=1.0 / n)
+    return value, gw, gb
 
 
 def gradient_norm(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, l2: float,
@@ -136,14 +144,14 @@ def fit(x: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float, cfg: Prob
                                history_size=20, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
-        value, gw, gb = value_and_grad(pre.weights(v.detach()), b, x, y, l2, cfg.chunk_rows)
+        value, gw, gb = value_and_grad(pre.weights(v.detach()), b.detach(), x, y, l2, cfg.chunk_rows)
         v.grad, b.grad = pre.a.T @ gw, gb  # W = A V: the chain rule by hand, once per evaluation
         return value
 
-    grad_norm = gradient_norm(pre.weights(v.detach()), b, x, y, l2, cfg.chunk_rows)
+    grad_norm = gradient_norm(pre.weights(v.detach()), b.detach(), x, y, l2, cfg.chunk_rows)
     while grad_norm > cfg.tolerance and solver.state[v].get("n_iter", 0) < cfg.max_iter:
         solver.step(closure)
-        grad_norm = gradient_norm(pre.weights(v.detach()), b, x, y, l2, cfg.chunk_rows)
+        grad_norm = gradient_norm(pre.weights(v.detach()), b.detach(), x, y, l2, cfg.chunk_rows)
     iterations = int(solver.state[v].get("n_iter", 0))
     return Fit(pre.weights(v.detach()), b.detach(), iterations, grad_norm, grad_norm <= cfg.tolerance)
 
@@ -155,8 +163,14 @@ def accuracy(f: Fit, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def search(x_fit: torch.Tensor, y_fit: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor, num_classes: int,
            cfg: ProbeConfig) -> tuple[float, Fit, dict[float, dict], bool]:
-    """The penalty with the best validation top-1 (ties: the stronger), its fit, every trial, and whether
-    it is still an end of the grid after widening."""
+    """The chosen penalty, its fit, every trial, and whether the choice is still an end of the (widened) grid.
+
+    The best validation top-1 is often reached by a run of adjacent penalties (a small validation split
+    scores in coarse steps): the chosen penalty is the middle of that plateau (of two middles, the
+    stronger), not its end, which would send a flat curve to the grid's edge. While the plateau touches
+    an end of the grid, the grid widens by a decade there (both ends touched: alternately), up to
+    `cfg.widen` times in all.
+    """
     grid = sorted(cfg.l2, reverse=True)
     trials: dict[float, dict] = {}
     fits: dict[float, Fit] = {}
@@ -169,13 +183,17 @@ def search(x_fit: torch.Tensor, y_fit: torch.Tensor, x_val: torch.Tensor, y_val:
 
     run(grid, None)
     while True:
-        best = max(sorted(trials, reverse=True), key=lambda v: trials[v]["val_top1"])
         values = sorted(trials)
-        if values[0] < best < values[-1]:
-            return best, fits[best], trials, False
-        if len(trials) >= len(grid) + cfg.widen:
-            return best, fits[best], trials, True
-        run([values[0] / 10 if best == values[0] else values[-1] * 10], fits[best])
+        top = max(t["val_top1"] for t in trials.values())
+        plateau = [v for v in values if trials[v]["val_top1"] == top]
+        low, high = plateau[0] == values[0], plateau[-1] == values[-1]
+        if (low or high) and len(trials) < len(grid) + cfg.widen:
+            # Widen where the plateau touches; touching both ends, alternate (the weak end first).
+            weak = low and (not high or values[0] / grid[-1] >= grid[0] / values[-1])
+            run([values[0] / 10] if weak else [values[-1] * 10], fits[values[0] if weak else values[-1]])
+            continue
+        best = plateau[len(plateau) // 2]
+        return best, fits[best], trials, best in (values[0], values[-1])
 
 
 def run_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,

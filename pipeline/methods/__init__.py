@@ -6,7 +6,8 @@ trainer can never disagree on which methods exist:
 
     from pipeline import methods
     method = methods.get("sparse_jepa")
-    method.name, method.params, method.pretrained
+    method.name, method.params, method.pretrained, method.encoders
+    methods.baseline()                              # "jepa": what the report compares the others with
     model = method.build(params, image_size)       # imports pipeline/methods/sparse_jepa.py
 """
 from __future__ import annotations
@@ -35,6 +36,12 @@ class Method:
     params: tuple[str, ...]  # params.yaml blocks it reads
     pretrained: bool   # False: an untrained reference encoder
 
+    @property
+    def encoders(self) -> tuple[str, ...]:
+        """The encoders a run of this method leaves to probe: a JEPA's EMA target encoder (I-JEPA's choice)
+        and its context encoder (ahead at short budgets); an untrained reference, its one encoder."""
+        return ("target", "context") if self.pretrained else ("target",)
+
     def build(self, params, image_size: int):
         """The model (a JEPA subclass) to pretrain, or the untrained reference's encoder."""
         module = importlib.import_module(f"{__name__}.{self.module}")
@@ -42,7 +49,8 @@ class Method:
 
 
 @lru_cache(maxsize=None)
-def _load(path: Path) -> dict[str, Method]:
+def _load(path: Path) -> tuple[str, dict[str, Method]]:
+    """(baseline key, {key: Method}) from the registry file, validated."""
     fix = f"fix {path} (its header says what each entry needs)"
     try:
         raw = yaml.safe_load(path.read_text())
@@ -52,6 +60,9 @@ def _load(path: Path) -> dict[str, Method]:
     if not isinstance(entries, dict) or not entries:
         raise PipelineError(f"method registry {path} needs a non-empty `methods:` mapping; {fix}")
     out = {}
+    if raw.get("baseline") not in entries or not entries[raw["baseline"]].get("pretrained"):
+        raise PipelineError(f"method registry {path}: `baseline` must name a pretrained method, got "
+                            f"{raw.get('baseline')!r}; {fix}")
     for key, entry in entries.items():
         where = f"method registry entry '{key}'"
         if not re.fullmatch(r"[a-z][a-z0-9_]*", str(key)):
@@ -59,8 +70,8 @@ def _load(path: Path) -> dict[str, Method]:
         if not isinstance(entry, dict) or set(entry) != set(FIELDS):
             raise PipelineError(f"{where} must have exactly the fields {', '.join(FIELDS)}; {fix}")
         params = entry["params"]
-        if not isinstance(params, list) or not {"seed", "model"} <= set(params) or not set(params) <= set(BLOCKS):
-            raise PipelineError(f"{where}: params must list params.yaml blocks including seed and model "
+        if not isinstance(params, list) or "model" not in params or not set(params) <= set(BLOCKS):
+            raise PipelineError(f"{where}: params must list params.yaml blocks including model "
                                 f"(known: {', '.join(BLOCKS)}); {fix}")
         if not (path.parent / f"{entry['module']}.py").is_file():
             raise PipelineError(f"{where}: module '{entry['module']}' is not a file pipeline/methods/"
@@ -68,20 +79,25 @@ def _load(path: Path) -> dict[str, Method]:
         if not isinstance(entry["pretrained"], bool):
             raise PipelineError(f"{where}: pretrained must be true or false; {fix}")
         out[key] = Method(key, str(entry["name"]), entry["module"], entry["build"], tuple(params), entry["pretrained"])
-    return out
+    return raw["baseline"], out
+
+
+def baseline(path: Path = REGISTRY) -> str:
+    """The key of the method the others are compared with (registry `baseline`)."""
+    return _load(path)[0]
 
 
 def all_methods(path: Path = REGISTRY) -> list[Method]:
     """Every method, in registry order (the report's row order)."""
-    return list(_load(path).values())
+    return list(_load(path)[1].values())
 
 
 def keys(path: Path = REGISTRY) -> list[str]:
-    return list(_load(path))
+    return list(_load(path)[1])
 
 
 def get(key: str, path: Path = REGISTRY) -> Method:
-    methods = _load(path)
+    methods = _load(path)[1]
     if key not in methods:
         raise PipelineError(f"unknown method '{key}'; known: {', '.join(methods)} (pipeline/methods/registry.yaml)")
     return methods[key]
@@ -89,5 +105,5 @@ def get(key: str, path: Path = REGISTRY) -> Method:
 
 def display_name(key: str, path: Path = REGISTRY) -> str:
     """A method's display name; a key the registry no longer holds (an old record) shows as itself."""
-    methods = _load(path)
+    methods = _load(path)[1]
     return methods[key].name if key in methods else key

@@ -18,6 +18,7 @@ from pipeline.runtime import tracking
 
 
 def pretrain_method(method: Method, dataset: str, data: PreparedDataset, params: Params) -> None:
+    """One seed's run (params.seed): its encoders under data/models/<method>/seed<k>/, its reports beside."""
     if not method.pretrained:
         write_reference(method, data, params)
         return
@@ -37,12 +38,14 @@ def pretrain_method(method: Method, dataset: str, data: PreparedDataset, params:
         result = trainer.run(on_log=lambda row: run.log_metrics(row, step=row["step"]))
         run.log_metrics({f"final_{k}": v for k, v in result.summary.items() if isinstance(v, (int, float))})
 
-    write_summary(artifacts.summary_path(method.key), result.summary)
-    write_history(artifacts.history_path(method.key), result.history)
-    write_outputs(artifacts.outputs_path(method.key), result.outputs)
-    write_encoder(artifacts.encoder_path(method.key), result.target_encoder, method.key,
-                  {"params": logged, "steps": result.summary["steps"]})
-    print(f"wrote {artifacts.encoder_path(method.key)}", flush=True)
+    seed = params.seed
+    write_summary(artifacts.summary_path(method.key, seed), result.summary)
+    write_history(artifacts.history_path(method.key, seed), result.history)
+    write_outputs(artifacts.outputs_path(method.key, seed), result.outputs)
+    for name, encoder in (("target", result.target_encoder), ("context", result.context_encoder)):
+        write_encoder(artifacts.encoder_path(method.key, seed, name), encoder, method.key,
+                      {"params": logged, "steps": result.summary["steps"], "encoder": name})
+    print(f"wrote {artifacts.encoder_path(method.key, seed).parent}", flush=True)
 
 
 def write_reference(method: Method, data: PreparedDataset, params: Params) -> None:
@@ -50,8 +53,10 @@ def write_reference(method: Method, data: PreparedDataset, params: Params) -> No
     encoder = method.build(params, data.image_size)
     signals = encoder_signals(encoder, torch.from_numpy(data.train_images), torch.from_numpy(data.train_labels),
                               data.num_classes)
-    write_summary(artifacts.summary_path(method.key), {"model": method.key, "steps": 0, **signals})
-    write_history(artifacts.history_path(method.key), [{"step": 0, **signals}])
-    write_outputs(artifacts.outputs_path(method.key), {})
-    write_encoder(artifacts.encoder_path(method.key), encoder, method.key, {"params": params.flat()})
-    print(f"wrote {artifacts.encoder_path(method.key)}", flush=True)
+    seed = params.seed
+    write_summary(artifacts.summary_path(method.key, seed), {"model": method.key, "seed": seed, "steps": 0, **signals})
+    write_history(artifacts.history_path(method.key, seed), [{"step": 0, **signals}])
+    write_outputs(artifacts.outputs_path(method.key, seed), {})
+    write_encoder(artifacts.encoder_path(method.key, seed), encoder, method.key,
+                  {"params": params.flat(), "encoder": "target"})
+    print(f"wrote {artifacts.encoder_path(method.key, seed)}", flush=True)

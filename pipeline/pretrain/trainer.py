@@ -49,6 +49,7 @@ def resolve_device(name: str, world: World = World()) -> torch.device:
 @dataclass
 class TrainResult:
     target_encoder: Encoder
+    context_encoder: Encoder
     history: list[dict]
     summary: dict
     outputs: dict[str, np.ndarray]  # the model's own arrays (its `outputs` hook)
@@ -301,7 +302,7 @@ class Trainer:
         m = self.params.model
         setting = (f"ViT width {m.width} depth {m.depth} patch {m.patch_size} at {self.images.shape[1]}px, "
                    f"{len(self.images)} training images, {self.cfg.epochs:g} epochs of batch {self.cfg.batch_size}")
-        summary = {"model": self.name, "device": str(self.device), "hardware": describe(self.device),
+        summary = {"model": self.name, "seed": self.params.seed, "device": str(self.device), "hardware": describe(self.device),
                    "setting": setting, "steps": self.step,
                    "epochs": self.step / self.steps_per_epoch, "images_seen": self.step * self.cfg.batch_size,
                    "wall_s": round(self.elapsed, 1),
@@ -314,4 +315,4 @@ class Trainer:
                    # EMA: target = prod(m) * init + ..., so this share of the probed encoder is still its init.
                    "ema_init_share": self.schedules.ema_init_share(self.step),
                    **self.model.summary()}
-        return TrainResult(self.model.target_encoder, self.history, summary, self.model.outputs())
+        return TrainResult(self.model.target_encoder, self.model.encoder, self.history, summary, self.model.outputs())

@@ -1,51 +1,92 @@
-"""Stage `report`: the paper's table, the pretraining facts and the figures, from the stage outputs.
+"""Stage `report`: the results table with its noise, the pretraining facts and the figures, from the stage outputs.
 
+    stats.py    seed statistics: mean +- std, paired differences with t intervals (pure)
     tables.py   probe records and summaries -> pandas and Markdown (pure)
-    figures.py  pretraining curves and column-norm maps (matplotlib)
+    figures.py  pretraining curves, per-seed probe results, column-norm maps (matplotlib)
     readme.py   README.md's results section = reports/results.md
 
-`build_report` reads every method's records through pipeline.artifacts and writes:
+`build_report` reads every method's records (every seed, every encoder) and the raw-pixel probes
+through pipeline.artifacts and writes:
 
     reports/results.md                   README-ready Markdown (starts at a level-3 heading)
-    reports/results.csv                  one row per (method, dataset), see tables.RESULTS_COLUMNS
-    reports/figures/pretrain_curves.png  every pretrained method
-    reports/figures/column_norms_<method>.png   for each method that reports column norms
+    reports/results.csv                  one row per probe run (method, encoder, seed, dataset):
+                                         tables.RESULTS_COLUMNS
+    reports/results_summary.csv          one row per (method, encoder, dataset): mean and std over seeds
+    reports/figures/probe_seeds.png      every probe run per dataset, seeds as dots
+    reports/figures/pretrain_curves.png  every pretrained method, every seed
+    reports/figures/column_norms_<method>.png   for each method that reports column norms (first seed)
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import artifacts, methods
 from pipeline.artifacts.records import read_history, read_outputs, read_probe, read_summary
 from pipeline.core.atomic import atomic_path
-from pipeline.report.figures import plot_column_norms, plot_pretrain_curves
-from pipeline.report.tables import (data_table_md, dataset_names, diagnostics_table_md, pretrain_facts,
-                                    pretrain_table_md, probe_check_md, results_frame, results_markdown,
-                                    results_table_md)
+from pipeline.report.figures import plot_column_norms, plot_pretrain_curves, plot_probe_seeds
+from pipeline.report.tables import (PIXELS, Row, Sections, comparisons, data_table_md, dataset_names,
+                                    diagnostics_table_md, differences_table_md, model_name, pretrain_facts,
+                                    pretrain_table_md, probe_check_md, report_rows, results_frame, results_markdown,
+                                    results_table_md, row_label, summary_frame, targets_md)
 
 
-def build_report(reports: Path, models: list[str], datasets: list[str], environment: dict) -> dict:
+@dataclass(frozen=True)
+class Setting:
+    """What the report covers: params.yaml's seeds, probed datasets and pretraining dataset, and its targets."""
+    seeds: list[int]
+    datasets: list[str]
+    pretrain_dataset: str
+    min_gain_over_random: float
+    min_gain_over_pixels: float
+
+
+def read_runs(reports: Path, rows: list[Row], seeds: list[int], datasets: list[str]) -> dict:
+    """{(row key, dataset): {seed: probe record}}; the raw pixels' one record under seed None."""
+    runs = {}
+    for row in rows:
+        for dataset in datasets:
+            if row.method == PIXELS:
+                runs[(row.key, dataset)] = {None: read_probe(artifacts.probe_path(PIXELS, dataset, reports=reports))}
+            else:
+                runs[(row.key, dataset)] = {
+                    seed: read_probe(artifacts.probe_path(row.method, dataset, seed, row.encoder, reports))
+                    for seed in seeds}
+    return runs
+
+
+def build_report(reports: Path, models: list[str], setting: Setting, environment: dict) -> dict:
     """Read probe and pretraining records under `reports`; write results.md/.csv and the figures.
 
-    Returns {"written": {name: Path}, "skipped": {name: reason}, "top1": {(method, dataset): top-1}}.
+    Returns {"written": {name: Path}, "skipped": {name: reason}, "summary": the per-cell summary frame}.
     """
     reports = Path(reports)
     figures = artifacts.figures_dir(reports)
+    seeds, datasets = setting.seeds, setting.datasets
     written: dict[str, Path] = {}
     skipped: dict[str, str] = {}
     captions: dict[str, str] = {}  # figure name -> what the Markdown says it shows
 
-    probes = {(m, d): read_probe(artifacts.probe_path(m, d, reports)) for m in models for d in datasets}
-    histories = {m: h for m in models if is_pretrained(m)
-                 if (h := read_history(artifacts.history_path(m, reports))) is not None}
-    facts = {m: pretrain_facts(read_summary(artifacts.summary_path(m, reports)), histories.get(m)) for m in models}
+    rows = report_rows([methods.get(m) for m in models])
+    runs = read_runs(reports, rows, seeds, datasets)
+    histories = {(m, seed): h for m in models if is_pretrained(m) for seed in seeds
+                 if (h := read_history(artifacts.history_path(m, seed, reports))) is not None}
+    facts = {m: {seed: pretrain_facts(read_summary(artifacts.summary_path(m, seed, reports)),
+                                      histories.get((m, seed))) for seed in seeds} for m in models}
+    frame, summary = results_frame(runs, rows, datasets), summary_frame(runs, rows, datasets)
+
+    probe_seeds = figures / "probe_seeds.png"
+    plot_probe_seeds(frame, [(row.method, row.encoder, row_label(row)) for row in rows], dataset_names(runs, datasets),
+                     probe_seeds)
+    written["probe_seeds"] = probe_seeds
+    captions["probe_seeds"] = "every probe run, seeds as dots"
 
     curves = figures / "pretrain_curves.png"
     if histories:
         plot_pretrain_curves(histories, curves)
         written["pretrain_curves"] = curves
-        captions["pretrain_curves"] = "pretraining curves"
+        captions["pretrain_curves"] = "pretraining curves, every seed"
     else:
         skipped["pretrain_curves"] = "no pretrained method has a history.csv"
         _remove_stale(curves)
@@ -54,47 +95,63 @@ def build_report(reports: Path, models: list[str], datasets: list[str], environm
         if stale.stem.removeprefix("column_norms_") not in models:
             _remove_stale(stale)
     for model in models:
-        norms = read_outputs(artifacts.outputs_path(model, reports)).get("column_norms")
+        norms = read_outputs(artifacts.outputs_path(model, seeds[0], reports)).get("column_norms")
         path = figures / f"column_norms_{model}.png"
         if norms is not None:
             plot_column_norms(norms, path, model)
             written[f"column_norms_{model}"] = path
-            captions[f"column_norms_{model}"] = f"{methods.display_name(model)} column-norm map"
+            captions[f"column_norms_{model}"] = f"{methods.display_name(model)} column-norm map, seed {seeds[0]}"
         else:
             _remove_stale(path)
 
-    frame = results_frame(probes, models, datasets)
-    csv_path = artifacts.results_csv(reports)
-    with atomic_path(csv_path) as tmp:
-        frame.to_csv(tmp, index=False, na_rep="NaN")
-    written["results_csv"] = csv_path
+    for name, table in (("results_csv", frame), ("results_summary_csv", summary)):
+        path = artifacts.results_csv(reports) if name == "results_csv" else artifacts.results_summary_csv(reports)
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False, na_rep="NaN")
+        written[name] = path
 
-    figure_refs = {caption: f"{reports.name}/figures/{written[name].name}" for name, caption in captions.items()}
-    if environment.get("pretrain_dataset") in datasets:
-        environment = {**environment, "pretrain_dataset": dataset_names(probes, datasets)[environment["pretrain_dataset"]]}
-    md = results_markdown(results_table_md(frame, models, datasets), data_table_md(probes, models, datasets),
-                          pretrain_table_md(facts, probes, models, datasets), environment, figure_refs,
-                          probe_check_md(probes, models, datasets), diagnostics_table_md(facts, models))
+    names = dataset_names(runs, datasets)
+    if setting.pretrain_dataset in datasets:
+        environment = {**environment, "pretrain_dataset": names[setting.pretrain_dataset]}
+    targets = ""
+    if setting.pretrain_dataset in datasets:
+        targets = targets_md(runs, rows, setting.pretrain_dataset, setting.min_gain_over_random,
+                             setting.min_gain_over_pixels)
+    md = results_markdown(Sections(
+        seeds=seeds, baseline=model_name(methods.baseline()),
+        results_table=results_table_md(summary, rows, datasets),
+        differences_table=differences_table_md(runs, comparisons(rows, methods.baseline()), datasets),
+        targets=targets, pretrain_dataset=names.get(setting.pretrain_dataset, setting.pretrain_dataset),
+        probe_check=probe_check_md(runs, rows, datasets), data_table=data_table_md(runs, datasets),
+        environment=environment, pretrain_table=pretrain_table_md(facts, runs, rows, datasets),
+        diagnostics_table=diagnostics_table_md(facts, models),
+        figures={caption: f"{reports.name}/figures/{written[name].name}" for name, caption in captions.items()}))
     md_path = artifacts.results_md(reports)
     with atomic_path(md_path) as tmp:
         tmp.write_text(md)
     written["results_md"] = md_path
-    return {"written": written, "skipped": skipped, "top1": {key: probe["top1"] for key, probe in probes.items()}}
+    return {"written": written, "skipped": skipped, "summary": summary}
 
 
 def is_pretrained(model: str) -> bool:
     return model in methods.keys() and methods.get(model).pretrained
 
 
-def environment(pretrain_dataset: str, models: list[str], reports: Path = artifacts.REPORTS) -> dict:
-    """Run facts for the report: the setting, hardware and wall time of the pretrained methods."""
-    summaries = {m: s for m in models if is_pretrained(m) if (s := read_summary(artifacts.summary_path(m, reports)))}
+def environment(pretrain_dataset: str, models: list[str], seeds: list[int], reports: Path = artifacts.REPORTS) -> dict:
+    """Run facts for the report: the setting, hardware and mean wall time per seed of the pretrained methods."""
+    summaries = {(m, seed): s for m in models if is_pretrained(m) for seed in seeds
+                 if (s := read_summary(artifacts.summary_path(m, seed, reports)))}
     env = {"pretrain_dataset": pretrain_dataset}
     if summaries:
         first = next(iter(summaries.values()))
         env["setting"] = first.get("setting", "")
         env["device"] = first.get("hardware", first.get("device", ""))
-        env["wall_s"] = {m: s.get("wall_s") for m, s in summaries.items()}
+        walls = {}
+        for (m, _), s in summaries.items():
+            # A summary without a wall time is left out, not counted as 0 s (that would drag the mean down).
+            if s.get("wall_s") is not None:
+                walls.setdefault(m, []).append(float(s["wall_s"]))
+        env["wall_s"] = {m: sum(w) / len(w) for m, w in walls.items()}
     env["date"] = time.strftime("%Y-%m-%d")
     return env
 

@@ -8,6 +8,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from pipeline.artifacts import PIXELS
 from pipeline.core.atomic import atomic_path
 from pipeline.report.tables import model_name
 
@@ -62,13 +63,60 @@ def _save(fig, path: Path) -> None:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
 
 
-def plot_pretrain_curves(histories: Mapping[str, pd.DataFrame], path: Path) -> None:
-    """Every pretrained method's prediction loss; beside it, the regularisers and the zero-column fraction
-    of the methods that log them (penalty, kl, zero_fraction)."""
+def plot_probe_seeds(frame: pd.DataFrame, rows: list[tuple[str, str, str]], dataset_names: Mapping[str, str],
+                     path: Path) -> None:
+    """One panel per dataset: every probe run's top-1 as a dot (one per seed), each row's mean as a short
+    horizontal line, the raw pixels as a dashed line, so the seed spread is seen beside the gaps between rows.
+    A failed (NaN) run is counted under its row, and its row gets no mean, as in the table.
+    `rows`: (model, encoder, label) in the table's order."""
     plt = _pyplot()
-    colours = {m: f"C{i}" for i, m in enumerate(histories)}
-    with_terms = {m: h for m, h in histories.items() if any(_series(h, c) for c in ("penalty", "kl"))}
-    with_zero = {m: h for m, h in histories.items() if _series(h, "zero_fraction") is not None}
+    datasets = list(dict.fromkeys(frame["dataset"]))
+    fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(1.2 + 1.1 * len(rows) * max(1, len(datasets)), 4.2),
+                             squeeze=False)
+    try:
+        for ax, dataset in zip(axes[0], datasets):
+            part = frame[frame["dataset"] == dataset]
+            for i, (model, encoder, _) in enumerate(rows):
+                runs = part[(part["model"] == model) & (part["encoder"] == encoder)]["top1"].to_numpy(dtype=float)
+                if not len(runs):
+                    continue
+                failed = int(np.isnan(runs).sum())
+                if not failed:
+                    if model == PIXELS:
+                        ax.axhline(runs.mean(), color="grey", linestyle="--", linewidth=1)
+                    # A mark, not a bar: the axis is zoomed to the runs, and a bar cut at its floor would
+                    # draw the gaps between rows as ratios of height.
+                    ax.hlines(runs.mean(), i - 0.3, i + 0.3, color=f"C{i}", linewidth=2.5)
+                else:
+                    ax.text(i, 0.02, f"{failed} failed", transform=ax.get_xaxis_transform(), ha="center",
+                            va="bottom", fontsize=8, color="red")
+                ax.plot(np.full(len(runs), i) + np.linspace(-0.15, 0.15, len(runs)), runs, "o", color=f"C{i}",
+                        markersize=5, alpha=0.8)
+            ax.set_xticks(range(len(rows)))
+            ax.set_xticklabels([label for _, _, label in rows], rotation=30, ha="right", fontsize=8)
+            values = part["top1"].to_numpy(dtype=float)
+            finite = values[np.isfinite(values)]
+            if len(finite):
+                low, high = finite.min(), finite.max()
+                margin = max(1.0, 0.15 * (high - low))
+                ax.set_ylim(max(0.0, low - margin), min(100.0, high + margin))
+            ax.set_title(f"{dataset_names.get(dataset, dataset)}: linear-probe top-1")
+            ax.set_ylabel("top-1 (%)")
+            ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_pretrain_curves(histories: Mapping[tuple[str, int], pd.DataFrame], path: Path) -> None:
+    """Every pretrained method's prediction loss, one line per seed in the method's colour; beside it, the
+    regularisers and the zero-column fraction of the methods that log them (penalty, kl, zero_fraction)."""
+    plt = _pyplot()
+    models = list(dict.fromkeys(m for m, _ in histories))
+    colours = {m: f"C{i}" for i, m in enumerate(models)}
+    with_terms = {k: h for k, h in histories.items() if any(_series(h, c) for c in ("penalty", "kl"))}
+    with_zero = {k: h for k, h in histories.items() if _series(h, "zero_fraction") is not None}
     n_panels = 1 + bool(with_terms) + bool(with_zero)
     fig, axes = plt.subplots(1, n_panels, figsize=(5.5 * n_panels, 4), squeeze=False)
     axes = list(axes[0])
@@ -84,17 +132,27 @@ def plot_pretrain_curves(histories: Mapping[str, pd.DataFrame], path: Path) -> N
         plt.close(fig)
 
 
-def _plot_prediction_loss(ax, histories: Mapping[str, pd.DataFrame], colours: Mapping[str, str]) -> None:
+def _label_once(seen: set, text: str) -> str:
+    """A legend label the first time (one entry per method, not per seed)."""
+    if text in seen:
+        return "_nolegend_"
+    seen.add(text)
+    return text
+
+
+def _plot_prediction_loss(ax, histories: Mapping[tuple[str, int], pd.DataFrame], colours: Mapping[str, str]) -> None:
     # Only loss_jepa compares across methods: a method's total loss adds its own regularisers.
-    for model, history in histories.items():
+    seen: set = set()
+    for (model, _), history in histories.items():
         column = "loss_jepa" if _series(history, "loss_jepa") is not None else "loss"  # an older log
         series = _series(history, column)
         if series is None:
             continue
         x, y = series
-        ax.plot(x, y, color=colours[model], alpha=0.25, linewidth=0.8)
-        ax.plot(x, _smooth(y), color=colours[model], linewidth=1.8, label=f"{model_name(model)} ({column})")
-    ax.set_title("Prediction loss")
+        ax.plot(x, y, color=colours[model], alpha=0.15, linewidth=0.8)
+        ax.plot(x, _smooth(y), color=colours[model], linewidth=1.5,
+                label=_label_once(seen, f"{model_name(model)} ({column})"))
+    ax.set_title("Prediction loss (one line per seed)")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
@@ -102,28 +160,30 @@ def _plot_prediction_loss(ax, histories: Mapping[str, pd.DataFrame], colours: Ma
         ax.legend()
 
 
-def _plot_regularisers(ax, histories: Mapping[str, pd.DataFrame], colours: Mapping[str, str]) -> None:
+def _plot_regularisers(ax, histories: Mapping[tuple[str, int], pd.DataFrame], colours: Mapping[str, str]) -> None:
     # Penalty (solid, left axis) and KL (dashed, right axis) live on different scales.
     handles = []
+    seen: set = set()
     right = ax.twinx()
     for axis, column, style in ((ax, "penalty", "-"), (right, "kl", "--")):
         axis.set_ylabel(f"{column} ({'solid' if style == '-' else 'dashed'})")
-        for model, history in histories.items():
+        for (model, _), history in histories.items():
             series = _series(history, column)
             if series is not None:
                 x, y = series
-                handles += axis.plot(x, _smooth(y), style, color=colours[model], linewidth=1.8,
-                                     label=f"{model_name(model)} {column}")
+                handles += axis.plot(x, _smooth(y), style, color=colours[model], linewidth=1.5,
+                                     label=_label_once(seen, f"{model_name(model)} {column}"))
     ax.set_title("Regularisers")
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
-    ax.legend(handles=handles, loc="best")
+    ax.legend(handles=[h for h in handles if not h.get_label().startswith("_")], loc="best")
 
 
-def _plot_zero_fraction(ax, histories: Mapping[str, pd.DataFrame], colours: Mapping[str, str]) -> None:
-    for model, history in histories.items():
+def _plot_zero_fraction(ax, histories: Mapping[tuple[str, int], pd.DataFrame], colours: Mapping[str, str]) -> None:
+    seen: set = set()
+    for (model, _), history in histories.items():
         x, y = _series(history, "zero_fraction")
-        ax.plot(x, y, color=colours[model], linewidth=1.8, label=model_name(model))
+        ax.plot(x, y, color=colours[model], linewidth=1.5, label=_label_once(seen, model_name(model)))
     ax.legend()
     ax.set_ylim(0, 1)
     ax.set_title("Zero latent-to-group columns")

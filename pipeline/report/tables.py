@@ -6,12 +6,15 @@ carries what its prepared dataset's meta.json says).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import pandas as pd
 
 from pipeline import methods
+from pipeline.artifacts import PIXELS
 from pipeline.artifacts.records import as_float
+from pipeline.report.stats import Difference, paired_difference, spread
 
 # Linear-probe top-1 (%) reported in the SparseJEPA paper. Datasets missing here (e.g. our
 # quick CPU setting on FashionMNIST) have no paper number and show "—".
@@ -21,24 +24,56 @@ PAPER_TOP1: dict[str, dict[str, float]] = {
 }
 
 RESULTS_COLUMNS = [
-    "model", "dataset", "model_name", "dataset_name",
-    "top1", "paper_top1", "delta",
-    "val_top1", "multi_information", "l2", "on_edge", "converged",
+    "model", "encoder", "seed", "dataset", "model_name", "dataset_name",
+    "top1", "val_top1", "multi_information", "l2", "on_edge", "converged", "iterations",
     "n_train", "n_val", "n_test", "num_classes", "feature_dim",
 ]
+SUMMARY_COLUMNS = ["model", "encoder", "dataset", "model_name", "dataset_name", "seeds", "top1_mean", "top1_std",
+                   "paper_top1"]
 
 DASH = "—"
+PIXELS_NAME = "Raw pixels"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the results table: an encoder of a method (or the raw pixels) over its seeds."""
+    method: str   # registry key, or artifacts.PIXELS
+    encoder: str  # "target" or "context" (a method's), "pixels"
+
+    @property
+    def key(self) -> str:
+        return self.method if self.method == PIXELS else f"{self.method}/{self.encoder}"
+
+    @property
+    def pretrained(self) -> bool:
+        return self.method in methods.keys() and methods.get(self.method).pretrained
+
+
+# Probe records: {(row key, dataset): {seed: record}}; the raw pixels' one record sits under seed None.
+Runs = Mapping[tuple[str, str], Mapping[Any, dict]]
+
+
+def report_rows(method_list) -> list[Row]:
+    """The raw pixels, then every encoder of every method in registry order."""
+    return [Row(PIXELS, PIXELS), *(Row(m.key, e) for m in method_list for e in m.encoders)]
 
 
 def model_name(key: str) -> str:
-    return methods.display_name(key)
+    return PIXELS_NAME if key == PIXELS else methods.display_name(key)
 
 
-def dataset_names(probes: Mapping[tuple[str, str], dict], datasets: list[str]) -> dict[str, str]:
-    """Each dataset's display name as its prepared data recorded it (meta.json, via the probe record)."""
+def row_label(row: Row) -> str:
+    """"Raw pixels", "Random encoder", "JEPA target", "JEPA context"."""
+    return f"{model_name(row.method)} {row.encoder}" if row.pretrained else model_name(row.method)
+
+
+def dataset_names(runs: Runs, datasets: list[str]) -> dict[str, str]:
+    """Each dataset's display name as its prepared data recorded it (meta.json, via the probe records)."""
     names = {}
     for dataset in datasets:
-        recorded = [p.get("data", {}).get("display_name") for (_, d), p in probes.items() if d == dataset]
+        recorded = [r.get("data", {}).get("display_name") for (_, d), by_seed in runs.items() if d == dataset
+                    for r in by_seed.values()]
         names[dataset] = next((n for n in recorded if n), dataset)
     return names
 
@@ -47,21 +82,41 @@ def paper_top1(model: str, dataset: str) -> float:
     return PAPER_TOP1.get(model, {}).get(dataset, math.nan)
 
 
-def results_frame(probes: Mapping[tuple[str, str], dict], models: list[str], datasets: list[str]) -> pd.DataFrame:
-    """Long table, one row per (model, dataset) in the given order; delta = ours - paper in points."""
-    names = dataset_names(probes, datasets)
-    rows = []
-    for model in models:
+def top1_by_seed(runs: Runs, row: Row, dataset: str) -> dict:
+    return {seed: as_float(record.get("top1")) for seed, record in runs.get((row.key, dataset), {}).items()}
+
+
+def results_frame(runs: Runs, rows: list[Row], datasets: list[str]) -> pd.DataFrame:
+    """Long table, one row per probe run: (model, encoder, seed, dataset) in report order."""
+    names = dataset_names(runs, datasets)
+    out = []
+    for row in rows:
         for dataset in datasets:
-            probe = probes[(model, dataset)]
-            ours, paper = as_float(probe.get("top1")), paper_top1(model, dataset)
-            row = {key: probe.get(key, math.nan) for key in RESULTS_COLUMNS}
-            row.update(model=model, dataset=dataset, model_name=model_name(model),
-                       dataset_name=names[dataset], top1=ours, paper_top1=paper,
-                       # Rounded so the CSV does not show float noise such as 1.9999999999999964.
-                       delta=round(ours - paper, 4))
-            rows.append(row)
-    return pd.DataFrame(rows, columns=RESULTS_COLUMNS)
+            for seed, record in runs.get((row.key, dataset), {}).items():
+                entry = {key: record.get(key, math.nan) for key in RESULTS_COLUMNS}
+                entry.update(model=row.method, encoder=row.encoder, seed=seed, dataset=dataset,
+                             model_name=model_name(row.method), dataset_name=names[dataset],
+                             top1=as_float(record.get("top1")))
+                out.append(entry)
+    frame = pd.DataFrame(out, columns=RESULTS_COLUMNS)
+    # Integers with a gap (the raw pixels have no seed), not floats: the CSV reads "seed 2", not "2.0".
+    frame["seed"] = frame["seed"].astype("Int64")
+    return frame
+
+
+def summary_frame(runs: Runs, rows: list[Row], datasets: list[str]) -> pd.DataFrame:
+    """One row per (results row, dataset): mean and std of top-1 over seeds, and the paper's number."""
+    names = dataset_names(runs, datasets)
+    out = []
+    for row in rows:
+        for dataset in datasets:
+            s = spread(list(top1_by_seed(runs, row, dataset).values()))
+            out.append({"model": row.method, "encoder": row.encoder, "dataset": dataset,
+                        "model_name": model_name(row.method), "dataset_name": names[dataset], "seeds": s.n,
+                        "top1_mean": s.mean, "top1_std": s.std,
+                        # The paper probes the target encoder.
+                        "paper_top1": paper_top1(row.method, dataset) if row.encoder == "target" else math.nan})
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
 def fmt_top1(value: float) -> str:
@@ -72,13 +127,25 @@ def fmt_paper(value: float) -> str:
     return DASH if math.isnan(value) else f"{value:.2f}"
 
 
-def fmt_delta(ours: float, paper: float) -> str:
-    if math.isnan(paper):
-        return DASH
-    if math.isnan(ours):
+def fmt_mean_std(mean: float, std: float) -> str:
+    if math.isnan(mean):
         return "NaN"
+    return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+
+
+def fmt_points(value: float) -> str:
     # + 0.0 turns a rounded -0.0 into 0.0 so a tiny deficit does not print as "-0.00".
-    return f"{round(ours - paper, 2) + 0.0:+.2f}"
+    return "NaN" if math.isnan(value) else f"{round(value, 2) + 0.0:+.2f}"
+
+
+def fmt_difference(d: Difference) -> str:
+    """"+0.11 [-0.52, +0.74], within noise", or "+0.11 (1 seed: no interval)"."""
+    if math.isnan(d.mean):
+        return "NaN"
+    if math.isnan(d.low):
+        return f"{fmt_points(d.mean)} ({d.n} seed{'s' if d.n != 1 else ''}: no interval)"
+    verdict = "within noise" if d.within_noise else ("higher" if d.low > 0 else "lower")
+    return f"{fmt_points(d.mean)} [{fmt_points(d.low)}, {fmt_points(d.high)}], {verdict}"
 
 
 def fmt_duration(seconds: float) -> str:
@@ -98,21 +165,68 @@ def markdown_table(header: list[str], rows: list[list[str]], align_right_from: i
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
 
 
-def results_table_md(frame: pd.DataFrame, models: list[str], datasets: list[str]) -> str:
-    """Wide view of `results_frame`: per dataset our top-1, the paper's, and the difference."""
-    header = ["Model"]
+def results_table_md(summary: pd.DataFrame, rows: list[Row], datasets: list[str]) -> str:
+    """Wide view of `summary_frame`: per dataset our mean +- std over seeds, and the paper's number."""
+    header = ["Model", "encoder"]
     for dataset in datasets:
-        name = frame.loc[frame["dataset"] == dataset, "dataset_name"].iloc[0]
-        header += [f"{name} ours", f"{name} paper", f"{name} Δ"]
-    by_key = frame.set_index(["model", "dataset"])
-    rows = []
-    for model in models:
-        cells = [model_name(model)]
+        name = summary.loc[summary["dataset"] == dataset, "dataset_name"].iloc[0]
+        header += [f"{name}", f"{name} paper"]
+    by_key = summary.set_index(["model", "encoder", "dataset"])
+    lines = []
+    for row in rows:
+        cells = [model_name(row.method), row.encoder if row.pretrained else DASH]
         for dataset in datasets:
-            ours, paper = by_key.loc[(model, dataset), ["top1", "paper_top1"]]
-            cells += [fmt_top1(ours), fmt_paper(paper), fmt_delta(ours, paper)]
-        rows.append(cells)
-    return markdown_table(header, rows)
+            mean, std, paper = by_key.loc[(row.method, row.encoder, dataset), ["top1_mean", "top1_std", "paper_top1"]]
+            cells += [fmt_mean_std(mean, std), fmt_paper(paper)]
+        lines.append(cells)
+    return markdown_table(header, lines, align_right_from=2)
+
+
+def comparisons(rows: list[Row], baseline: str) -> list[tuple[Row, Row]]:
+    """(a, b) pairs reported as a - b, paired by seed: every other pretrained method's encoder against the
+    baseline method's same encoder, then every pretrained encoder against each untrained reference."""
+    pretrained = [r for r in rows if r.pretrained]
+    references = [r for r in rows if r.method != PIXELS and not r.pretrained]
+    by_key = {r.key: r for r in rows}
+    pairs = [(r, by_key[f"{baseline}/{r.encoder}"]) for r in pretrained
+             if r.method != baseline and f"{baseline}/{r.encoder}" in by_key]
+    pairs += [(r, ref) for r in pretrained for ref in references]
+    return pairs
+
+
+def differences_table_md(runs: Runs, pairs: list[tuple[Row, Row]], datasets: list[str]) -> str:
+    names = dataset_names(runs, datasets)
+    header = ["Comparison (a − b)", *(names[d] for d in datasets)]
+    lines = []
+    for a, b in pairs:
+        cells = [f"{row_label(a)} − {row_label(b)}"]
+        cells += [fmt_difference(paired_difference(top1_by_seed(runs, a, d), top1_by_seed(runs, b, d)))
+                  for d in datasets]
+        lines.append(cells)
+    return markdown_table(header, lines)
+
+
+def targets_md(runs: Runs, rows: list[Row], dataset: str, min_gain_over_random: float,
+               min_gain_over_pixels: float) -> str:
+    """Each pretrained encoder's mean gain on `dataset` over the untrained references (paired by seed, with
+    its interval) and over the raw pixels, against the goals (params.yaml `report`). A goal is met when
+    the mean gain reaches it; the interval says whether that mean is itself beyond noise."""
+    pixels = spread(list(top1_by_seed(runs, Row(PIXELS, PIXELS), dataset).values())).mean
+    references = [r for r in rows if r.method != PIXELS and not r.pretrained]
+    lines = []
+    for row in (r for r in rows if r.pretrained):
+        mine = top1_by_seed(runs, row, dataset)
+        parts = []
+        for ref in references:
+            d = paired_difference(mine, top1_by_seed(runs, ref, dataset))
+            met = "met" if d.mean >= min_gain_over_random else "not met"
+            parts.append(f"{fmt_difference(d)} over the {model_name(ref.method).lower()} "
+                         f"(goal ≥ {min_gain_over_random:+g}: {met})")
+        gain = spread(list(mine.values())).mean - pixels
+        parts.append(f"{fmt_points(gain)} over raw pixels (goal ≥ {min_gain_over_pixels:+g}: "
+                     f"{'met' if gain >= min_gain_over_pixels else 'not met'})")
+        lines.append(f"- {row_label(row)}: " + "; ".join(parts))
+    return "\n".join(lines)
 
 
 def _count(n: int, per_class: int, listed: int | None) -> str:
@@ -122,28 +236,29 @@ def _count(n: int, per_class: int, listed: int | None) -> str:
     return f"{n:,} ({per_class:,} per class of {listed:,})" if listed else f"{n:,} ({per_class:,} per class)"
 
 
-def data_table_md(probes: Mapping[tuple[str, str], dict], models: list[str], datasets: list[str]) -> str:
+def data_table_md(runs: Runs, datasets: list[str]) -> str:
     """What each probed dataset held: images per split with its per-class subset, classes, test split, source."""
     header = ["Dataset", "test split", "source", "train images", "test images", "classes"]
-    names = dataset_names(probes, datasets)
-    rows = []
+    names = dataset_names(runs, datasets)
+    lines = []
     for dataset in datasets:
         # Every model is probed on the same prepared data; the first record that describes it will do.
-        described = [probes[(m, dataset)] for m in models if probes[(m, dataset)].get("data")]
-        probe = described[0] if described else probes[(models[0], dataset)]
+        records = [r for (_, d), by_seed in runs.items() if d == dataset for r in by_seed.values()]
+        probe = next((r for r in records if r.get("data")), records[0] if records else {})
         data = probe.get("data") or {}
         listed = data.get("listed") or {}
-        n_train = int(as_float(probe.get("n_train")) + as_float(probe.get("n_val")))
-        n_test = int(as_float(probe.get("n_test")))
-        rows.append([
+        n_train = as_float(probe.get("n_train")) + as_float(probe.get("n_val"))
+        n_test = as_float(probe.get("n_test"))
+        per_class = {split: int(data.get(f"{split}_per_class", 0)) for split in ("train", "test")}
+        lines.append([
             names[dataset],
             str(data.get("test_split", "official test")),
             _source_text(data.get("source", [])),
-            _count(n_train, int(data.get("train_per_class", 0)), listed.get("train")),
-            _count(n_test, int(data.get("test_per_class", 0)), listed.get("test")),
+            DASH if math.isnan(n_train) else _count(int(n_train), per_class["train"], listed.get("train")),
+            DASH if math.isnan(n_test) else _count(int(n_test), per_class["test"], listed.get("test")),
             str(probe.get("num_classes", DASH)),
         ])
-    return markdown_table(header, rows, align_right_from=3)
+    return markdown_table(header, lines, align_right_from=3)
 
 
 def _source_text(source: list[dict]) -> str:
@@ -184,39 +299,55 @@ def pretrain_facts(summary: dict, history: pd.DataFrame | None) -> dict[str, flo
     }
 
 
-def pretrain_table_md(facts: Mapping[str, dict[str, float]], probes: Mapping[tuple[str, str], dict],
-                      models: list[str], datasets: list[str]) -> str:
-    """Per-model pretraining facts plus the features' multi-information on each probed dataset."""
-    header = ["Model", "images/s", "wall time", "steps", "zero columns"]
-    names = dataset_names(probes, datasets)
+def mean_facts(facts: Mapping[Any, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per fact, the mean and std over seeds ({seed: facts} -> ({fact: mean}, {fact: std}))."""
+    keys = sorted({k for f in facts.values() for k in f})
+    spreads = {k: spread([as_float(f.get(k)) for f in facts.values()]) for k in keys}
+    return {k: s.mean for k, s in spreads.items()}, {k: s.std for k, s in spreads.items()}
+
+
+def pretrain_table_md(facts: Mapping[str, Mapping[int, dict[str, float]]], runs: Runs, rows: list[Row],
+                      datasets: list[str]) -> str:
+    """Per method, pretraining facts (mean over seeds) and each encoder's features' multi-information."""
+    header = ["Model", "encoder", "images/s", "wall time per seed", "steps", "zero columns"]
+    names = dataset_names(runs, datasets)
     header += [f"MI {names[d]} (nats)" for d in datasets]
-    rows = []
-    for model in models:
-        f = facts.get(model, {})
-        cells = [
-            model_name(model),
-            _fmt_or_dash(f.get("img_per_s", math.nan), "{:,.0f}"),
-            fmt_duration(f.get("wall_s", math.nan)),
-            _fmt_or_dash(f.get("steps", math.nan), "{:,.0f}"),
-            _fmt_or_dash(f.get("zero_fraction", math.nan), "{:.1%}"),
-        ]
-        cells += [_fmt_or_dash(as_float(probes[(model, d)].get("multi_information")), "{:.2f}")
+    lines = []
+    for row in (r for r in rows if r.method != PIXELS):
+        mean, _ = mean_facts(facts.get(row.method, {}))
+        cells = [model_name(row.method), row.encoder if row.pretrained else DASH,
+                 _fmt_or_dash(mean.get("img_per_s", math.nan), "{:,.0f}"),
+                 fmt_duration(mean.get("wall_s", math.nan)),
+                 _fmt_or_dash(mean.get("steps", math.nan), "{:,.0f}"),
+                 _fmt_or_dash(mean.get("zero_fraction", math.nan), "{:.1%}")]
+        cells += [_fmt_or_dash(spread([as_float(r.get("multi_information"))
+                                       for r in runs.get((row.key, d), {}).values()]).mean, "{:.2f}")
                   for d in datasets]
-        rows.append(cells)
-    return markdown_table(header, rows)
+        lines.append(cells)
+    return markdown_table(header, lines, align_right_from=2)
 
 
-def diagnostics_table_md(facts: Mapping[str, dict[str, float]], models: list[str]) -> str:
-    """Collapse and positional-shortcut signals of every encoder, from its pretraining summary."""
+DIAGNOSTICS = (("feature_std", "{:.3f}"), ("effective_rank", "{:.1f}"), ("position_share", "{:.1%}"),
+               ("position_loss", "{:.4f}"), ("final_loss", "{:.4f}"), ("ema_init_share", "{:.1%}"))
+
+
+def diagnostics_table_md(facts: Mapping[str, Mapping[int, dict[str, float]]], models: list[str]) -> str:
+    """Collapse and positional-shortcut signals of every method's target encoder, mean +- std over seeds."""
     header = ["Model", "feature std", "effective rank", "position share", "position-mean loss", "final JEPA loss",
               "EMA init share"]
-    rows = []
+    lines = []
     for model in models:
-        f = facts.get(model, {})
-        rows.append([model_name(model)] + [_fmt_or_dash(f.get(key, math.nan), spec) for key, spec in (
-            ("feature_std", "{:.3f}"), ("effective_rank", "{:.1f}"), ("position_share", "{:.1%}"),
-            ("position_loss", "{:.4f}"), ("final_loss", "{:.4f}"), ("ema_init_share", "{:.1%}"))])
-    return markdown_table(header, rows)
+        mean, std = mean_facts(facts.get(model, {}))
+        lines.append([model_name(model)] + [_fmt_spread(mean.get(key, math.nan), std.get(key, math.nan), spec)
+                                            for key, spec in DIAGNOSTICS])
+    return markdown_table(header, lines)
+
+
+def _fmt_spread(mean: float, std: float, spec: str) -> str:
+    if math.isnan(mean):
+        return DASH
+    # A value every seed shares (the EMA share is a function of the schedule) shows once.
+    return spec.format(mean) if math.isnan(std) or std < 1e-12 else f"{spec.format(mean)} ± {spec.format(std)}"
 
 
 def _fmt_or_dash(value: float, spec: str) -> str:
@@ -229,7 +360,7 @@ _ENV_LABELS = {
     "device": "Hardware",
     "torch": "PyTorch",
     "date": "Date",
-    "wall_s": "Pretraining wall time",
+    "wall_s": "Pretraining wall time per seed",
 }
 
 
@@ -252,20 +383,21 @@ def _env_value(key: str, value: Any) -> str:
     return str(value)
 
 
-def probe_check_md(probes: Mapping[tuple[str, str], dict], models: list[str], datasets: list[str]) -> str:
+def probe_check_md(runs: Runs, rows: list[Row], datasets: list[str]) -> str:
     """One line saying whether every probe reached its optimum with its penalty inside the searched grid."""
-    names = dataset_names(probes, datasets)
+    names = dataset_names(runs, datasets)
     flagged, unchecked = [], []
-    for model in models:
+    for row in rows:
         for dataset in datasets:
-            probe = probes[(model, dataset)]
-            if "converged" not in probe:
-                unchecked.append(f"{model_name(model)} on {names[dataset]}")
-                continue
-            problems = [what for what, bad in (("penalty on an edge of the searched grid", probe.get("on_edge")),
-                                                ("fit not converged", not probe.get("converged"))) if bad]
-            if problems:
-                flagged.append(f"{model_name(model)} on {names[dataset]}: {' and '.join(problems)}")
+            for seed, probe in runs.get((row.key, dataset), {}).items():
+                where = f"{row_label(row)}{'' if seed is None else f' seed {seed}'} on {names[dataset]}"
+                if "converged" not in probe:
+                    unchecked.append(where)
+                    continue
+                problems = [what for what, bad in (("penalty on an edge of the searched grid", probe.get("on_edge")),
+                                                    ("fit not converged", not probe.get("converged"))) if bad]
+                if problems:
+                    flagged.append(f"{where}: {' and '.join(problems)}")
     if flagged:
         return "**Probe check failed** (the number may not be the probe's best): " + "; ".join(flagged) + "."
     if unchecked:
@@ -274,46 +406,72 @@ def probe_check_md(probes: Mapping[tuple[str, str], dict], models: list[str], da
             "chosen penalty lies inside the searched grid.")
 
 
-def results_markdown(results_table: str, data_table: str, pretrain_table: str, environment: Mapping[str, Any],
-                     figures: Mapping[str, str], probe_check: str = "", diagnostics_table: str = "") -> str:
+@dataclass(frozen=True)
+class Sections:
+    """The rendered pieces of the report, in the order results_markdown lays them out."""
+    seeds: list[int]
+    baseline: str             # display name of the method the others are compared with
+    results_table: str
+    differences_table: str
+    targets: str              # Markdown bullet list ("" for none)
+    pretrain_dataset: str     # display name
+    probe_check: str
+    data_table: str
+    environment: Mapping[str, Any]
+    pretrain_table: str
+    diagnostics_table: str
+    figures: Mapping[str, str]  # caption -> path
+
+
+def results_markdown(s: Sections) -> str:
     """The README section: level-3 heading (never level 1, so it nests under any README heading)."""
+    n = len(s.seeds)
     parts = [
         "### Results",
-        "Linear-probe top-1 accuracy (%) on each dataset's test split (below). "
-        "*paper* is the SparseJEPA paper's linear-probe number, Δ = ours − paper in points; "
-        f"{DASH} means the paper reports no number for that dataset. Δ compares like with like only in the "
-        "paper's setting (ViT-Tiny pretrained on CIFAR-100 for 300 epochs at 32 px); see *Run* below for this "
-        "one's. The random encoder is an untrained reference. The probe is L2-regularised logistic regression "
-        "on standardised features, solved to its optimum; the penalty is chosen on a validation split of train.",
-        results_table,
-        *([probe_check] if probe_check else []),
+        f"Linear-probe top-1 accuracy (%) on each dataset's test split, mean ± std over {n} seed"
+        f"{'s' if n != 1 else ''} ({', '.join(map(str, s.seeds))}; a seed fixes the encoder's init, data order, crops "
+        "and masks, and the probe's validation split). Every row is probed the same way: L2-regularised "
+        "logistic regression on standardised features, solved to its optimum, the penalty chosen on a validation "
+        "split of train. *Raw pixels* probes the prepared images themselves (one run: it has no seed); the "
+        "random encoder is the untrained init every method starts from; *target* is the EMA target encoder "
+        "(what I-JEPA and the paper probe), *context* the encoder trained by gradient. *paper* is the SparseJEPA "
+        f"paper's number ({DASH}: none), comparable only in the paper's setting (ViT-Tiny pretrained on CIFAR-100 "
+        "for 300 epochs at 32 px; see *Run* below for this one's).",
+        s.results_table,
+        s.probe_check,
+        f"Paired differences over seeds (a − b, same seed for both), mean [95% t interval]. *Within noise*: the "
+        f"interval covers 0, so these seeds cannot tell a from b. Methods are compared with {s.baseline} encoder by "
+        "encoder, and every pretrained encoder with the untrained reference.",
+        s.differences_table,
+    ]
+    if s.targets:
+        parts += [f"Goals on {s.pretrain_dataset} (the pretraining data; params.yaml `report`), mean gain over "
+                  "seeds [95% interval]:", s.targets]
+    parts += [
         "Probe data (per-class subsets are `subsets.<dataset>` in params.yaml; the probe's validation split "
         "is carved from the train images):",
-        data_table,
+        s.data_table,
     ]
-    if environment:
-        parts += ["Run:", environment_md(environment)]
+    if s.environment:
+        parts += ["Run:", environment_md(s.environment)]
     parts += [
         "#### Pretraining",
-        "MI is the Gaussian multi-information (total correlation) of the probed features; "
+        "Mean over seeds. MI is the Gaussian multi-information (total correlation) of the probed features; "
         "zero columns is the fraction of exactly-zero latent-to-group columns (methods with group maps).",
-        pretrain_table,
+        s.pretrain_table,
+        "#### Collapse and shortcut diagnostics",
+        "Of the target encoder at the end of pretraining (the random encoder: its init), on 2,000 training "
+        "images, mean ± std over seeds. Feature std (mean over dimensions) and effective rank (at most the "
+        "feature width: the exponential of the entropy of the normalised singular values) are taken on the "
+        "pooled features. Position share is the share of the variance of the layer-normed tokens (the JEPA "
+        "targets) that their position alone explains; position-mean loss is the JEPA loss of a predictor that "
+        "outputs the mean token at each position, ignoring the context: a final JEPA loss near or above it means "
+        "the predictor learnt little beyond position. It is an optimistic reference (the means are taken on the "
+        "same un-cropped images they are scored on, while the JEPA loss is the mean of the last logged steps on "
+        "random crops). EMA init share is the product of the EMA momenta: the share of the probed target "
+        "encoder that is still its initialisation.",
+        s.diagnostics_table,
     ]
-    if diagnostics_table:
-        parts += [
-            "#### Collapse and shortcut diagnostics",
-            "Of the target encoder at the end of pretraining (the random encoder: its init), on 2,000 training "
-            "images. Feature std (mean over dimensions) and effective rank (at most the feature width: the "
-            "exponential of the entropy of the normalised singular values) are taken on the pooled features. "
-            "Position share is the share of the variance of the layer-normed tokens (the JEPA targets) that "
-            "their position alone explains; position-mean loss is the JEPA loss of a predictor that outputs the "
-            "mean token at each position, ignoring the context: a final JEPA loss near or above it means the "
-            "predictor learnt little beyond position. It is an optimistic reference (the means are taken on the "
-            "same un-cropped images they are scored on, while the JEPA loss is the mean of the last logged steps "
-            "on random crops). EMA init share is the product of the EMA momenta: the share of the "
-            "probed target encoder that is still its initialisation.",
-            diagnostics_table,
-        ]
-    if figures:
-        parts.append("Figures: " + ", ".join(f"`{path}` ({what})" for what, path in figures.items()) + ".")
+    if s.figures:
+        parts.append("Figures: " + ", ".join(f"`{path}` ({what})" for what, path in s.figures.items()) + ".")
     return "\n\n".join(parts) + "\n"

@@ -58,8 +58,9 @@ class Run:
     """A stage's MLflow run, or a no-op when tracking is off. Use as a context manager."""
 
     def __init__(self, stage: str, model: str | None = None, dataset: str | None = None,
-                 seed: int | None = None, params: dict | None = None, run_id: str | None = None):
-        self.stage, self.model, self.dataset, self.seed = stage, model, dataset, seed
+                 seed: int | None = None, params: dict | None = None, run_id: str | None = None,
+                 encoder: str | None = None):
+        self.stage, self.model, self.dataset, self.seed, self.encoder = stage, model, dataset, seed, encoder
         self.params = params or {}
         self.run_id = run_id
         self._mlflow = None
@@ -79,10 +80,12 @@ class Run:
         else:
             experiment_id = experiment.experiment_id
         tags = {"dvc_exp": dvc_experiment(), "dvc_baseline_rev": baseline_rev(), "stage": self.stage}
-        for key in ("model", "dataset", "seed"):
+        for key in ("model", "dataset", "seed", "encoder"):
             if getattr(self, key) is not None:
                 tags[key] = str(getattr(self, key))
-        name = "/".join(str(p) for p in (dvc_experiment(), self.stage, self.model, self.dataset) if p)
+        seed = None if self.seed is None else f"seed{self.seed}"
+        name = "/".join(str(p) for p in (dvc_experiment(), self.stage, self.model, seed, self.encoder, self.dataset)
+                        if p)
         if self.run_id and not _run_exists(mlflow, self.run_id):
             # The checkpoint remembers a run this store does not hold (another store, or a deleted db).
             print(f"note: MLflow run {self.run_id} is not in {tracking_uri()}; logging to a new run")
@@ -125,7 +128,7 @@ def _short(value) -> str:
 
 
 def print_compare_links(models: list[str], datasets: list[str]) -> None:
-    """Where, in `mlflow ui`, this DVC experiment's probe runs sit side by side.
+    """Where, in `mlflow ui`, this DVC experiment's probe runs (every seed and encoder) sit side by side.
 
     A method whose probe DVC took from its cache (e.g. JEPA in a `-S sparsity.lambda=...` experiment)
     has no run in this experiment; its newest probe run stands in, the one that made the cached result.
@@ -147,7 +150,10 @@ def print_compare_links(models: list[str], datasets: list[str]) -> None:
         for model in models:
             match = [r for r in runs if r.data.tags.get("model") == model and r.data.tags.get("dataset") == dataset]
             own = [r for r in match if r.data.tags.get("dvc_exp") == this_exp]
-            ids += [r.info.run_id for r in (own or match)[:1]]
+            newest = {}  # one run per (seed, encoder): the newest, this experiment's first
+            for r in own + match:
+                newest.setdefault((r.data.tags.get("seed"), r.data.tags.get("encoder")), r.info.run_id)
+            ids += list(newest.values())
         if ids:
             quoted = ",".join(f'"{i}"' for i in ids)
             print(f"  {dataset} probes side by side: {base}/compare-runs?runs=[{quoted}]"
