@@ -1,6 +1,7 @@
 """Named settings: sets of params.yaml overrides kept beside the default (quick) setting.
 
-    python -m pipeline.settings longer     prints `-S key=value` arguments for `dvc exp run`
+    python -m pipeline.settings longer     prints `-S key=value` arguments for `dvc exp run`, quoted for
+                                           xargs: `python -m pipeline.settings longer | xargs dvc exp run -n longer`
 
 A setting is `pipeline/settings/<name>.yaml`, a flat mapping of dotted params.yaml keys (as
 `dvc exp run -S` spells them) to values; `overrides(name)` checks every key against params.yaml and
