@@ -17,6 +17,7 @@ class PretrainConfig:
     weight_decay: tuple[float, float]
     ema: tuple[float, float]
     loss: str
+    target_norm: str
     crop_scale: tuple[float, float]
     hflip: bool
     device: str
@@ -39,6 +40,8 @@ class PretrainConfig:
         require(all(0 <= m <= 1 for m in self.ema), "pretrain.ema", list(self.ema),
                  "[start, end] momenta in [0, 1]")
         require(self.loss in ("smooth_l1", "l2"), "pretrain.loss", self.loss, "'smooth_l1' or 'l2'")
+        require(self.target_norm in ("layer", "center", "standardize"), "pretrain.target_norm", self.target_norm,
+                 "'layer' (I-JEPA), 'center' or 'standardize'")
         require(0 < self.crop_scale[0] <= self.crop_scale[1] <= 1, "pretrain.crop_scale",
                  list(self.crop_scale), "[low, high] with 0 < low <= high <= 1")
         require(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),

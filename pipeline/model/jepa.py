@@ -26,6 +26,20 @@ from pipeline.core.params import Params
 from pipeline.model.vit import Encoder, LinearEmbed, Predictor, gather_tokens
 
 
+def jepa_targets(tokens: torch.Tensor, norm: str) -> torch.Tensor:
+    """The regression targets from the target encoder's tokens (B, N, D): layer-normed per token without
+    affine parameters (I-JEPA, `layer`); `center` then subtracts their mean over the batch at each position,
+    so the part of a target its position alone predicts (the positional shortcut) is not rewarded;
+    `standardize` also divides by the batch's std there (per position and channel, as data2vec's
+    instance norm does per channel). Under DDP the statistics are over this process's rows of the batch."""
+    out = F.layer_norm(tokens, tokens.shape[-1:])
+    if norm in ("center", "standardize"):
+        out = out - out.mean(dim=0, keepdim=True)
+    if norm == "standardize":
+        out = out / out.std(dim=0, keepdim=True).clamp_min(1e-4)
+    return out
+
+
 class JEPA(nn.Module):
     """I-JEPA as its reference code defines it; the baseline every method extends."""
 
@@ -38,6 +52,7 @@ class JEPA(nn.Module):
         self.predictor = Predictor(params.predictor, width, self.encoder.grid,
                                    self.make_embed(width, params.predictor.width))
         self.loss_name = params.pretrain.loss
+        self.target_norm = params.pretrain.target_norm
 
     # -- hooks a method overrides ------------------------------------------------------------------
     def make_embed(self, in_dim: int, out_dim: int) -> nn.Module:
@@ -89,8 +104,7 @@ class JEPA(nn.Module):
         batch, blocks, nt = target_blocks.shape
         with torch.no_grad():
             full = self.target_encoder(images)
-            # Targets are layer-normed without affine parameters (I-JEPA), per token.
-            full = F.layer_norm(full.float(), full.shape[-1:])
+            full = jepa_targets(full.float(), self.target_norm)
             targets = gather_tokens(full, target_blocks.reshape(batch, blocks * nt))
             targets = targets.reshape(batch * blocks, nt, -1)
 

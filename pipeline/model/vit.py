@@ -73,6 +73,24 @@ def _init_weights(module: nn.Module, blocks: nn.ModuleList) -> None:
         block.mlp.fc2.weight.data.div_(math.sqrt(2.0 * layer))
 
 
+def init_patch_embed_(conv: nn.Conv2d, weight: str, bias: str) -> None:
+    """Initialise the patch embedding like a linear layer on the flattened patch (`model.patch_weight`:
+    trunc_normal std 0.02 as timm/I-JEPA, or xavier uniform as MAE) and its bias (`model.patch_bias`: torch
+    keeps PyTorch's default, zero as I-JEPA). Either weight init draws the same number of random values, so
+    the rest of the model's init is unchanged."""
+    w = conv.weight.data.view(conv.weight.shape[0], -1)
+    if weight == "xavier":
+        nn.init.xavier_uniform_(w)
+    elif weight == "trunc_normal":
+        nn.init.trunc_normal_(w, std=0.02)
+    else:
+        raise PipelineError(f"model.patch_weight '{weight}' is unknown; use trunc_normal or xavier")
+    if bias == "zero":
+        nn.init.zeros_(conv.bias)
+    elif bias != "torch":
+        raise PipelineError(f"model.patch_bias '{bias}' is unknown; use torch or zero")
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig, image_size: int, in_chans: int = 3):
         super().__init__()
@@ -88,9 +106,7 @@ class Encoder(nn.Module):
         self.blocks = _blocks(cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio)
         self.norm = LayerNorm(cfg.width)
         _init_weights(self, self.blocks)
-        # Patch embedding initialised like a linear layer on the flattened patch (as timm/I-JEPA).
-        w = self.patch_embed.weight.data
-        nn.init.trunc_normal_(w.view(w.shape[0], -1), std=0.02)
+        init_patch_embed_(self.patch_embed, cfg.patch_weight, cfg.patch_bias)
 
     @property
     def num_patches(self) -> int:

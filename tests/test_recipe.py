@@ -1,0 +1,73 @@
+"""The pretraining-recipe params on tiny tensors: the patch-embedding init and the centred JEPA targets."""
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import repo_params
+
+from pipeline import methods
+from pipeline.core.errors import PipelineError
+from pipeline.model.jepa import jepa_targets
+from pipeline.model.vit import Encoder
+
+TINY_SIZES = {"model.patch_size": 4, "model.width": 16, "model.depth": 2, "model.heads": 2,
+              "predictor.width": 8, "predictor.depth": 1, "predictor.heads": 2}
+
+
+def encoder(**model):
+    torch.manual_seed(0)
+    return Encoder(repo_params({**TINY_SIZES, **{f"model.{k}": v for k, v in model.items()}}).model, 16)
+
+
+def test_zero_patch_bias_changes_nothing_else():
+    torch_bias, zero_bias = encoder(patch_bias="torch"), encoder(patch_bias="zero")
+    assert torch.count_nonzero(torch_bias.patch_embed.bias) > 0
+    assert torch.count_nonzero(zero_bias.patch_embed.bias) == 0
+    a, b = torch_bias.state_dict(), zero_bias.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if k != "patch_embed.bias")
+
+
+def test_xavier_patch_weight_draws_as_many_values_so_the_rest_of_the_init_is_unchanged():
+    normal, xavier = encoder(patch_weight="trunc_normal"), encoder(patch_weight="xavier")
+    fan_out, fan_in = 16, 3 * 4 * 4
+    bound = (6 / (fan_in + fan_out)) ** 0.5
+    w = xavier.patch_embed.weight.detach()
+    assert w.abs().max() <= bound and w.std() > 0.5 * bound / 3 ** 0.5
+    assert float(normal.patch_embed.weight.detach().std()) == pytest.approx(0.02, rel=0.3)  # trunc_normal, std 0.02
+    a, b = normal.state_dict(), xavier.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if k != "patch_embed.weight")
+
+
+def test_unknown_patch_init_is_a_config_error():
+    with pytest.raises(PipelineError, match="model.patch_bias"):
+        repo_params({"model.patch_bias": "ones"})
+    with pytest.raises(PipelineError, match="model.patch_weight"):
+        repo_params({"model.patch_weight": "kaiming"})
+    with pytest.raises(PipelineError, match="pretrain.target_norm"):
+        repo_params({"pretrain.target_norm": "batch"})
+
+
+def test_targets_are_layer_normed_and_centring_removes_the_per_position_mean():
+    torch.manual_seed(0)
+    tokens = torch.randn(5, 3, 8) + 3 * torch.randn(1, 3, 8)  # a strong per-position component
+    plain = jepa_targets(tokens, "layer")
+    assert torch.allclose(plain, F.layer_norm(tokens, (8,)))
+    centred = jepa_targets(tokens, "center")
+    assert torch.allclose(centred.mean(dim=0), torch.zeros(3, 8), atol=1e-6)
+    assert torch.allclose(centred, plain - plain.mean(dim=0, keepdim=True))
+    standard = jepa_targets(tokens, "standardize")
+    assert torch.allclose(standard.std(dim=0), torch.ones(3, 8), atol=1e-5)
+    assert torch.allclose(standard * plain.std(dim=0, keepdim=True), centred, atol=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["layer", "center", "standardize"])
+def test_jepa_loss_with_every_target_norm(norm):
+    torch.manual_seed(0)
+    params = repo_params({**TINY_SIZES, "pretrain.target_norm": norm})
+    model = methods.get("jepa").build(params, 16)
+    images = torch.randn(4, 3, 16, 16)
+    context = torch.tensor([[0, 1, 2]] * 4)
+    targets = torch.tensor([[[3, 4]], [[3, 4]], [[5, 6]], [[7, 8]]])  # (B, M=1, Nt=2)
+    out = model(images, context, targets, torch.zeros(4, 1, 2))
+    assert torch.isfinite(out["loss"]) and out["loss"] > 0
+    out["loss"].backward()
+    assert model.encoder.patch_embed.weight.grad is not None
