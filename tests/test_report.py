@@ -366,8 +366,10 @@ def test_results_md_diagnostics(md: str) -> None:
     assert [r[0] for r in diagnostics[1:]] == ["Random encoder", "JEPA", "SparseJEPA"]
 
 
-def test_probe_check_line_in_report(md: str) -> None:
-    assert "Probe check: every fit reached its optimum" in md
+def test_probe_check_line_in_report_names_the_failed_run(md: str) -> None:
+    # The fixture's one NaN run (a converged fit whose top-1 is NaN) is named, not hidden behind "every fit".
+    line = next(l for l in md.splitlines() if "Probe check" in l)
+    assert line.startswith("**Probe check failed**") and "top-1 is NaN" in line and "SparseJEPA context" in line
 
 
 def test_probe_check_flags_an_edge_penalty_or_an_unconverged_fit() -> None:
@@ -389,6 +391,8 @@ def test_probe_check_flags_an_edge_penalty_or_an_unconverged_fit() -> None:
     assert "Raw pixels on CIFAR-100: penalty on an edge" in line  # no seed to name
     old = {("jepa/target", "cifar100"): {0: record()}}
     assert "without a convergence check" in probe_check_md(old, [jepa], ["cifar100"])
+    nan = {("jepa/target", "cifar100"): {0: {**record(on_edge=False, converged=True), "top1": None}}}
+    assert "JEPA target seed 0 on CIFAR-100: top-1 is NaN" in probe_check_md(nan, [jepa], ["cifar100"])
 
 
 # ------------------------------------------------------------------------------ figures

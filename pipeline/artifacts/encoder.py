@@ -1,4 +1,4 @@
-"""encoder.pt: a frozen encoder with what rebuilds it, and the params it was trained with.
+"""target.pt / context.pt: a frozen encoder with what rebuilds it, and the params it was trained with.
 
     {"kind": <method key>, "model": <model params block>, "image_size": px, "state_dict": {...},
      "params": {<flattened params the encoder was made with>}, ...}   (torch.save)

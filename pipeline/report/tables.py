@@ -395,7 +395,9 @@ def probe_check_md(runs: Runs, rows: list[Row], datasets: list[str]) -> str:
                     unchecked.append(where)
                     continue
                 problems = [what for what, bad in (("penalty on an edge of the searched grid", probe.get("on_edge")),
-                                                    ("fit not converged", not probe.get("converged"))) if bad]
+                                                    ("fit not converged", not probe.get("converged")),
+                                                    ("top-1 is NaN", math.isnan(as_float(probe.get("top1")))))
+                            if bad]
                 if problems:
                     flagged.append(f"{where}: {' and '.join(problems)}")
     if flagged:
