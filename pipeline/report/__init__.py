@@ -104,17 +104,16 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
         else:
             _remove_stale(path)
 
-    for name, table in (("results_csv", frame), ("results_summary_csv", summary)):
-        path = artifacts.results_csv(reports) if name == "results_csv" else artifacts.results_summary_csv(reports)
+    for name, path, table in (("results_csv", artifacts.results_csv(reports), frame),
+                              ("results_summary_csv", artifacts.results_summary_csv(reports), summary)):
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False, na_rep="NaN")
         written[name] = path
 
     names = dataset_names(runs, datasets)
-    if setting.pretrain_dataset in datasets:
-        environment = {**environment, "pretrain_dataset": names[setting.pretrain_dataset]}
     targets = ""
     if setting.pretrain_dataset in datasets:
+        environment = {**environment, "pretrain_dataset": names[setting.pretrain_dataset]}
         targets = targets_md(runs, rows, setting.pretrain_dataset, setting.min_gain_over_random,
                              setting.min_gain_over_pixels)
     md = results_markdown(Sections(

@@ -39,12 +39,11 @@ def overrides(name: str, params_file: str | Path = PARAMS_FILE) -> dict:
 
 
 def cli_args(values: dict) -> list[str]:
-    """`-S key=value` pairs; lists and mappings in YAML flow style, as DVC parses them."""
+    """`-S key=value` pairs; numbers, booleans, lists and mappings as JSON (YAML flow style, as DVC parses
+    them), strings as they are."""
     out = []
     for key, value in values.items():
-        text = json.dumps(value) if isinstance(value, (list, dict)) else str(value).lower() if isinstance(
-            value, bool) else str(value)
-        out += ["-S", f"{key}={text}"]
+        out += ["-S", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
     return out
 
 
