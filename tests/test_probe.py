@@ -90,6 +90,24 @@ def test_a_best_penalty_on_the_grid_edge_widens_the_search_then_is_flagged(monke
     assert sorted(trials) == pytest.approx(tried) and best == pytest.approx(chosen) and edge is on_edge
 
 
+@pytest.mark.parametrize("patience, tried", [
+    (2, [1e-4, 1e-3, 1e-2, 0.1, 1.0]),        # two falls past the peak end the path: 1e-5 and 1e-6 never fitted
+    (3, [1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0]),
+])
+def test_the_path_stops_once_validation_has_fallen_patience_times(monkeypatch, patience, tried):
+    from pipeline.eval import probe
+
+    fitted = []
+    monkeypatch.setattr(probe, "fit", lambda x, y, k, l2, cfg, start=None: fitted.append(l2) or probe.Fit(l2, None, 1,
+                                                                                                           0.0, True))
+    monkeypatch.setattr(probe, "accuracy", lambda f, x, y: -abs(math.log10(f.w / 1e-2)))
+    grid = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0)
+    best, _, trials, edge = probe.search(None, None, None, None, 2,
+                                         dataclasses.replace(CFG, l2=grid, widen=2, patience=patience))
+    assert fitted == sorted(tried, reverse=True)  # strong to weak, and nothing after the stop
+    assert sorted(trials) == pytest.approx(tried) and best == pytest.approx(1e-2) and not edge
+
+
 @pytest.mark.parametrize("grid, scores, widen, tried, chosen, on_edge", [
     # A plateau of equal validation scores inside the grid: its middle, no widening.
     ((1e-4, 1e-3, 1e-2, 0.1, 1.0), {1e-4: 80, 1e-3: 90, 1e-2: 90, 0.1: 90, 1.0: 70}, 2,

@@ -11,6 +11,7 @@ class ProbeConfig:
     val_fraction: float
     l2: tuple[float, ...]
     widen: int
+    patience: int
     max_iter: int
     tolerance: float
     chunk_rows: int
@@ -21,6 +22,8 @@ class ProbeConfig:
         require(len(self.l2) > 0 and all(v > 0 for v in self.l2), "probe.l2", list(self.l2),
                  "a non-empty list of penalties > 0")
         require(self.widen >= 0, "probe.widen", self.widen, ">= 0 (decades tried beyond an edge of probe.l2)")
+        require(self.patience >= 1, "probe.patience", self.patience,
+                ">= 1 (fits in a row below the best validation top-1 that end the path)")
         require(self.max_iter >= 1, "probe.max_iter", self.max_iter, ">= 1")
         require(self.tolerance > 0, "probe.tolerance", self.tolerance, "> 0")
         require(self.chunk_rows >= 1, "probe.chunk_rows", self.chunk_rows, ">= 1")

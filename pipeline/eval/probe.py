@@ -9,7 +9,9 @@ mini-batches (what the probe used before) stops wherever its epochs run out and 
 whose features happen to suit that schedule.
 
 The penalty is chosen on a validation split of train (fits warm-started along the path from the
-strongest penalty to the weakest): the middle of the run of penalties with the best validation top-1;
+strongest penalty to the weakest, which stops once `probe.patience` fits in a row score below the
+best so far: weak penalties cost the most iterations, and past the peak they only fall further):
+the middle of the run of penalties with the best validation top-1;
 while that run touches an end of the grid, the grid widens by a decade there, up to `probe.widen`
 times, and the record says whether the choice still sits on an edge.
 The chosen penalty is then refit on all of train and scored once on the test split. The gradient is
@@ -18,6 +20,7 @@ memory than one chunk's logits.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -45,6 +48,7 @@ class ProbeResult:
     num_classes: int
     feature_dim: int
     grid: list[dict]  # every penalty tried: its validation top-1, iterations, gradient norm, convergence
+    untried: list[float]  # penalties of probe.l2 the path stopped before (validation had fallen probe.patience times)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -176,10 +180,15 @@ def search(x_fit: torch.Tensor, y_fit: torch.Tensor, x_val: torch.Tensor, y_val:
     fits: dict[float, Fit] = {}
 
     def run(values: list[float], start: Fit | None) -> None:
+        best, falling = -math.inf, 0
         for l2 in values:
             fits[l2] = start = fit(x_fit, y_fit, num_classes, l2, cfg, start)
             trials[l2] = {"l2": l2, "val_top1": accuracy(start, x_val, y_val), "iterations": start.iterations,
                           "grad_norm": start.grad_norm, "converged": start.converged}
+            # A tie is no fall: a flat stretch (a small validation split) may still rise further on.
+            best, falling = (trials[l2]["val_top1"], 0) if trials[l2]["val_top1"] >= best else (best, falling + 1)
+            if falling >= cfg.patience:
+                return
 
     run(grid, None)
     while True:
@@ -219,4 +228,4 @@ def run_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor
                        on_edge=on_edge, converged=final.converged, iterations=final.iterations,
                        grad_norm=final.grad_norm, n_train=len(fit_idx), n_val=len(val_idx), n_test=len(test_x),
                        num_classes=num_classes, feature_dim=train_x.shape[1],
-                       grid=[trials[v] for v in sorted(trials)])
+                       grid=[trials[v] for v in sorted(trials)], untried=sorted(set(cfg.l2) - set(trials)))
