@@ -7,7 +7,7 @@ from conftest import repo_params
 
 from pipeline import methods
 from pipeline.methods.sparse_jepa import (GroupedEmbed, SparseJEPA, gaussian_kl, group_penalty, group_soft_threshold,
-                                          prox_step_, prox_threshold)
+                                          groups_per_latent, prox_threshold, proximal_sgd_step_, zero_fraction)
 from pipeline.model.jepa import JEPA, ema_update_
 from pipeline.model.vit import Encoder, normalize, sincos_2d
 from pipeline.pretrain.augment import crop_boxes, resized_crop
@@ -55,19 +55,48 @@ def test_prox_zeroes_columns_at_or_below_threshold_and_shrinks_the_rest_by_exact
     assert group_soft_threshold(w, per_column).norm(dim=1)[0, 0] == pytest.approx(3.0)
 
 
-def test_prox_step_shrinks_every_column_by_lr_lambda_sqrt_p():
-    embed = GroupedEmbed(in_dim=4, out_dim=9, groups=2)  # p = 9, sqrt(p) = 3
-    with torch.no_grad():
-        embed.weight.zero_()
-        embed.weight[0, 0, 0] = 1.0  # norm 1: survives a threshold of 0.6
-        embed.weight[1, :, 3] = 0.1  # norm 0.3: dies
-    assert prox_threshold(embed.weight, lr=0.1, lam=2.0) == pytest.approx(0.6)
-    prox_step_(embed, lr=0.1, lam=2.0)
-    assert embed.weight[0, 0, 0].item() == pytest.approx(0.4)
-    assert (embed.weight[1, :, 3] == 0).all()
-    before = embed.weight.clone()
-    prox_step_(embed, lr=0.1, lam=0.0)  # lambda 0 is JEPA with G maps: no shrink at all
-    assert torch.equal(before, embed.weight)
+def test_the_proximal_threshold_is_the_step_times_the_penaltys_weight_per_column():
+    weight = torch.zeros(2, 9, 4)  # G*K = 8 columns: the mean penalty weighs each norm by lambda / 8
+    assert prox_threshold(weight, step=0.5, lam=2.0) == pytest.approx(0.5 * 2.0 / 8)
+    weight[0, 0, 0] = 1.0   # norm 1: survives the threshold 0.125
+    weight[1, :, 3] = 0.01  # norm 0.03: dies
+    avg = torch.zeros_like(weight)
+    proximal_sgd_step_(weight, avg, step=0.5, lam=2.0, momentum=0.9)  # no gradient yet: the prox alone
+    assert weight[0, 0, 0].item() == pytest.approx(0.875) and (weight[1, :, 3] == 0).all()
+    before = weight.clone()
+    proximal_sgd_step_(weight, avg, step=0.5, lam=0.0, momentum=0.9)  # lambda 0: the groups-only model
+    assert torch.equal(before, weight)
+
+
+def test_the_maps_step_along_the_mean_of_their_gradients_and_release_them():
+    weight = torch.zeros(1, 2, 1, requires_grad=True)
+    avg = torch.zeros(1, 2, 1)
+    weight.grad = torch.tensor([[[1.0], [0.0]]])
+    proximal_sgd_step_(weight, avg, step=1.0, lam=0.0, momentum=0.75)
+    assert avg[0, 0, 0] == pytest.approx(0.25) and weight[0, 0, 0].item() == pytest.approx(-0.25)
+    assert weight.grad is None  # AdamW's zero_grad never sees the maps: the step clears their gradient
+
+
+def test_proximal_sgd_recovers_a_known_latent_to_group_support():
+    """A linear latent-to-group problem whose true maps use only some latents per group: proximal SGD on
+    the mean squared error plus the group penalty ends with exactly those columns non-zero."""
+    gen = torch.Generator().manual_seed(0)
+    groups, p, k, n = 3, 5, 8, 512
+    support = torch.zeros(groups, k, dtype=torch.bool)
+    support[0, :3], support[1, 2:5], support[2, 5:] = True, True, True
+    truth = torch.randn(groups, p, k, generator=gen) * support[:, None, :]
+    weight = (0.5 * torch.randn(groups, p, k, generator=gen)).requires_grad_(True)  # every column starts alive
+    avg = torch.zeros_like(weight)
+    for _ in range(600):
+        z = torch.randn(n, k, generator=gen)
+        y = torch.einsum("gpk,nk->gnp", truth, z) + 0.1 * torch.randn(groups, n, p, generator=gen)
+        loss = (torch.einsum("gpk,nk->gnp", weight, z) - y).pow(2).sum(-1).mean()
+        loss.backward()
+        proximal_sgd_step_(weight, avg, step=0.05, lam=1.0, momentum=0.9)
+    norms = weight.detach().norm(dim=1)
+    assert torch.equal(norms > 0, support)
+    assert zero_fraction(norms) == pytest.approx(1 - support.float().mean().item())
+    assert groups_per_latent(norms) == pytest.approx(support.sum(0).float().mean().item())
 
 
 def test_group_penalty_is_lambda_times_mean_column_norm():
@@ -98,7 +127,8 @@ def test_grouped_embed_uses_each_blocks_own_group_matrix():
     for b in range(2):
         for m in range(2):
             g = regions[b, m]
-            assert torch.allclose(out[b, m], z[b] @ embed.weight[g].T + embed.bias[g], atol=1e-6)
+            assert torch.allclose(out[b, m], z[b] @ embed.weight[g].T, atol=1e-6)
+    assert embed.bias is None  # no per-group bias unless asked: it would predict a region with every column cut
 
 
 def test_sincos_positions_are_distinct_and_fixed():
@@ -110,7 +140,7 @@ def test_sincos_positions_are_distinct_and_fixed():
 @pytest.mark.parametrize("method, sparsity, terms", [
     ("jepa", {}, {"loss", "loss_jepa"}),
     ("sparse_jepa", {"lambda": 0.1, "beta": 0.0, "groups": 4}, {"loss", "loss_jepa", "kl"}),
-    ("sparse_jepa", {"lambda": 0.1, "beta": 0.01, "groups": 2}, {"loss", "loss_jepa", "kl"}),
+    ("sparse_jepa", {"lambda": 0.1, "beta": 0.01, "groups": 2}, {"loss", "loss_jepa", "kl", "sigma"}),
 ])
 def test_jepa_forward_backward_shapes_and_gradients(method, sparsity, terms):
     model = tiny(method, **sparsity)
@@ -122,7 +152,8 @@ def test_jepa_forward_backward_shapes_and_gradients(method, sparsity, terms):
     assert all(p.grad is None for p in model.target_encoder.parameters())  # no gradient into the EMA copy
     assert model.encoder.patch_embed.weight.grad.abs().sum() > 0
     if sparsity.get("beta", 0) > 0:
-        assert out["kl"] > 0 and model.logvar.proj.bias.grad is not None
+        assert out["kl"] > 0 and model.latent_head.logvar.bias.grad is not None
+        assert model.latent_head.mean.weight.grad is not None  # the KL can move q's mean, not only sigma
         assert float(out["loss"]) == pytest.approx(float(out["loss_jepa"] + 0.01 * out["kl"]))
 
 
@@ -135,20 +166,20 @@ def test_methods_are_the_shared_model_with_their_own_hooks():
         for (name, a), b in zip(model.encoder.state_dict().items(), reference.state_dict().values()):
             assert torch.equal(a, b), name
     assert jepa.log_terms() == {} and jepa.summary() == {} and jepa.outputs() == {}
-    assert {"penalty", "zero_fraction"} == set(sparse.log_terms())
+    assert {"penalty", "zero_fraction", "groups_per_latent", "map_norm"} == set(sparse.log_terms())
     assert sparse.outputs()["column_norms"].shape == (4, 16)
 
 
-def test_param_groups_keep_biases_norms_and_group_maps_out_of_weight_decay():
+def test_param_groups_keep_biases_and_norms_out_of_weight_decay_and_the_group_maps_out_of_adamw():
     model = tiny("sparse_jepa", groups=4)
     groups = {g["name"]: g for g in model.optimizer_groups(0.05)}
+    in_adamw = {id(p) for g in groups.values() for p in g["params"]}
     decayed = {id(p) for p in groups["decay"]["params"]}
-    assert id(model.group_embed.weight) not in decayed
-    assert groups["group_maps"]["weight_decay"] == 0.0
+    assert id(model.group_embed.weight) not in in_adamw  # proximal SGD moves them (after_optimizer_step)
     assert all(p.ndim > 1 for p in groups["decay"]["params"])
     assert id(model.encoder.norm.weight) not in decayed and id(model.encoder.blocks[0].attn.qkv.bias) not in decayed
     n_trainable = sum(1 for p in model.parameters() if p.requires_grad)
-    assert sum(len(g["params"]) for g in groups.values()) == n_trainable
+    assert len(in_adamw) == n_trainable - 1
 
 
 def test_encoder_sees_only_kept_patches():

@@ -9,11 +9,18 @@ from pipeline.core.params import require
 @dataclass(frozen=True)
 class SparsityConfig:
     lambda_: float
+    lr: float
+    momentum: float
+    init_std: float
+    bias: bool
     beta: float
     groups: int
 
     def validate(self) -> None:
         require(self.lambda_ >= 0, "sparsity.lambda", self.lambda_, ">= 0")
+        require(self.lr > 0, "sparsity.lr", self.lr, "> 0 (the group maps' SGD step at the peak of the schedule)")
+        require(0 <= self.momentum < 1, "sparsity.momentum", self.momentum, "in [0, 1)")
+        require(self.init_std > 0, "sparsity.init_std", self.init_std, "> 0")
         require(self.beta >= 0, "sparsity.beta", self.beta, ">= 0")
         require(self.groups >= 1, "sparsity.groups", self.groups, ">= 1")
 

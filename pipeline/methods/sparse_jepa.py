@@ -1,18 +1,24 @@
-"""SparseJEPA: JEPA plus latent-to-group maps, their group-lasso proximal step, and the KL term.
+"""SparseJEPA: JEPA plus latent-to-group maps, their group lasso by exact proximal SGD, and the KL term.
 
     L = L_jepa + lambda * mean_{g,j} ||W^(g)[:, j]||_2 + beta * KL(q(z|x) || N(0, I))
 
-W^(g) (predictor width p x latent width K) embeds the context latents z when the predictor
-predicts a target block in region g. The penalty is a mean over the G*K columns, not oi-VAE's
-sum, so that its value is a minor share of the JEPA loss whatever the width or group count (11%
-at the start of the quick setting's run at lambda 0.3).
+W^(g) (predictor width p x latent width K, no bias, as oi-VAE's maps) embeds the context latents z
+when the predictor predicts a target block in region g; a zero column j of W^(g) means latent j does
+not serve region g. The penalty is a mean over the G*K columns rather than oi-VAE's sum, only so
+that lambda's scale does not change with G and K (it is lambda / (G*K) times the sum).
 
-The penalty is never backpropagated; after each AdamW step the proximal step shrinks every
-column by t = lr * lambda * sqrt(p) and sets it exactly to zero when its norm is below t.
-oi-VAE uses t = lr * lambda with W on plain SGD; here W is on AdamW, which moves a column by
-about lr * sqrt(p) * c per step, c in [0, 1] being how consistently its gradient points one way.
-In those units a column survives only while c > lambda: lambda is the gradient consistency a
-latent-to-group link needs to be kept, independent of the loss's scale.
+W is not on AdamW: it is on its own plain SGD with step eta_t = sparsity.lr * lr_t / pretrain.lr
+(the main schedule's shape), followed by the proximal step of the penalty for that step,
+
+    W^(g)[:, j] <- w * max(0, 1 - eta_t * lambda / (G*K) / ||w||),   w = W^(g)[:, j] - eta_t * grad_j,
+
+which is proximal stochastic gradient descent on exactly the L above (oi-VAE's scheme). So a column
+ends exactly zero when the JEPA loss's gradient on it stays below lambda / (G*K) in norm: the link
+from latent j to region g is cut by evidence, not by its starting size. The logged penalty is this L's.
+
+The KL term, when beta > 0, is on a latent whose mean can move: a linear head (identity at init) on
+the context encoder's LayerNorm-ed tokens gives q's mean, a second its log-variance; on the tokens
+themselves (squared mean fixed by the LayerNorm) the KL could only fall by raising sigma to 1.
 """
 from __future__ import annotations
 
@@ -31,11 +37,14 @@ from pipeline.model.regions import region_of
 class GroupedEmbed(nn.Module):
     """The predictor's input map, one matrix per group: z (B, Nc, K) -> (B*M, Nc, P)."""
 
-    def __init__(self, in_dim: int, out_dim: int, groups: int):
+    def __init__(self, in_dim: int, out_dim: int, groups: int, init_std: float = 0.02, bias: bool = False):
         super().__init__()
-        # Same initial scale as JEPA's single input map, so lambda = 0 is JEPA with G maps.
-        self.weight = nn.Parameter(nn.init.trunc_normal_(torch.empty(groups, out_dim, in_dim), std=0.02))
-        self.bias = nn.Parameter(torch.zeros(groups, out_dim))
+        self.weight = nn.Parameter(nn.init.trunc_normal_(torch.empty(groups, out_dim, in_dim), std=init_std,
+                                                         a=-2 * init_std, b=2 * init_std))
+        # An unpenalised per-group bias would let a region be predicted with every column cut.
+        self.bias = nn.Parameter(torch.zeros(groups, out_dim)) if bias else None
+        # The running mean of the weight's gradients (its optimiser state; a buffer, so checkpoints keep it).
+        self.register_buffer("grad_avg", torch.zeros_like(self.weight))
 
     @property
     def groups(self) -> int:
@@ -45,7 +54,9 @@ class GroupedEmbed(nn.Module):
         batch, nc, _ = z.shape
         blocks = regions.shape[1]
         # Embed once per group, then pick each block's group: G small matmuls instead of B*M.
-        per_group = torch.einsum("bnk,gpk->bgnp", z, self.weight) + self.bias[None, :, None, :]
+        per_group = torch.einsum("bnk,gpk->bgnp", z, self.weight)
+        if self.bias is not None:
+            per_group = per_group + self.bias[None, :, None, :]
         picked = torch.gather(per_group, 1, regions[:, :, None, None].expand(-1, -1, nc, per_group.shape[-1]))
         return picked.reshape(batch * blocks, nc, -1)
 
@@ -72,35 +83,57 @@ def group_soft_threshold(weight: torch.Tensor, threshold: torch.Tensor | float) 
     return weight * scale
 
 
-def prox_threshold(weight: torch.Tensor, lr: float, lam: float) -> float:
-    """t = lr * lambda * sqrt(p): the shrink per step, in AdamW's units (see the module docstring)."""
-    return lr * lam * weight.shape[1] ** 0.5
+def prox_threshold(weight: torch.Tensor, step: float, lam: float) -> float:
+    """The proximal threshold of `group_penalty` for a gradient step of size `step`: step * lambda / (G*K)
+    (the penalty's weight on each column's norm times the step)."""
+    return step * lam / (weight.shape[0] * weight.shape[2])
 
 
 @torch.no_grad()
-def prox_step_(embed: GroupedEmbed, lr: float, lam: float) -> None:
+def proximal_sgd_step_(weight: torch.Tensor, grad_avg: torch.Tensor, step: float, lam: float, momentum: float) -> None:
+    """One proximal step on `weight` along the running mean of its gradients, then clear the gradient.
+
+    grad_avg <- momentum * grad_avg + (1 - momentum) * grad (an average, not heavy-ball's sum, so a zero
+    column stays zero exactly while its averaged JEPA gradient is below the threshold's lambda / (G*K),
+    the stationarity condition of L; one batch's noise alone does not revive it).
+    """
+    if weight.grad is not None:
+        grad_avg.lerp_(weight.grad, 1 - momentum)
+        weight.grad = None
+    weight.add_(grad_avg, alpha=-step)
     if lam > 0:
-        embed.weight.copy_(group_soft_threshold(embed.weight, prox_threshold(embed.weight, lr, lam)))
+        weight.copy_(group_soft_threshold(weight, prox_threshold(weight, step, lam)))
 
 
-def zero_fraction(embed: GroupedEmbed) -> float:
-    return float((embed.column_norms() == 0).float().mean())
+def zero_fraction(norms: torch.Tensor) -> float:
+    """Share of (group, latent) columns that are exactly zero, from the (G, K) column norms."""
+    return float((norms == 0).float().mean())
 
 
-class LogVarHead(nn.Module):
-    """Log-variance of q(z|x) per context token; the token itself is the mean.
+def groups_per_latent(norms: torch.Tensor) -> float:
+    """Mean number of groups a latent dimension still serves (G: no grouping; 0: the latent is unused)."""
+    return float((norms > 0).sum(dim=0).float().mean())
 
-    Starts at a small, input-independent variance (sigma 0.1) so early training is JEPA-like.
+
+class LatentHead(nn.Module):
+    """q(z|x) per context token: mean = A z (A identity at init), log-variance = B z + c.
+
+    The mean is a learned map, so the KL can pull it in (and the group maps must pay, in the lasso, for
+    scaling it back up) instead of being fixed by the encoder's LayerNorm. The log-variance starts
+    input-independent at sigma `init_std`, so early training is JEPA-like.
     """
 
     def __init__(self, dim: int, init_std: float = 0.1):
         super().__init__()
-        self.proj = nn.Linear(dim, dim)
-        nn.init.zeros_(self.proj.weight)
-        nn.init.constant_(self.proj.bias, 2 * math.log(init_std))
+        self.mean = nn.Linear(dim, dim)
+        nn.init.eye_(self.mean.weight)
+        nn.init.zeros_(self.mean.bias)
+        self.logvar = nn.Linear(dim, dim)
+        nn.init.zeros_(self.logvar.weight)
+        nn.init.constant_(self.logvar.bias, 2 * math.log(init_std))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.proj(z)
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mean(z), self.logvar(z)
 
 
 def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, gen: torch.Generator | None,
@@ -124,28 +157,29 @@ def uses_kl(cfg: SparsityConfig | None) -> bool:
 
 class SparseJEPA(JEPA):
     """JEPA whose predictor embeds the context through one map per target region (`sparsity.groups`),
-    with the group lasso on the maps' columns (`sparsity.lambda`) and, with `sparsity.beta > 0`,
-    stochastic context latents and their KL term."""
+    the maps on proximal SGD for the group lasso (`sparsity.lambda`, `sparsity.lr`) and, with
+    `sparsity.beta > 0`, stochastic context latents and their KL term."""
 
     def __init__(self, params: Params, image_size: int):
         self.sparsity = params.sparsity  # read by make_embed, which JEPA's constructor calls
         super().__init__(params, image_size)
-        self.logvar = LogVarHead(params.model.width) if uses_kl(self.sparsity) else None
+        self.peak_lr = params.pretrain.lr
+        self.latent_head = LatentHead(params.model.width) if uses_kl(self.sparsity) else None
 
     @property
     def group_embed(self) -> GroupedEmbed:
         return self.predictor.embed
 
     def make_embed(self, in_dim: int, out_dim: int) -> nn.Module:
-        return GroupedEmbed(in_dim, out_dim, self.sparsity.groups)
+        return GroupedEmbed(in_dim, out_dim, self.sparsity.groups, self.sparsity.init_std, self.sparsity.bias)
 
     def context_latents(self, z, noise, shard):
-        kl = torch.zeros((), device=z.device)
-        if self.logvar is not None:
-            logvar = self.logvar(z)
-            kl = gaussian_kl(z.float(), logvar.float())
-            z = reparameterise(z, logvar, noise, shard)
-        return z, {"kl": kl}
+        if self.latent_head is None:
+            return z, {"kl": torch.zeros((), device=z.device)}
+        mean, logvar = self.latent_head(z)
+        kl = gaussian_kl(mean.float(), logvar.float())
+        sigma = (0.5 * logvar.detach().float()).exp().mean()
+        return reparameterise(mean, logvar, noise, shard), {"kl": kl, "sigma": sigma}
 
     def target_regions(self, centers: torch.Tensor) -> torch.Tensor:
         return region_of(centers, self.encoder.grid, self.sparsity.groups)
@@ -154,23 +188,28 @@ class SparseJEPA(JEPA):
         return self.sparsity.beta * terms["kl"]
 
     def optimizer_groups(self, weight_decay, exclude=()):
-        # Never weight decay on the group maps: the group lasso alone controls their size.
-        weight = self.group_embed.weight
-        return [*super().optimizer_groups(weight_decay, (*exclude, weight)),
-                {"params": [weight], "weight_decay": 0.0, "name": "group_maps"}]
+        # The group maps are not AdamW's: after_optimizer_step moves them (proximal SGD).
+        return super().optimizer_groups(weight_decay, (*exclude, self.group_embed.weight))
+
+    def map_step(self, lr: float) -> float:
+        """The maps' SGD step at the main schedule's lr: sparsity.lr scaled by the schedule's shape."""
+        return self.sparsity.lr * lr / self.peak_lr
 
     def after_optimizer_step(self, lr: float) -> None:
-        prox_step_(self.group_embed, lr, self.sparsity.lambda_)
+        embed = self.group_embed
+        proximal_sgd_step_(embed.weight, embed.grad_avg, self.map_step(lr), self.sparsity.lambda_,
+                           self.sparsity.momentum)
 
     def log_terms(self) -> dict[str, float]:
-        return {"penalty": float(group_penalty(self.group_embed.weight.detach(), self.sparsity.lambda_)),
-                "zero_fraction": zero_fraction(self.group_embed)}
+        weight = self.group_embed.weight.detach()
+        norms = self.group_embed.column_norms()
+        return {"penalty": float(group_penalty(weight, self.sparsity.lambda_)), "zero_fraction": zero_fraction(norms),
+                "groups_per_latent": groups_per_latent(norms), "map_norm": float(weight.norm())}
 
     def summary(self) -> dict[str, float]:
-        norms = self.group_embed.column_norms()
-        return {"zero_fraction": zero_fraction(self.group_embed),
-                "groups_per_latent": float((norms > 0).sum(dim=0).float().mean()),
-                "final_penalty": self.log_terms()["penalty"]}
+        terms = self.log_terms()
+        return {"zero_fraction": terms["zero_fraction"], "groups_per_latent": terms["groups_per_latent"],
+                "map_norm": terms["map_norm"], "final_penalty": terms["penalty"]}
 
     def outputs(self) -> dict[str, np.ndarray]:
         return {"column_norms": self.group_embed.column_norms().cpu().numpy()}
