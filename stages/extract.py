@@ -2,7 +2,8 @@
 
 Usage: python -m stages.extract <method>     every seed of the method, every encoder its pretraining saved
        python -m stages.extract pixels       the raw pixels of the prepared images (the reference)
-Writes data/features/<method>/seed<k>/<encoder>/<dataset>.npz, or data/features/pixels/<dataset>.npz.
+Writes data/features/<method>/seed<k>/<encoder>/<dataset>.npz, or data/features/pixels/<dataset>.npz
+(with a trailing --under <name>: under data/<name>/).
 One process for all of them: each stage start costs seconds of imports, each extraction less.
 """
 import torch
@@ -18,10 +19,11 @@ from pipeline.runtime.cli import run_stage
 
 
 def main(argv: list[str]) -> None:
+    argv, roots = artifacts.split_under(argv)
     if len(argv) != 1:
-        raise PipelineError(f"usage: python -m stages.extract <method>|{artifacts.PIXELS}")
+        raise PipelineError(f"usage: python -m stages.extract <method>|{artifacts.PIXELS} [--under <name>]")
     if argv[0] == artifacts.PIXELS:
-        extract_pixels(load_params(["data"]).data.probe)
+        extract_pixels(load_params(["data"]).data.probe, roots)
         return
     method = argv[0]
     params = load_params(["seeds", "data", "extract"])
@@ -30,26 +32,26 @@ def main(argv: list[str]) -> None:
         # Memory-mapped: a large prepared set (Places205, iNat18) is read one batch at a time.
         data = load_prepared(artifacts.prepared_dir(dataset), mmap=True)
         for seed in params.seeds:
-            for name in artifacts.saved_encoders(method, seed):
-                encoder, encoder_params = read_encoder(artifacts.encoder_path(method, seed, name))
+            for name in artifacts.saved_encoders(method, seed, roots.data):
+                encoder, encoder_params = read_encoder(artifacts.encoder_path(method, seed, name, roots.data))
                 label = f"extract {method}/seed{seed}/{name}/{dataset}"
                 feats = {split: pooled_features(encoder, getattr(data, f"{split}_images"), params.extract.batch_size,
                                                 params.extract.layers, params.extract.pooling, device,
                                                 label=f"{label} {split}")
                          for split in ("train", "test")}
-                out = artifacts.features_path(method, dataset, seed, name)
+                out = artifacts.features_path(method, dataset, seed, name, roots.data)
                 write_features(out, feats["train"], data.train_labels, feats["test"], data.test_labels,
                                data.num_classes, encoder_params, dataset_summary(data.meta))
                 print(f"wrote {out}: {tuple(feats['train'].shape)} train, {tuple(feats['test'].shape)} test",
                       flush=True)
 
 
-def extract_pixels(datasets: tuple[str, ...]) -> None:
+def extract_pixels(datasets: tuple[str, ...], roots: artifacts.Roots) -> None:
     for dataset in datasets:
         data = load_prepared(artifacts.prepared_dir(dataset), mmap=True)
         grey = is_grey(data.train_images) and is_grey(data.test_images)
         train, test = pixel_features(data.train_images, grey), pixel_features(data.test_images, grey)
-        out = artifacts.features_path(artifacts.PIXELS, dataset)
+        out = artifacts.features_path(artifacts.PIXELS, dataset, data=roots.data)
         write_features(out, train, data.train_labels, test, data.test_labels, data.num_classes,
                        {"features": "raw pixels"}, dataset_summary(data.meta))
         print(f"wrote {out}: {tuple(train.shape)} train, {tuple(test.shape)} test", flush=True)

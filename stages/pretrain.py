@@ -1,8 +1,8 @@
 """DVC stage `pretrain@<method>`: a prepared dataset -> the method's frozen encoders and reports, per seed.
 
-Usage: python -m stages.pretrain <method> <dataset>   (methods: pipeline/methods/registry.yaml)
+Usage: python -m stages.pretrain <method> <dataset> [--under <name>]   (methods: pipeline/methods/registry.yaml)
 Writes data/models/<method>/seed<k>/{target,context}.pt and reports/pretrain/<method>/seed<k>/ (summary,
-history, outputs) for every k in params.yaml `seeds`. A killed run resumes from
+history, outputs) for every k in params.yaml `seeds` (with --under <name>: under data/<name>, reports/<name>). A killed run resumes from
 checkpoints/<method>/<fingerprint>/last.pt when re-run; a seed whose run already finished (same params,
 data and code) only reloads its last checkpoint, so adding a seed costs one run.
 With pretrain.processes > 1 it re-launches itself under torchrun; process 0 writes every output.
@@ -17,15 +17,17 @@ from pipeline.runtime.cli import run_stage
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 2:
-        raise PipelineError(f"usage: python -m stages.pretrain {{{','.join(methods.keys())}}} <dataset>")
-    method, dataset = methods.get(argv[0]), argv[1]
+    args, roots = artifacts.split_under(argv)
+    if len(args) != 2:
+        raise PipelineError(f"usage: python -m stages.pretrain {{{','.join(methods.keys())}}} <dataset> "
+                            f"[--under <name>]")
+    method, dataset = methods.get(args[0]), args[1]
     params = load_params(["seeds", *method.params])
     if method.pretrained:
         relaunch_under_torchrun(params.pretrain.processes, __spec__.name, argv)  # > 1: runs under torchrun, exits
     data = load_prepared(artifacts.prepared_dir(dataset))
     for seed in params.seeds:
-        pretrain_method(method, dataset, data, params.for_seed(seed))
+        pretrain_method(method, dataset, data, params.for_seed(seed), roots)
 
 
 if __name__ == "__main__":

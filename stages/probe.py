@@ -3,7 +3,8 @@
 Usage: python -m stages.probe <method>     every seed, saved encoder and probed dataset of the method
        python -m stages.probe pixels       the raw-pixel reference (probed once: it has no seed)
 Writes reports/probe/<method>/seed<k>/<encoder>/<dataset>.json or reports/probe/pixels/<dataset>.json
-(DVC metrics) and logs each to MLflow.
+(DVC metrics; with a trailing --under <name>: features from data/<name>/, records under reports/<name>/)
+and logs each to MLflow.
 """
 import torch
 
@@ -19,22 +20,24 @@ from pipeline.runtime.cli import run_stage
 
 
 def main(argv: list[str]) -> None:
+    argv, roots = artifacts.split_under(argv)
     if len(argv) != 1:
-        raise PipelineError(f"usage: python -m stages.probe <method>|{artifacts.PIXELS}")
+        raise PipelineError(f"usage: python -m stages.probe <method>|{artifacts.PIXELS} [--under <name>]")
     params = load_params(["seeds", "data", "probe"])
     if argv[0] == artifacts.PIXELS:
         # The validation split is the first seed's: the reference is one number, not a distribution.
         runs = [(artifacts.PIXELS, None, "pixels")]
     else:
-        runs = [(argv[0], seed, name) for seed in params.seeds for name in artifacts.saved_encoders(argv[0], seed)]
+        runs = [(argv[0], seed, name) for seed in params.seeds
+                for name in artifacts.saved_encoders(argv[0], seed, roots.data)]
     for dataset in params.data.probe:
         for key, seed, encoder in runs:
-            probe_one(key, dataset, seed, encoder, params)
+            probe_one(key, dataset, seed, encoder, params, roots)
 
 
-def probe_one(key: str, dataset: str, seed: int | None, encoder: str, params) -> None:
+def probe_one(key: str, dataset: str, seed: int | None, encoder: str, params, roots: artifacts.Roots) -> None:
     run_params = params.for_seed(params.seeds[0] if seed is None else seed)
-    source = artifacts.features_path(key, dataset, seed, encoder)
+    source = artifacts.features_path(key, dataset, seed, encoder, roots.data)
     f = read_features(source)
     train_x, test_x = torch.from_numpy(f["train"]), torch.from_numpy(f["test"])
     train_y, test_y = torch.from_numpy(f["train_labels"]), torch.from_numpy(f["test_labels"])
@@ -45,7 +48,7 @@ def probe_one(key: str, dataset: str, seed: int | None, encoder: str, params) ->
               # Same images for every method: the test split's features.
               "multi_information": multi_information(test_x),
               "data": f["dataset"]}
-    write_probe(artifacts.probe_path(key, dataset, seed, encoder), record)
+    write_probe(artifacts.probe_path(key, dataset, seed, encoder, roots.reports), record)
     label = key if seed is None else f"{key}/seed{seed}/{encoder}"
     print(f"probe {label}/{dataset}: top-1 {result.top1:.2f}% (val {result.val_top1:.2f}%, l2 {result.l2:g}"
           f"{' ON A GRID EDGE' if result.on_edge else ''}, {result.iterations} L-BFGS iterations, gradient "

@@ -1,6 +1,7 @@
 """DVC stage `report`: the results table with seed statistics, pretraining facts and figures under reports/.
 
-Usage: python -m stages.report   (rows: raw pixels, then the method registry's order; columns: data.probe)
+Usage: python -m stages.report [--under ladder]   (rows: raw pixels, then the method registry's order, or
+its ablation ladder's with --under ladder, read from and written under reports/ladder; columns: data.probe)
 Also logs the table and figures to MLflow and prints where to compare the runs in its UI.
 """
 from pipeline import artifacts, methods
@@ -12,13 +13,14 @@ from pipeline.runtime.cli import run_stage
 
 
 def main(argv: list[str]) -> None:
-    if argv:
-        raise PipelineError("usage: python -m stages.report (it takes no arguments)")
+    args, roots = artifacts.split_under(argv)
+    if args:
+        raise PipelineError("usage: python -m stages.report [--under ladder]")
     params = load_params(["seeds", "data", "report"])
-    models, seeds = methods.keys(), list(params.seeds)
+    models, seeds = methods.pipeline_keys(argv[-1] if argv else None), list(params.seeds)
     setting = Setting(seeds, list(params.data.probe), params.data.pretrain, params.report.min_gain_over_random,
                       params.report.min_gain_over_pixels)
-    out = build_report(artifacts.REPORTS, models, setting, environment(params.data.pretrain, models, seeds))
+    out = build_report(roots.reports, models, setting, environment(params.data.pretrain, models, seeds, roots.reports))
     for path in out["written"].values():
         print(f"wrote {path}")
     for name, reason in out["skipped"].items():

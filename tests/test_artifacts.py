@@ -35,6 +35,18 @@ def test_paths_are_the_documented_layout():
     assert artifacts.method_reports_dir("jepa") in artifacts.summary_path("jepa", 0).parents
 
 
+def test_a_named_pipeline_writes_the_same_tree_under_its_name():
+    assert artifacts.split_under(["jepa", "fashion_mnist"]) == (["jepa", "fashion_mnist"], artifacts.Roots())
+    args, roots = artifacts.split_under(["jepa", "fashion_mnist", "--under", "ladder"])
+    assert args == ["jepa", "fashion_mnist"] and roots == artifacts.Roots(Path("data/ladder"), Path("reports/ladder"))
+    assert artifacts.encoder_path("jepa", 0, data=roots.data) == Path("data/ladder/models/jepa/seed0/target.pt")
+    assert artifacts.probe_path("jepa", "x", 0, reports=roots.reports) == Path(
+        "reports/ladder/probe/jepa/seed0/target/x.json")
+    for bad in (["jepa", "--under"], ["--under", "ladder", "jepa"], ["jepa", "--under", "../x"]):
+        with pytest.raises(PipelineError, match="--under <name>"):
+            artifacts.split_under(bad)
+
+
 def test_saved_encoders_are_what_pretraining_wrote(tmp_path):
     (tmp_path / "models/jepa/seed0").mkdir(parents=True)
     with pytest.raises(PipelineError, match="no encoder under .*seed0.* seed 0"):

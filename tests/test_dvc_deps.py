@@ -86,7 +86,9 @@ def test_each_method_stage_declares_the_params_its_method_reads(stages):
         assert set(method.params) <= stage["params"]["params.yaml"], method.key
         # Its registry entry is a param too: editing one method's entry re-runs only that method.
         assert stage["params"]["pipeline/methods/registry.yaml"] == {f"methods.{method.key}"}
-    declaring = {name for name, s in stages.items() if "sparsity" in s["params"].get("params.yaml", set())}
+    # `dvc exp run -S sparsity.lambda=...` re-runs only these (the ladder is a pipeline of its own).
+    declaring = {name for name, s in stages.items() if "sparsity" in s["params"].get("params.yaml", set())
+                 and ":" not in name}
     assert declaring == {f"pretrain@{m.key}" for m in methods.all_methods() if "sparsity" in m.params}
 
 
@@ -95,7 +97,44 @@ def test_stages_exist_for_every_registered_method_and_the_pixel_reference(stages
         assert {f"pretrain@{method.key}", f"extract@{method.key}", f"probe@{method.key}"} <= set(stages)
     assert {"extract_pixels", "probe_pixels"} <= set(stages)
     # Seeds and datasets run inside a method's stages: a stage start costs seconds of imports.
-    assert len(stages) == len([n for n in stages if n.startswith("prepare@")]) + 3 * len(methods.keys()) + 3
+    default = [n for n in stages if ":" not in n]  # ladder/dvc.yaml's stages are addressed with their file
+    assert len(default) == len([n for n in default if n.startswith("prepare@")]) + 3 * len(methods.keys()) + 3
+
+
+def test_the_ladder_has_stages_for_each_of_its_methods_and_declares_their_params(stages):
+    ladder = {n.split(":", 1)[1]: s for n, s in stages.items() if n.startswith("ladder/dvc.yaml:")}
+    assert len(ladder) == 3 * len(methods.ladder_keys()) + 3
+    for method in methods.ladder():
+        stage = ladder[f"pretrain@{method.key}"]
+        assert set(method.params) <= stage["params"]["params.yaml"], method.key
+        assert stage["params"]["pipeline/methods/registry.yaml"] == {f"ladder.{method.key}"}
+        assert stage["cmd"].endswith("--under ladder") and f"data/ladder/models/{method.key}" not in map(
+            str, stage["deps"])
+
+
+def test_the_ladder_runs_the_default_pipelines_stage_templates():
+    """ladder/dvc.yaml repeats dvc.yaml's stage definitions (DVC has no include): written under */ladder and
+    over the registry's ladder, they must be the same, or the ladder would miss a dep the default has."""
+    import yaml
+
+    default = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    ladder = yaml.safe_load((REPO / "ladder/dvc.yaml").read_text())["stages"]
+    assert set(ladder) == set(default) - {"prepare"}
+
+    def as_default(node):
+        if isinstance(node, dict):
+            return {as_default(k): as_default(v) for k, v in node.items() if k != "wdir"}
+        if isinstance(node, list):
+            return [as_default(v) for v in node]
+        if isinstance(node, str):
+            for a, b in ((" --under ladder", ""), ("data/ladder/", "data/"), ("reports/ladder/", "reports/"),
+                         ("reports/ladder", "reports"), ("${ladder}", "${methods}"), ("ladder.${key}", "methods.${key}")):
+                node = node.replace(a, b)
+        return node
+
+    for name, stage in ladder.items():
+        assert as_default(stage) == default[name], name
+        assert (stage.get("do") or stage)["wdir"] == "..", name  # run from the repository root
 
 
 def test_checkpoint_fingerprint_hashes_exactly_the_pretrain_stage_code(stages):

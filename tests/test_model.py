@@ -6,8 +6,9 @@ import torch
 from conftest import repo_params
 
 from pipeline import methods
-from pipeline.methods.sparse_jepa import (GroupedEmbed, SparseJEPA, gaussian_kl, group_penalty, group_soft_threshold,
-                                          groups_per_latent, prox_threshold, proximal_sgd_step_, zero_fraction)
+from pipeline.methods.sparse_jepa import SparseJEPA
+from pipeline.model.group_sparse import (GroupedEmbed, gaussian_kl, group_penalty, group_soft_threshold, groups_per_latent,
+                                         prox_threshold, proximal_sgd_step_, zero_fraction)
 from pipeline.model.jepa import JEPA, ema_update_
 from pipeline.model.vit import Encoder, normalize, sincos_2d
 from pipeline.pretrain.augment import crop_boxes, resized_crop

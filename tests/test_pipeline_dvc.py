@@ -80,8 +80,8 @@ def project(tmp_path_factory):
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
     (root / "pipeline/methods/toy_jepa.py").write_text(TOY_MODEL)
-    with open(root / "pipeline/methods/registry.yaml", "a") as registry:
-        registry.write(TOY_ENTRY)
+    registry = root / "pipeline/methods/registry.yaml"
+    registry.write_text(registry.read_text().replace("\nladder:", "\n" + TOY_ENTRY + "ladder:", 1))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     for block, values in TOY.items():
         if isinstance(values, dict):

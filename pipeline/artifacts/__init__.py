@@ -17,18 +17,40 @@ only encoder) or `context`. The format modules beside this one each own one form
 and its reader. This module imports nothing heavy, so a stage's code dependencies are this file plus
 the formats it uses.
 
+A second pipeline (the ablation ladder, ladder/dvc.yaml) writes the same tree under data/<name>/ and
+reports/<name>/ (its stages take `--under <name>`, see `split_under`); prepared data stays shared.
+
 Outside DVC, at the real repository root also inside `dvc exp run --temp` (DVC_ROOT): data/raw/
 (verified downloads, never re-fetched) and checkpoints/ (resumable state).
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core.errors import PipelineError
 
 DATA = Path("data")
 REPORTS = Path("reports")
+
+
+@dataclass(frozen=True)
+class Roots:
+    """Where one pipeline's stages write their models and features (data) and records (reports)."""
+    data: Path = DATA
+    reports: Path = REPORTS
+
+
+def split_under(argv: list[str]) -> tuple[list[str], Roots]:
+    """A stage's arguments without a trailing `--under <name>`, and the roots it names (none: the default
+    pipeline's data/ and reports/)."""
+    if "--under" not in argv:
+        return argv, Roots()
+    i = argv.index("--under")
+    if i != len(argv) - 2 or not argv[-1].isidentifier():
+        raise PipelineError(f"`--under <name>` must end a stage's arguments with a plain name, got {argv[i:]}")
+    return argv[:i], Roots(DATA / argv[-1], REPORTS / argv[-1])
 
 
 def repo_root() -> Path:

@@ -17,10 +17,12 @@ from pipeline.pretrain.trainer import Trainer, resolve_device
 from pipeline.runtime import tracking
 
 
-def pretrain_method(method: Method, dataset: str, data: PreparedDataset, params: Params) -> None:
-    """One seed's run (params.seed): its encoders under data/models/<method>/seed<k>/, its reports beside."""
+def pretrain_method(method: Method, dataset: str, data: PreparedDataset, params: Params,
+                    roots: artifacts.Roots = artifacts.Roots()) -> None:
+    """One seed's run (params.seed): its encoders under <data>/models/<method>/seed<k>/, its reports under
+    <reports>/pretrain/. Checkpoints are shared by every pipeline: a finished run is only reloaded."""
     if not method.pretrained:
-        write_reference(method, data, params)
+        write_reference(method, data, params, roots)
         return
     world = init_from_env(resolve_device(params.pretrain.device).type)
     run_dir = checkpoint.run_dir(method.key, checkpoint.run_identity(method, params, data.meta))
@@ -39,24 +41,26 @@ def pretrain_method(method: Method, dataset: str, data: PreparedDataset, params:
         run.log_metrics({f"final_{k}": v for k, v in result.summary.items() if isinstance(v, (int, float))})
 
     seed = params.seed
-    write_summary(artifacts.summary_path(method.key, seed), result.summary)
-    write_history(artifacts.history_path(method.key, seed), result.history)
-    write_outputs(artifacts.outputs_path(method.key, seed), result.outputs)
+    write_summary(artifacts.summary_path(method.key, seed, roots.reports), result.summary)
+    write_history(artifacts.history_path(method.key, seed, roots.reports), result.history)
+    write_outputs(artifacts.outputs_path(method.key, seed, roots.reports), result.outputs)
     for name, encoder in (("target", result.target_encoder), ("context", result.context_encoder)):
-        write_encoder(artifacts.encoder_path(method.key, seed, name), encoder, method.key,
+        write_encoder(artifacts.encoder_path(method.key, seed, name, roots.data), encoder, method.key,
                       {"params": logged, "steps": result.summary["steps"], "encoder": name})
-    print(f"wrote {artifacts.encoder_path(method.key, seed).parent}", flush=True)
+    print(f"wrote {artifacts.encoder_path(method.key, seed, data=roots.data).parent}", flush=True)
 
 
-def write_reference(method: Method, data: PreparedDataset, params: Params) -> None:
+def write_reference(method: Method, data: PreparedDataset, params: Params,
+                    roots: artifacts.Roots = artifacts.Roots()) -> None:
     """An untrained reference encoder, with the same collapse signals a pretrained method logs at its end."""
     encoder = method.build(params, data.image_size)
     signals = encoder_signals(encoder, torch.from_numpy(data.train_images), torch.from_numpy(data.train_labels),
                               data.num_classes)
     seed = params.seed
-    write_summary(artifacts.summary_path(method.key, seed), {"model": method.key, "seed": seed, "steps": 0, **signals})
-    write_history(artifacts.history_path(method.key, seed), [{"step": 0, **signals}])
-    write_outputs(artifacts.outputs_path(method.key, seed), {})
-    write_encoder(artifacts.encoder_path(method.key, seed), encoder, method.key,
-                  {"params": params.flat(), "encoder": "target"})
-    print(f"wrote {artifacts.encoder_path(method.key, seed)}", flush=True)
+    write_summary(artifacts.summary_path(method.key, seed, roots.reports),
+                  {"model": method.key, "seed": seed, "steps": 0, **signals})
+    write_history(artifacts.history_path(method.key, seed, roots.reports), [{"step": 0, **signals}])
+    write_outputs(artifacts.outputs_path(method.key, seed, roots.reports), {})
+    path = artifacts.encoder_path(method.key, seed, data=roots.data)
+    write_encoder(path, encoder, method.key, {"params": params.flat(), "encoder": "target"})
+    print(f"wrote {path}", flush=True)

@@ -110,6 +110,9 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
             table.to_csv(tmp, index=False, na_rep="NaN")
         written[name] = path
 
+    # Figure links are relative to the repository root, where the stage runs (a test's absolute reports
+    # folder links as reports/figures).
+    link = figures.relative_to(reports.parent) if figures.is_absolute() else figures
     names = dataset_names(runs, datasets)
     targets = ""
     if setting.pretrain_dataset in datasets:
@@ -124,7 +127,7 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
         probe_check=probe_check_md(runs, rows, datasets), data_table=data_table_md(runs, datasets),
         environment=environment, pretrain_table=pretrain_table_md(facts, runs, rows, datasets),
         diagnostics_table=diagnostics_table_md(facts, models),
-        figures={caption: f"{reports.name}/figures/{written[name].name}" for name, caption in captions.items()}))
+        figures={caption: (link / written[name].name).as_posix() for name, caption in captions.items()}))
     md_path = artifacts.results_md(reports)
     with atomic_path(md_path) as tmp:
         tmp.write_text(md)

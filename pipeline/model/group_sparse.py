@@ -1,0 +1,224 @@
+"""SparseJEPA's machinery: JEPA plus latent-to-group maps, their group lasso by exact proximal SGD, and the
+KL term. The full method (pipeline/methods/sparse_jepa.py) and its ablation ladder's rungs
+(jepa_regions, jepa_lasso) are subclasses that switch parts off; it lives here, beside the JEPA they
+extend, because all three build on it (a pretrain stage's deps are its own method file plus pipeline/model).
+
+    L = L_jepa + lambda * mean_{g,j} ||W^(g)[:, j]||_2 + beta * KL(q(z|x) || N(0, I))
+
+W^(g) (predictor width p x latent width K, no bias, as oi-VAE's maps) embeds the context latents z
+when the predictor predicts a target block in region g; a zero column j of W^(g) means latent j does
+not serve region g. The penalty is a mean over the G*K columns rather than oi-VAE's sum, only so
+that lambda's scale does not change with G and K (it is lambda / (G*K) times the sum).
+
+W is not on AdamW: it is on its own plain SGD with step eta_t = sparsity.lr * lr_t / pretrain.lr
+(the main schedule's shape), followed by the proximal step of the penalty for that step,
+
+    W^(g)[:, j] <- w * max(0, 1 - eta_t * lambda / (G*K) / ||w||),   w = W^(g)[:, j] - eta_t * grad_j,
+
+which is proximal stochastic gradient descent on exactly the L above (oi-VAE's scheme). So a column
+ends exactly zero when the JEPA loss's gradient on it stays below lambda / (G*K) in norm: the link
+from latent j to region g is cut by evidence, not by its starting size. The logged penalty is this L's.
+
+The KL term, when beta > 0, is on a latent whose mean can move: a linear head (identity at init) on
+the context encoder's LayerNorm-ed tokens gives q's mean, a second its log-variance; on the tokens
+themselves (squared mean fixed by the LayerNorm) the KL could only fall by raising sigma to 1.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.config.sparsity import SparsityConfig
+from pipeline.core.params import Params
+from pipeline.model.jepa import JEPA
+from pipeline.model.regions import region_of
+
+
+class GroupedEmbed(nn.Module):
+    """The predictor's input map, one matrix per group: z (B, Nc, K) -> (B*M, Nc, P)."""
+
+    def __init__(self, in_dim: int, out_dim: int, groups: int, init_std: float = 0.02, bias: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(nn.init.trunc_normal_(torch.empty(groups, out_dim, in_dim), std=init_std,
+                                                         a=-2 * init_std, b=2 * init_std))
+        # An unpenalised per-group bias would let a region be predicted with every column cut.
+        self.bias = nn.Parameter(torch.zeros(groups, out_dim)) if bias else None
+        # The running mean of the weight's gradients (its optimiser state; a buffer, so checkpoints keep it).
+        self.register_buffer("grad_avg", torch.zeros_like(self.weight))
+
+    @property
+    def groups(self) -> int:
+        return self.weight.shape[0]
+
+    def forward(self, z: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        batch, nc, _ = z.shape
+        blocks = regions.shape[1]
+        # Embed once per group, then pick each block's group: G small matmuls instead of B*M.
+        per_group = torch.einsum("bnk,gpk->bgnp", z, self.weight)
+        if self.bias is not None:
+            per_group = per_group + self.bias[None, :, None, :]
+        picked = torch.gather(per_group, 1, regions[:, :, None, None].expand(-1, -1, nc, per_group.shape[-1]))
+        return picked.reshape(batch * blocks, nc, -1)
+
+    def column_norms(self) -> torch.Tensor:
+        """(G, K): ||W^(g)[:, j]||_2 for every group g and latent dimension j."""
+        return self.weight.detach().norm(dim=1)
+
+
+def group_penalty(weight: torch.Tensor, lam: float) -> torch.Tensor:
+    """lambda * mean over (g, j) of ||W^(g)[:, j]||_2, for weight (G, P, K)."""
+    return lam * weight.norm(dim=1).mean()
+
+
+def group_soft_threshold(weight: torch.Tensor, threshold: torch.Tensor | float) -> torch.Tensor:
+    """Proximal operator of the column group lasso: w_j * max(0, 1 - t_j / ||w_j||).
+
+    weight (G, P, K); threshold a scalar or (G, K). A column whose norm is at most its threshold
+    becomes exactly zero; any other keeps its direction and loses exactly t_j of its norm.
+    """
+    norms = weight.norm(dim=1, keepdim=True).clamp_min(torch.finfo(weight.dtype).tiny)
+    # A float threshold stays a Python scalar: a tensor made from it would be a host-to-device copy.
+    t = threshold[:, None, :] if isinstance(threshold, torch.Tensor) and threshold.dim() == 2 else threshold
+    scale = torch.clamp(1 - t / norms, min=0)
+    return weight * scale
+
+
+def prox_threshold(weight: torch.Tensor, step: float, lam: float) -> float:
+    """The proximal threshold of `group_penalty` for a gradient step of size `step`: step * lambda / (G*K)
+    (the penalty's weight on each column's norm times the step)."""
+    return step * lam / (weight.shape[0] * weight.shape[2])
+
+
+@torch.no_grad()
+def proximal_sgd_step_(weight: torch.Tensor, grad_avg: torch.Tensor, step: float, lam: float, momentum: float) -> None:
+    """One proximal step on `weight` along the running mean of its gradients, then clear the gradient.
+
+    grad_avg <- momentum * grad_avg + (1 - momentum) * grad (an average, not heavy-ball's sum, so a zero
+    column stays zero exactly while its averaged JEPA gradient is below the threshold's lambda / (G*K),
+    the stationarity condition of L; one batch's noise alone does not revive it).
+    """
+    if weight.grad is not None:
+        grad_avg.lerp_(weight.grad, 1 - momentum)
+        weight.grad = None
+    weight.add_(grad_avg, alpha=-step)
+    if lam > 0:
+        weight.copy_(group_soft_threshold(weight, prox_threshold(weight, step, lam)))
+
+
+def zero_fraction(norms: torch.Tensor) -> float:
+    """Share of (group, latent) columns that are exactly zero, from the (G, K) column norms."""
+    return float((norms == 0).float().mean())
+
+
+def groups_per_latent(norms: torch.Tensor) -> float:
+    """Mean number of groups a latent dimension still serves (G: no grouping; 0: the latent is unused)."""
+    return float((norms > 0).sum(dim=0).float().mean())
+
+
+class LatentHead(nn.Module):
+    """q(z|x) per context token: mean = A z (A identity at init), log-variance = B z + c.
+
+    The mean is a learned map, so the KL can pull it in (and the group maps must pay, in the lasso, for
+    scaling it back up) instead of being fixed by the encoder's LayerNorm. The log-variance starts
+    input-independent at sigma `init_std`, so early training is JEPA-like.
+    """
+
+    def __init__(self, dim: int, init_std: float = 0.1):
+        super().__init__()
+        self.mean = nn.Linear(dim, dim)
+        nn.init.eye_(self.mean.weight)
+        nn.init.zeros_(self.mean.bias)
+        self.logvar = nn.Linear(dim, dim)
+        nn.init.zeros_(self.logvar.weight)
+        nn.init.constant_(self.logvar.bias, 2 * math.log(init_std))
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mean(z), self.logvar(z)
+
+
+def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, gen: torch.Generator | None,
+                   shard: tuple[int, int] = (0, 1)) -> torch.Tensor:
+    """mean + sigma * noise; with shard (rank, processes), the noise is this rank's rows of the global
+    batch's noise, so several processes draw what one process would."""
+    rank, processes = shard
+    rows = mean.shape[0]
+    noise = torch.randn((rows * processes, *mean.shape[1:]), generator=gen, device=mean.device, dtype=mean.dtype)
+    return mean + (0.5 * logvar).exp() * noise[rank * rows:(rank + 1) * rows]
+
+
+def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, 1)), averaged over every token and dimension."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).mean()
+
+
+def uses_kl(cfg: SparsityConfig | None) -> bool:
+    return cfg is not None and cfg.beta > 0
+
+
+class GroupSparseJEPA(JEPA):
+    """JEPA whose predictor embeds the context through one map per target region (`sparsity.groups`),
+    the maps on proximal SGD for the group lasso (`sparsity.lambda`, `sparsity.lr`) and, with
+    `sparsity.beta > 0`, stochastic context latents and their KL term."""
+
+    # A rung of the ablation ladder below the full method fixes some of the `sparsity` block (e.g. lambda 0).
+    FIXED: dict[str, float] = {}
+
+    def __init__(self, params: Params, image_size: int):
+        # Read by make_embed, which JEPA's constructor calls.
+        self.sparsity = dataclasses.replace(params.sparsity, **self.FIXED)
+        super().__init__(params, image_size)
+        self.peak_lr = params.pretrain.lr
+        self.latent_head = LatentHead(params.model.width) if uses_kl(self.sparsity) else None
+
+    @property
+    def group_embed(self) -> GroupedEmbed:
+        return self.predictor.embed
+
+    def make_embed(self, in_dim: int, out_dim: int) -> nn.Module:
+        return GroupedEmbed(in_dim, out_dim, self.sparsity.groups, self.sparsity.init_std, self.sparsity.bias)
+
+    def context_latents(self, z, noise, shard):
+        if self.latent_head is None:
+            return z, {"kl": torch.zeros((), device=z.device)}
+        mean, logvar = self.latent_head(z)
+        kl = gaussian_kl(mean.float(), logvar.float())
+        sigma = (0.5 * logvar.detach().float()).exp().mean()
+        return reparameterise(mean, logvar, noise, shard), {"kl": kl, "sigma": sigma}
+
+    def target_regions(self, centers: torch.Tensor) -> torch.Tensor:
+        return region_of(centers, self.encoder.grid, self.sparsity.groups)
+
+    def regularisation(self, terms):
+        return self.sparsity.beta * terms["kl"]
+
+    def optimizer_groups(self, weight_decay, exclude=()):
+        # The group maps are not AdamW's: after_optimizer_step moves them (proximal SGD).
+        return super().optimizer_groups(weight_decay, (*exclude, self.group_embed.weight))
+
+    def map_step(self, lr: float) -> float:
+        """The maps' SGD step at the main schedule's lr: sparsity.lr scaled by the schedule's shape."""
+        return self.sparsity.lr * lr / self.peak_lr
+
+    def after_optimizer_step(self, lr: float) -> None:
+        embed = self.group_embed
+        proximal_sgd_step_(embed.weight, embed.grad_avg, self.map_step(lr), self.sparsity.lambda_,
+                           self.sparsity.momentum)
+
+    def log_terms(self) -> dict[str, float]:
+        weight = self.group_embed.weight.detach()
+        norms = self.group_embed.column_norms()
+        return {"penalty": float(group_penalty(weight, self.sparsity.lambda_)), "zero_fraction": zero_fraction(norms),
+                "groups_per_latent": groups_per_latent(norms), "map_norm": float(weight.norm())}
+
+    def summary(self) -> dict[str, float]:
+        terms = self.log_terms()
+        return {"zero_fraction": terms["zero_fraction"], "groups_per_latent": terms["groups_per_latent"],
+                "map_norm": terms["map_norm"], "final_penalty": terms["penalty"],
+                "lambda": self.sparsity.lambda_, "beta": self.sparsity.beta}
+
+    def outputs(self) -> dict[str, np.ndarray]:
+        return {"column_norms": self.group_embed.column_norms().cpu().numpy()}
