@@ -8,7 +8,8 @@ from conftest import repo_params
 from pipeline import methods
 from pipeline.methods.sparse_jepa import SparseJEPA
 from pipeline.model.group_sparse import (GroupedEmbed, gaussian_kl, group_penalty, group_soft_threshold, groups_per_latent,
-                                         prox_threshold, proximal_sgd_step_, zero_fraction)
+                                         prox_threshold, proximal_sgd_step_, top_activating,
+                                         zero_fraction)
 from pipeline.model.jepa import JEPA, ema_update_
 from pipeline.model.vit import Encoder, normalize, sincos_2d
 from pipeline.pretrain.augment import crop_boxes, resized_crop
@@ -76,6 +77,11 @@ def test_the_maps_step_along_the_mean_of_their_gradients_and_release_them():
     proximal_sgd_step_(weight, avg, step=1.0, lam=0.0, momentum=0.75)
     assert avg[0, 0, 0] == pytest.approx(0.25) and weight[0, 0, 0].item() == pytest.approx(-0.25)
     assert weight.grad is None  # AdamW's zero_grad never sees the maps: the step clears their gradient
+
+
+def test_top_activating_images_are_the_largest_on_each_latent_largest_first():
+    features = torch.tensor([[0.0, 5.0], [3.0, 1.0], [1.0, 4.0], [2.0, 0.0]])
+    assert top_activating(features, torch.tensor([1, 0]), 2).tolist() == [[0, 2], [1, 3]]
 
 
 def test_proximal_sgd_recovers_a_known_latent_to_group_support():
@@ -166,9 +172,12 @@ def test_methods_are_the_shared_model_with_their_own_hooks():
     for model in (jepa, sparse):
         for (name, a), b in zip(model.encoder.state_dict().items(), reference.state_dict().values()):
             assert torch.equal(a, b), name
-    assert jepa.log_terms() == {} and jepa.summary() == {} and jepa.outputs() == {}
+    images = torch.randint(0, 256, (20, 32, 32, 3), dtype=torch.uint8)
+    assert jepa.log_terms() == {} and jepa.summary() == {} and jepa.outputs(images) == {}
     assert {"penalty", "zero_fraction", "groups_per_latent", "map_norm"} == set(sparse.log_terms())
-    assert sparse.outputs()["column_norms"].shape == (4, 16)
+    out = sparse.outputs(images)
+    assert out["column_norms"].shape == (4, 16) and out["top_latents"].shape == (8,)
+    assert out["top_images"].shape == (8, 8) and out["top_images"].max() < 20
 
 
 def test_param_groups_keep_biases_and_norms_out_of_weight_decay_and_the_group_maps_out_of_adamw():

@@ -19,7 +19,7 @@ from pipeline import artifacts
 from pipeline.artifacts.records import write_outputs
 from pipeline.core.errors import PipelineError
 from pipeline.report import Setting, build_report, environment
-from pipeline.report.figures import sort_latents_by_group, zero_fraction
+from pipeline.report.figures import plot_groups, sort_latents_by_group, zero_fraction
 from pipeline.report.readme import MARKER_END, MARKER_START
 from pipeline.report.readme import main as report_main
 from pipeline.report.readme import readme_in_sync, sync_readme
@@ -415,6 +415,17 @@ def test_figures_are_valid_pngs(built: dict) -> None:
                                      "results_summary_csv", "results_md"}
     for name in ("probe_seeds", "pretrain_curves", "column_norms_sparse_jepa"):
         _assert_png_not_blank(built["written"][name])
+
+
+def test_the_group_figure_draws_each_latents_regions_and_images(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    norms = rng.uniform(0.1, 1.0, (4, 16))
+    norms[:, 3] = [0.0, 0.9, 0.0, 0.0]  # latent 3 serves one region of four
+    images = rng.integers(0, 256, (50, 28, 28, 3), dtype=np.uint8)
+    path = tmp_path / "figures" / "groups.png"
+    plot_groups(norms, np.array([3.0, 0.0]), rng.integers(0, 50, (2, 8)).astype(float), images, (2, 2), path,
+                "sparse_jepa")
+    _assert_png_not_blank(path)
 
 
 def test_results_md_lists_the_figures(md: str) -> None:

@@ -7,7 +7,8 @@ Usage (repository root, after `dvc repro prepare@fashion_mnist`):
     python -m pipeline.bench.recipe <trial> <method> <seed> [key=value ...]
     e.g. python -m pipeline.bench.recipe ema_0.9 jepa 0 'pretrain.ema=[0.9, 0.999]'
 
-Values are YAML (`[0.9, 0.999]`, `true`, `0.001`). `random` probes the untrained encoder of that seed and
+Values are YAML (`[0.9, 0.999]`, `true`, `0.001`). $RECIPE_RESULTS names another results file (e.g.
+reports/recipe/sparsity.csv, with SparseJEPA's group facts). `random` probes the untrained encoder of that seed and
 init (the reference). Checkpoints go to a temporary folder ($SPARSEJEPA_CHECKPOINTS/<trial>, default
 /tmp/recipe_ckpt/<trial>), deleted afterwards. Data: $RECIPE_DATA (default data/prepared/fashion_mnist).
 """
@@ -33,10 +34,12 @@ from pipeline.pretrain.monitor import encoder_signals
 from pipeline.pretrain.trainer import Trainer
 
 ROOT = Path.cwd()
-RESULTS = ROOT / "reports" / "recipe" / "results.csv"
+RESULTS = ROOT / os.environ.get("RECIPE_RESULTS", "reports/recipe/results.csv")
 COLUMNS = ("trial", "method", "seed", "overrides", "target_top1", "context_top1", "target_l2", "target_on_edge",
            "context_l2", "context_on_edge", "wall_s", "final_loss", "ema_init_share", "position_share",
-           "position_loss", "effective_rank", "feature_std", "online_top1")
+           "position_loss", "effective_rank", "feature_std", "online_top1", "final_loss_jepa", "zero_fraction",
+           "groups_per_latent", "map_norm")
+GROUP_FACTS = ("final_loss_jepa", "zero_fraction", "groups_per_latent", "map_norm")  # SparseJEPA's, when it has them
 
 
 def probe(encoder, data, params) -> tuple[float, float, bool]:
@@ -79,7 +82,8 @@ def main(argv: list[str]) -> None:
                 csv.DictWriter(f, names).writerows(result.history)
         row.update(wall_s=s["wall_s"], final_loss=s["final_loss"], ema_init_share=s["ema_init_share"],
                    position_share=s["position_share"], position_loss=s["position_loss"],
-                   effective_rank=s["effective_rank"], feature_std=s["feature_std"], online_top1=s["online_top1_last"])
+                   effective_rank=s["effective_rank"], feature_std=s["feature_std"], online_top1=s["online_top1_last"],
+                   **{k: s[k] for k in GROUP_FACTS if k in s})
         target, context = result.target_encoder.eval(), trainer.model.encoder.eval()
     else:
         target = context = method.build(params, data.image_size).eval()
@@ -100,8 +104,10 @@ def main(argv: list[str]) -> None:
           f"ema_init_share {row['ema_init_share']:.3f}", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     new = not RESULTS.exists()
+    # An existing file keeps its own columns (an older sweep's): a row never shifts under another header.
+    columns = COLUMNS if new else next(csv.reader(RESULTS.open()))
     with RESULTS.open("a", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
+        writer = csv.DictWriter(f, columns, extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})

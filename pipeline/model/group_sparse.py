@@ -36,6 +36,11 @@ from pipeline.config.sparsity import SparsityConfig
 from pipeline.core.params import Params
 from pipeline.model.jepa import JEPA
 from pipeline.model.regions import region_of
+from pipeline.model.vit import normalize
+
+TOP_LATENTS = 8    # latents the group figure shows (largest total column norm)
+TOP_IMAGES = 8     # images per latent
+TOP_POOL = 2000    # training images searched (a fixed slice, as the monitor's)
 
 
 class GroupedEmbed(nn.Module):
@@ -107,6 +112,12 @@ def proximal_sgd_step_(weight: torch.Tensor, grad_avg: torch.Tensor, step: float
     weight.add_(grad_avg, alpha=-step)
     if lam > 0:
         weight.copy_(group_soft_threshold(weight, prox_threshold(weight, step, lam)))
+
+
+def top_activating(features: torch.Tensor, latents: torch.Tensor, count: int) -> torch.Tensor:
+    """(L, count) row indices of `features` (N, K) with the largest values on each of `latents` (L,),
+    largest first."""
+    return features[:, latents].topk(min(count, len(features)), dim=0).indices.T
 
 
 def zero_fraction(norms: torch.Tensor) -> float:
@@ -220,5 +231,16 @@ class GroupSparseJEPA(JEPA):
                 "map_norm": terms["map_norm"], "final_penalty": terms["penalty"],
                 "lambda": self.sparsity.lambda_, "beta": self.sparsity.beta}
 
-    def outputs(self) -> dict[str, np.ndarray]:
-        return {"column_norms": self.group_embed.column_norms().cpu().numpy()}
+    @torch.no_grad()
+    def outputs(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """The (G, K) column norms and, for the TOP_LATENTS latents with the largest total norm, the indices
+        of the training images (of a fixed slice) whose pooled target features are largest on that latent:
+        what the report's group figure draws."""
+        norms = self.group_embed.column_norms()
+        latents = norms.sum(dim=0).argsort(descending=True)[:TOP_LATENTS]
+        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(12345))[:TOP_POOL]
+        feats = torch.cat([self.target_encoder.eval()(normalize(images[chunk.to(images.device)])).float().mean(1).cpu()
+                           for chunk in idx.split(512)])
+        top = top_activating(feats, latents.cpu(), TOP_IMAGES)
+        return {"column_norms": norms.cpu().numpy(), "top_latents": latents.cpu().numpy(),
+                "top_images": idx[top].numpy()}

@@ -11,7 +11,8 @@ only these, so it never needs to know which method it trains:
     after_optimizer_step(lr)         e.g. a proximal step
     log_terms()                      scalars for each logged row
     summary()                        scalars for the run's summary
-    outputs()                        arrays the method reports of itself (e.g. column norms)
+    outputs(images)                  arrays the method reports of itself at the end (e.g. column norms),
+                                     given the training images (uint8 NHWC, on the model's device)
 """
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ class JEPA(nn.Module):
     def summary(self) -> dict[str, float]:
         return {}
 
-    def outputs(self) -> dict[str, np.ndarray]:
+    def outputs(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         return {}
 
     # -- the loss -----------------------------------------------------------------------------------

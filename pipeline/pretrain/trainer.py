@@ -315,4 +315,5 @@ class Trainer:
                    # EMA: target = prod(m) * init + ..., so this share of the probed encoder is still its init.
                    "ema_init_share": self.schedules.ema_init_share(self.step),
                    **self.model.summary()}
-        return TrainResult(self.model.target_encoder, self.model.encoder, self.history, summary, self.model.outputs())
+        return TrainResult(self.model.target_encoder, self.model.encoder, self.history, summary,
+                           self.model.outputs(self.images))

@@ -15,6 +15,7 @@ through pipeline.artifacts and writes:
     reports/figures/probe_seeds.png      every probe run per dataset, seeds as dots
     reports/figures/pretrain_curves.png  every pretrained method, every seed
     reports/figures/column_norms_<method>.png   for each method that reports column norms (first seed)
+    reports/figures/groups_<method>.png  its largest latents: regions served, top-activating training images
 """
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ from pathlib import Path
 from pipeline import artifacts, methods
 from pipeline.artifacts.records import read_history, read_outputs, read_probe, read_summary
 from pipeline.core.atomic import atomic_path
-from pipeline.report.figures import plot_column_norms, plot_pretrain_curves, plot_probe_seeds
+from pipeline.artifacts.prepared import load_prepared
+from pipeline.model.regions import region_grid
+from pipeline.report.figures import plot_column_norms, plot_groups, plot_pretrain_curves, plot_probe_seeds
 from pipeline.report.tables import (PIXELS, Row, Sections, comparisons, data_table_md, dataset_names,
                                     diagnostics_table_md, differences_table_md, model_name, pretrain_facts,
                                     pretrain_table_md, probe_check_md, report_rows, results_frame, results_markdown,
@@ -56,8 +59,10 @@ def read_runs(reports: Path, rows: list[Row], seeds: list[int], datasets: list[s
     return runs
 
 
-def build_report(reports: Path, models: list[str], setting: Setting, environment: dict) -> dict:
-    """Read probe and pretraining records under `reports`; write results.md/.csv and the figures.
+def build_report(reports: Path, models: list[str], setting: Setting, environment: dict,
+                 data: Path = artifacts.DATA) -> dict:
+    """Read probe and pretraining records under `reports`; write results.md/.csv and the figures (the group
+    figure shows training images of the pretraining dataset prepared under `data`).
 
     Returns {"written": {name: Path}, "skipped": {name: reason}, "summary": the per-cell summary frame}.
     """
@@ -94,13 +99,27 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
     for stale in figures.glob("column_norms_*.png"):
         if stale.stem.removeprefix("column_norms_") not in models:
             _remove_stale(stale)
+    for stale in figures.glob("groups_*.png"):
+        if stale.stem.removeprefix("groups_") not in models:
+            _remove_stale(stale)
     for model in models:
-        norms = read_outputs(artifacts.outputs_path(model, seeds[0], reports)).get("column_norms")
+        outputs = read_outputs(artifacts.outputs_path(model, seeds[0], reports))
+        norms = outputs.get("column_norms")
         path = figures / f"column_norms_{model}.png"
         if norms is not None:
             plot_column_norms(norms, path, model)
             written[f"column_norms_{model}"] = path
             captions[f"column_norms_{model}"] = f"{methods.display_name(model)} column-norm map, seed {seeds[0]}"
+        else:
+            _remove_stale(path)
+        path = figures / f"groups_{model}.png"
+        if norms is not None and "top_images" in outputs:
+            images = load_prepared(artifacts.prepared_dir(setting.pretrain_dataset, data), mmap=True).train_images
+            plot_groups(norms, outputs["top_latents"], outputs["top_images"], images, region_grid(len(norms)), path,
+                        model)
+            written[f"groups_{model}"] = path
+            captions[f"groups_{model}"] = (f"{methods.display_name(model)}: its largest latents, the regions they "
+                                           f"serve and the images that activate them, seed {seeds[0]}")
         else:
             _remove_stale(path)
 

@@ -212,3 +212,35 @@ def plot_column_norms(norms: np.ndarray, path: Path, model: str) -> None:
         _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def plot_groups(norms: np.ndarray, latents: np.ndarray, top_images: np.ndarray, images: np.ndarray,
+                region_grid: tuple[int, int], path: Path, model: str) -> None:
+    """What the groups are: one row per latent with the largest total column norm (`latents`), its column
+    norms laid out on the image's region grid (which regions it serves; an exact zero is a cut link, white)
+    and the training images that activate it most (`top_images`: indices into `images`, uint8 NHWC)."""
+    plt = _pyplot()
+    rows, shown = len(latents), top_images.shape[1]
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
+    fig, axes = plt.subplots(rows, shown + 1, figsize=(1.1 * (shown + 1) + 0.6, 1.15 * rows + 0.6), squeeze=False)
+    try:
+        vmax = max(float(norms.max()), 1e-12)
+        for r, (latent, picks) in enumerate(zip(latents.astype(int), top_images.astype(int))):
+            served = norms[:, latent].reshape(region_grid)
+            axes[r, 0].imshow(np.ma.masked_equal(served, 0.0), cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
+            axes[r, 0].set_ylabel(f"latent {latent}\n{int((served > 0).sum())}/{served.size} regions", fontsize=7)
+            for c, index in enumerate(picks, start=1):
+                image = images[index]
+                axes[r, c].imshow(image[..., 0] if image.shape[-1] == 1 or np.ptp(image, axis=-1).max() == 0
+                                  else image, cmap="gray", vmin=0, vmax=255)
+        for ax in axes.flat:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, 0].set_title("regions served", fontsize=8)
+        axes[0, 1 + shown // 2].set_title("training images that activate the latent most", fontsize=8)
+        fig.suptitle(f"{model_name(model)}: the latents with the largest maps, what they serve and respond to",
+                     fontsize=9)
+        fig.tight_layout()
+        _save(fig, path)
+    finally:
+        plt.close(fig)
