@@ -16,6 +16,7 @@ through pipeline.artifacts and writes:
     reports/figures/pretrain_curves.png  every pretrained method, every seed
     reports/figures/column_norms_<method>.png   for each method that reports column norms (first seed)
     reports/figures/groups_<method>.png  its largest latents: regions served, top-activating training images
+    reports/figures/lambda_sweep.png     SparseJEPA's lambda sweep, once collected (reports/sweep/)
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from pipeline.core.atomic import atomic_path
 from pipeline.artifacts.prepared import load_prepared
 from pipeline.model.regions import region_grid
 from pipeline.report.figures import plot_column_norms, plot_groups, plot_pretrain_curves, plot_probe_seeds
+from pipeline.report.sweep import plot_sweep, read_sweep, sweep_markdown
 from pipeline.report.tables import (PIXELS, Row, Sections, comparisons, data_table_md, dataset_names,
                                     diagnostics_table_md, differences_table_md, model_name, pretrain_facts,
                                     pretrain_table_md, probe_check_md, report_rows, results_frame, results_markdown,
@@ -129,6 +131,16 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
             table.to_csv(tmp, index=False, na_rep="NaN")
         written[name] = path
 
+    sweep, sweep_table = read_sweep(reports), ""
+    path = figures / "lambda_sweep.png"
+    if sweep is not None and not sweep.empty:
+        plot_sweep(sweep, path, setting.pretrain_dataset)
+        written["lambda_sweep"] = path
+        captions["lambda_sweep"] = "SparseJEPA's lambda sweep: top-1, zero fraction, groups per latent, multi-information"
+        sweep_table = sweep_markdown(sweep, setting.pretrain_dataset)
+    else:
+        _remove_stale(path)
+
     # Figure links are relative to the repository root, where the stage runs (a test's absolute reports
     # folder links as reports/figures).
     link = figures.relative_to(reports.parent) if figures.is_absolute() else figures
@@ -145,7 +157,7 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
         targets=targets, pretrain_dataset=names.get(setting.pretrain_dataset, setting.pretrain_dataset),
         probe_check=probe_check_md(runs, rows, datasets), data_table=data_table_md(runs, datasets),
         environment=environment, pretrain_table=pretrain_table_md(facts, runs, rows, datasets),
-        diagnostics_table=diagnostics_table_md(facts, models),
+        diagnostics_table=diagnostics_table_md(facts, models), sweep_table=sweep_table,
         figures={caption: (link / written[name].name).as_posix() for name, caption in captions.items()}))
     md_path = artifacts.results_md(reports)
     with atomic_path(md_path) as tmp:

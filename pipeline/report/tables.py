@@ -423,6 +423,7 @@ class Sections:
     pretrain_table: str
     diagnostics_table: str
     figures: Mapping[str, str]  # caption -> path
+    sweep_table: str = ""       # the collected lambda sweep (pipeline/report/sweep.py), "" before one
 
 
 def results_markdown(s: Sections) -> str:
@@ -474,6 +475,8 @@ def results_markdown(s: Sections) -> str:
         "encoder that is still its initialisation.",
         s.diagnostics_table,
     ]
+    if s.sweep_table:
+        parts += ["#### Lambda sweep", s.sweep_table.strip()]
     if s.figures:
         parts.append("Figures: " + ", ".join(f"`{path}` ({what})" for what, path in s.figures.items()) + ".")
     return "\n\n".join(parts) + "\n"
