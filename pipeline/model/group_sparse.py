@@ -10,14 +10,16 @@ when the predictor predicts a target block in region g; a zero column j of W^(g)
 not serve region g. The penalty is a mean over the G*K columns rather than oi-VAE's sum, only so
 that lambda's scale does not change with G and K (it is lambda / (G*K) times the sum).
 
-W is not on AdamW: it is on its own plain SGD with step eta_t = sparsity.lr * lr_t / pretrain.lr
-(the main schedule's shape), followed by the proximal step of the penalty for that step,
+W is not on AdamW: it takes its own gradient steps of size eta_t = sparsity.lr * lr_t / pretrain.lr
+(the main schedule's shape) along m, a running mean of its gradients (sparsity.momentum; 0 is oi-VAE's
+plain SGD), each followed by the proximal step of the penalty for that step size,
 
-    W^(g)[:, j] <- w * max(0, 1 - eta_t * lambda / (G*K) / ||w||),   w = W^(g)[:, j] - eta_t * grad_j,
+    W^(g)[:, j] <- w * max(0, 1 - eta_t * lambda / (G*K) / ||w||),   w = W^(g)[:, j] - eta_t * m_j,
 
-which is proximal stochastic gradient descent on exactly the L above (oi-VAE's scheme). So a column
-ends exactly zero when the JEPA loss's gradient on it stays below lambda / (G*K) in norm: the link
-from latent j to region g is cut by evidence, not by its starting size. The logged penalty is this L's.
+a proximal gradient method on exactly the L above, whose fixed points are L's stationary points. So a
+column ends exactly zero when its averaged JEPA gradient stays below lambda / (G*K) in norm: the link
+from latent j to region g is cut by evidence, not by its starting size (measured: with plain SGD, one
+batch's gradient noise revives cut columns). The logged penalty is this L's.
 
 The KL term, when beta > 0, is on a latent whose mean can move: a linear head (identity at init) on
 the context encoder's LayerNorm-ed tokens gives q's mean, a second its log-variance; on the tokens
