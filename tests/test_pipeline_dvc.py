@@ -79,6 +79,7 @@ def project(tmp_path_factory):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "reports/sweep", root / "reports/sweep")  # the report stage's dep (a committed folder)
     (root / "pipeline/methods/toy_jepa.py").write_text(TOY_MODEL)
     registry = root / "pipeline/methods/registry.yaml"
     registry.write_text(registry.read_text().replace("\nladder:", "\n" + TOY_ENTRY + "ladder:", 1))
