@@ -19,7 +19,8 @@ def main(argv: list[str]) -> None:
     params = load_params(["seeds", "data", "report"])
     models, seeds = methods.pipeline_keys(argv[-1] if argv else None), list(params.seeds)
     setting = Setting(seeds, list(params.data.probe), params.data.pretrain, params.report.min_gain_over_random,
-                      params.report.min_gain_over_pixels)
+                      params.report.min_gain_over_pixels, params.report.min_zero_fraction,
+                      params.report.max_groups_per_latent)
     out = build_report(roots.reports, models, setting, environment(params.data.pretrain, models, seeds, roots.reports))
     for path in out["written"].values():
         print(f"wrote {path}")

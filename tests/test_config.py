@@ -46,6 +46,7 @@ def test_overrides_work_like_dvc_exp_run_set_param():
 
 @pytest.mark.parametrize("override, message", [
     ({"sparsity.lambda": -0.1}, "sparsity.lambda = -0.1 is invalid"),
+    ({"sparsity.kl": True, "sparsity.beta": 0.0}, "sparsity.beta = 0.0 is invalid; it must be > 0 when sparsity.kl is true"),
     ({"pretrain.lr": "fast"}, "pretrain.lr must be a number"),
     ({"pretrain.lr": float("nan")}, "pretrain.lr must be finite"),
     ({"pretrain.device": "tpu"}, "pretrain.device"),

@@ -24,12 +24,13 @@ from pipeline.report.readme import MARKER_END, MARKER_START
 from pipeline.report.readme import main as report_main
 from pipeline.report.readme import readme_in_sync, sync_readme
 from pipeline.report.tables import (RESULTS_COLUMNS, SUMMARY_COLUMNS, Row, data_table_md, fmt_mean_std, fmt_points,
-                                    probe_check_md)
+                                    probe_check_md, sparsity_targets_md)
 
 MODELS = ["random", "jepa", "sparse_jepa"]  # registry order, as stages.report passes them
 SEEDS = [0, 1, 2]
 DATASETS = ["cifar100", "fashion_mnist"]
-SETTING = Setting(SEEDS, DATASETS, "fashion_mnist", min_gain_over_random=5.0, min_gain_over_pixels=0.0)
+SETTING = Setting(SEEDS, DATASETS, "fashion_mnist", min_gain_over_random=5.0, min_gain_over_pixels=0.0,
+                  min_zero_fraction=0.25, max_groups_per_latent=3.0)
 # Two-sided 95% Student-t critical value for 2 degrees of freedom (3 seeds), from the tables.
 T95_2DOF = 4.302652729911275
 
@@ -455,13 +456,13 @@ def test_missing_sparse_outputs_skip_the_column_norm_figure(tmp_path: Path) -> N
 
 def test_missing_probe_is_a_pipeline_error(reports: Path) -> None:
     with pytest.raises(PipelineError, match="places205"):
-        build_report(reports, MODELS, Setting(SEEDS, ["cifar100", "places205"], "fashion_mnist", 5.0, 0.0), {})
+        build_report(reports, MODELS, Setting(SEEDS, ["cifar100", "places205"], "fashion_mnist", 5.0, 0.0, 0.25, 3.0), {})
 
 
 def test_missing_seed_is_a_pipeline_error(reports: Path) -> None:
     # A seed in params.yaml that the probe stages have not run must not shrink the mean silently.
     with pytest.raises(PipelineError, match="seed3"):
-        build_report(reports, MODELS, Setting([*SEEDS, 3], DATASETS, "fashion_mnist", 5.0, 0.0), {})
+        build_report(reports, MODELS, Setting([*SEEDS, 3], DATASETS, "fashion_mnist", 5.0, 0.0, 0.25, 3.0), {})
 
 
 def test_zero_fraction_counts_exact_zeros_only() -> None:
@@ -512,3 +513,22 @@ def test_sync_readme_cli(built: dict, tmp_path: Path, capsys) -> None:
     assert "updated" in capsys.readouterr().out
     assert readme_in_sync(readme, results_md)
     report_main([*args, "--check"])
+
+
+def test_sparsity_goals_read_the_maps_facts_and_the_paired_difference_to_the_baseline() -> None:
+    runs = {("jepa/target", "d"): {0: {"top1": 80.0}, 1: {"top1": 81.0}, 2: {"top1": 80.5}},
+            ("sparse_jepa/target", "d"): {0: {"top1": 79.0}, 1: {"top1": 79.5}, 2: {"top1": 79.6}}}
+    rows = [Row("jepa", "target"), Row("sparse_jepa", "target")]
+    facts = {"sparse_jepa": {s: {"zero_fraction": z, "groups_per_latent": g}
+                             for s, z, g in ((0, 0.3, 2.5), (1, 0.2, 3.5), (2, 0.4, 2.0))}}
+    md = sparsity_targets_md(facts, runs, rows, "d", "jepa", 0.25, 3.0)
+    assert md.startswith("- SparseJEPA: 30.0% of latent-to-group columns exactly zero (goal ≥ 25%: met); "
+                         "2.67 groups per latent (goal ≤ 3: met); target top-1 -1.13 [")
+    assert md.endswith("lower against JEPA target (goal: within noise or above: not met)")
+    close = {**runs, ("sparse_jepa/target", "d"): {0: {"top1": 80.5}, 1: {"top1": 80.0}, 2: {"top1": 81.2}}}
+    facts["sparse_jepa"][2]["zero_fraction"] = 0.0
+    md = sparsity_targets_md(facts, close, rows, "d", "jepa", 0.25, 3.0)
+    assert "16.7% of latent-to-group columns exactly zero (goal ≥ 25%: not met)" in md
+    assert md.endswith("within noise against JEPA target (goal: within noise or above: met)")
+    # A method without maps (JEPA itself, or no zero fraction logged) gets no line.
+    assert sparsity_targets_md({}, runs, rows, "d", "jepa", 0.25, 3.0) == ""

@@ -17,7 +17,7 @@ TOY = {"seed": 3, "model.patch_size": 4, "model.width": 16, "model.depth": 1, "m
        "predictor.width": 8, "predictor.depth": 1, "predictor.heads": 2, "masks.min_context": 1,
        "pretrain.epochs": 2, "pretrain.batch_size": 8, "pretrain.warmup_epochs": 0.5, "pretrain.log_every": 1,
        "pretrain.checkpoint_every": 2, "pretrain.monitor_every": 0,
-       "sparsity.lambda": 0.01, "sparsity.beta": 0.01, "sparsity.groups": 4}
+       "sparsity.lambda": 0.01, "sparsity.kl": True, "sparsity.beta": 0.01, "sparsity.groups": 4}
 
 
 def toy_params(sparsity: dict | None = None, **pretrain):
@@ -76,9 +76,9 @@ def test_training_changes_the_target_encoder_and_reports(tmp_path):
 
 
 def test_a_strong_penalty_zeroes_columns_and_none_keeps_them(tmp_path):
-    strong = toy_params({"lambda": 1000.0, "beta": 0.0}, checkpoint_every=100)
+    strong = toy_params({"lambda": 1000.0, "kl": False}, checkpoint_every=100)
     assert make("sparse_jepa", strong, tmp_path / "s").run().summary["zero_fraction"] > 0.5
-    none = toy_params({"lambda": 0.0, "beta": 0.0}, checkpoint_every=100)
+    none = toy_params({"lambda": 0.0, "kl": False}, checkpoint_every=100)
     assert make("sparse_jepa", none, tmp_path / "n").run().summary["zero_fraction"] == 0.0
 
 

@@ -13,6 +13,7 @@ class SparsityConfig:
     momentum: float
     init_std: float
     bias: bool
+    kl: bool
     beta: float
     groups: int
 
@@ -22,6 +23,7 @@ class SparsityConfig:
         require(0 <= self.momentum < 1, "sparsity.momentum", self.momentum, "in [0, 1)")
         require(self.init_std > 0, "sparsity.init_std", self.init_std, "> 0")
         require(self.beta >= 0, "sparsity.beta", self.beta, ">= 0")
+        require(not self.kl or self.beta > 0, "sparsity.beta", self.beta, "> 0 when sparsity.kl is true")
         require(self.groups >= 1, "sparsity.groups", self.groups, ">= 1")
 
 

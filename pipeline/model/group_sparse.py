@@ -1,6 +1,6 @@
 """SparseJEPA's machinery: JEPA plus latent-to-group maps, their group lasso by exact proximal SGD, and the
-KL term. The full method (pipeline/methods/sparse_jepa.py) and its ablation ladder's rungs
-(jepa_regions, jepa_lasso) are subclasses that switch parts off; it lives here, beside the JEPA they
+KL term. SparseJEPA (pipeline/methods/sparse_jepa.py) and its ablation ladder's other rungs
+(jepa_regions, sparse_jepa_kl) are subclasses that switch parts off or on; it lives here, beside the JEPA they
 extend, because all three build on it (a pretrain stage's deps are its own method file plus pipeline/model).
 
     L = L_jepa + lambda * mean_{g,j} ||W^(g)[:, j]||_2 + beta * KL(q(z|x) || N(0, I))
@@ -21,7 +21,8 @@ column ends exactly zero when its averaged JEPA gradient stays below lambda / (G
 from latent j to region g is cut by evidence, not by its starting size (measured: with plain SGD, one
 batch's gradient noise revives cut columns). The logged penalty is this L's.
 
-The KL term, when beta > 0, is on a latent whose mean can move: a linear head (identity at init) on
+The KL term, when `sparsity.kl` (off in SparseJEPA by default, measured in params.yaml; on in the ladder's
+sparse_jepa_kl rung), is on a latent whose mean can move: a linear head (identity at init) on
 the context encoder's LayerNorm-ed tokens gives q's mean, a second its log-variance; on the tokens
 themselves (squared mean fixed by the LayerNorm) the KL could only fall by raising sigma to 1.
 """
@@ -169,13 +170,13 @@ def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def uses_kl(cfg: SparsityConfig | None) -> bool:
-    return cfg is not None and cfg.beta > 0
+    return cfg is not None and cfg.kl and cfg.beta > 0
 
 
 class GroupSparseJEPA(JEPA):
     """JEPA whose predictor embeds the context through one map per target region (`sparsity.groups`),
     the maps on proximal SGD for the group lasso (`sparsity.lambda`, `sparsity.lr`) and, with
-    `sparsity.beta > 0`, stochastic context latents and their KL term."""
+    `sparsity.kl`, stochastic context latents and their KL term (weight `sparsity.beta`)."""
 
     # A rung of the ablation ladder below the full method fixes some of the `sparsity` block (e.g. lambda 0).
     FIXED: dict[str, float] = {}
@@ -206,7 +207,7 @@ class GroupSparseJEPA(JEPA):
         return region_of(centers, self.encoder.grid, self.sparsity.groups)
 
     def regularisation(self, terms):
-        return self.sparsity.beta * terms["kl"]
+        return self.sparsity.beta * terms["kl"]  # 0 without the KL head
 
     def optimizer_groups(self, weight_decay, exclude=()):
         # The group maps are not AdamW's: after_optimizer_step moves them (proximal SGD).
@@ -231,7 +232,7 @@ class GroupSparseJEPA(JEPA):
         terms = self.log_terms()
         return {"zero_fraction": terms["zero_fraction"], "groups_per_latent": terms["groups_per_latent"],
                 "map_norm": terms["map_norm"], "final_penalty": terms["penalty"],
-                "lambda": self.sparsity.lambda_, "beta": self.sparsity.beta}
+                "lambda": self.sparsity.lambda_, "beta": self.sparsity.beta if self.latent_head is not None else 0.0}
 
     @torch.no_grad()
     def outputs(self, images: torch.Tensor) -> dict[str, np.ndarray]:

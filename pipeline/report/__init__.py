@@ -34,7 +34,8 @@ from pipeline.report.sweep import plot_sweep, read_sweep, sweep_markdown
 from pipeline.report.tables import (PIXELS, Row, Sections, comparisons, data_table_md, dataset_names,
                                     diagnostics_table_md, differences_table_md, model_name, pretrain_facts,
                                     pretrain_table_md, probe_check_md, report_rows, results_frame, results_markdown,
-                                    results_table_md, row_label, summary_frame, targets_md)
+                                    results_table_md, row_label, sparsity_targets_md, summary_frame,
+                                    targets_md)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Setting:
     pretrain_dataset: str
     min_gain_over_random: float
     min_gain_over_pixels: float
+    min_zero_fraction: float
+    max_groups_per_latent: float
 
 
 def read_runs(reports: Path, rows: list[Row], seeds: list[int], datasets: list[str]) -> dict:
@@ -150,6 +153,9 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
         environment = {**environment, "pretrain_dataset": names[setting.pretrain_dataset]}
         targets = targets_md(runs, rows, setting.pretrain_dataset, setting.min_gain_over_random,
                              setting.min_gain_over_pixels)
+        sparse = sparsity_targets_md(facts, runs, rows, setting.pretrain_dataset, methods.baseline(),
+                                     setting.min_zero_fraction, setting.max_groups_per_latent)
+        targets = "\n".join(t for t in (targets, sparse) if t)
     md = results_markdown(Sections(
         seeds=seeds, baseline=model_name(methods.baseline()),
         results_table=results_table_md(summary, rows, datasets),

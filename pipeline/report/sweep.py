@@ -2,7 +2,7 @@
 
 Queue and run it (README, *Lambda sweep*):
 
-    for l in 0.01 0.03 0.1 0.3; do dvc exp run --queue -n lambda-$l -S sparsity.lambda=$l; done
+    for l in 0.01 0.02 0.03 0.1; do dvc exp run --queue -n lambda-$l -S sparsity.lambda=$l; done
     dvc queue start && dvc queue status        # one at a time: they share the 2 cores
     python -m pipeline.report.sweep            # -> reports/sweep/lambda_sweep.csv
     dvc repro report                           # -> reports/figures/lambda_sweep.png and its table in results.md

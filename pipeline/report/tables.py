@@ -229,6 +229,29 @@ def targets_md(runs: Runs, rows: list[Row], dataset: str, min_gain_over_random: 
     return "\n".join(lines)
 
 
+def sparsity_targets_md(facts: Mapping[str, Mapping[int, dict[str, float]]], runs: Runs, rows: list[Row],
+                        dataset: str, baseline: str, min_zero_fraction: float, max_groups_per_latent: float) -> str:
+    """For each method whose maps log a zero fraction (and has some of its groups left to cut): its mean zero
+    fraction and groups per latent over seeds against the goals, and its target encoder's paired difference to
+    the baseline's on `dataset` (goal: within noise or above, i.e. the interval's upper end >= 0)."""
+    base = top1_by_seed(runs, Row(baseline, "target"), dataset)
+    lines = []
+    for row in (r for r in rows if r.pretrained and r.encoder == "target" and r.method != baseline):
+        mean, _ = mean_facts(facts.get(row.method, {}))
+        zero, groups = mean.get("zero_fraction", math.nan), mean.get("groups_per_latent", math.nan)
+        if math.isnan(zero) or math.isnan(groups):
+            continue
+        d = paired_difference(top1_by_seed(runs, row, dataset), base)
+        kept = not math.isnan(d.high) and d.high >= 0
+        lines.append(
+            f"- {model_name(row.method)}: {zero:.1%} of latent-to-group columns exactly zero (goal ≥ "
+            f"{min_zero_fraction:.0%}: {'met' if zero >= min_zero_fraction else 'not met'}); {groups:.2f} groups "
+            f"per latent (goal ≤ {max_groups_per_latent:g}: {'met' if groups <= max_groups_per_latent else 'not met'}"
+            f"); target top-1 {fmt_difference(d)} against {model_name(baseline)} target (goal: within noise or "
+            f"above: {'met' if kept else 'not met'})")
+    return "\n".join(lines)
+
+
 def _count(n: int, per_class: int, listed: int | None) -> str:
     """"10,000 (1,000 per class of 60,000)" or "10,000 (all)"."""
     if not per_class:
@@ -291,6 +314,7 @@ def pretrain_facts(summary: dict, history: pd.DataFrame | None) -> dict[str, flo
         "steps": pick("steps", "step"),
         "final_loss": pick("final_loss_jepa", "loss_jepa"),
         "zero_fraction": pick("zero_fraction", "zero_fraction"),
+        "groups_per_latent": pick("groups_per_latent", "groups_per_latent"),
         "feature_std": pick("feature_std", "feature_std"),
         "effective_rank": pick("effective_rank", "effective_rank"),
         "position_share": pick("position_share", "position_share"),
