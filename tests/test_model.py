@@ -6,6 +6,7 @@ import torch
 from conftest import repo_params
 
 from pipeline import methods
+from pipeline.core.errors import PipelineError
 from pipeline.methods.sparse_jepa import SparseJEPA
 from pipeline.model.group_sparse import (GroupedEmbed, gaussian_kl, group_penalty, group_soft_threshold, groups_per_latent,
                                          prox_threshold, proximal_sgd_step_, top_activating,
@@ -179,6 +180,23 @@ def test_methods_are_the_shared_model_with_their_own_hooks():
     out = sparse.outputs(images)
     assert out["column_norms"].shape == (4, 16) and out["top_latents"].shape == (8,)
     assert out["top_images"].shape == (8, 8) and out["top_images"].max() < 20
+
+
+def test_the_kl_rung_ranks_images_by_the_latent_its_maps_read_and_needs_a_kl_weight():
+    model = tiny("sparse_jepa_kl", beta=0.01)
+    images = torch.randint(0, 256, (20, 32, 32, 3), dtype=torch.uint8)
+    with torch.no_grad():  # q's mean as a permutation: map column j now reads token dimension perm[j]
+        perm = torch.randperm(16, generator=torch.Generator().manual_seed(1))
+        model.latent_head.mean.weight.copy_(torch.eye(16)[perm])
+        model.group_embed.weight.zero_()
+        model.group_embed.weight[:, :, 0] = 1.0  # latent 0 is the only one the maps use
+    out = model.outputs(images)
+    assert out["top_latents"][0] == 0
+    feats = model.target_encoder(normalize(images)).mean(1)
+    expected = feats[:, perm[0]].topk(8).indices.sort().values
+    assert torch.equal(torch.from_numpy(out["top_images"][0]).sort().values, expected)
+    with pytest.raises(PipelineError, match="sparsity.beta = 0.0 is invalid; it must be > 0 when sparsity.kl is true"):
+        tiny("sparse_jepa_kl", beta=0.0)
 
 
 def test_param_groups_keep_biases_and_norms_out_of_weight_decay_and_the_group_maps_out_of_adamw():

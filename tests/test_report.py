@@ -519,7 +519,7 @@ def test_sparsity_goals_read_the_maps_facts_and_the_paired_difference_to_the_bas
     runs = {("jepa/target", "d"): {0: {"top1": 80.0}, 1: {"top1": 81.0}, 2: {"top1": 80.5}},
             ("sparse_jepa/target", "d"): {0: {"top1": 79.0}, 1: {"top1": 79.5}, 2: {"top1": 79.6}}}
     rows = [Row("jepa", "target"), Row("sparse_jepa", "target")]
-    facts = {"sparse_jepa": {s: {"zero_fraction": z, "groups_per_latent": g}
+    facts = {"sparse_jepa": {s: {"zero_fraction": z, "groups_per_latent": g, "lambda": 0.02}
                              for s, z, g in ((0, 0.3, 2.5), (1, 0.2, 3.5), (2, 0.4, 2.0))}}
     md = sparsity_targets_md(facts, runs, rows, "d", "jepa", 0.25, 3.0)
     assert md.startswith("- SparseJEPA: 30.0% of latent-to-group columns exactly zero (goal ≥ 25%: met); "
@@ -530,5 +530,7 @@ def test_sparsity_goals_read_the_maps_facts_and_the_paired_difference_to_the_bas
     md = sparsity_targets_md(facts, close, rows, "d", "jepa", 0.25, 3.0)
     assert "16.7% of latent-to-group columns exactly zero (goal ≥ 25%: not met)" in md
     assert md.endswith("within noise against JEPA target (goal: within noise or above: met)")
-    # A method without maps (JEPA itself, or no zero fraction logged) gets no line.
+    # A method without maps (JEPA itself, or no zero fraction logged) or without a lasso (lambda 0) gets no line.
     assert sparsity_targets_md({}, runs, rows, "d", "jepa", 0.25, 3.0) == ""
+    unpenalised = {"sparse_jepa": {s: {**f, "lambda": 0.0} for s, f in facts["sparse_jepa"].items()}}
+    assert sparsity_targets_md(unpenalised, runs, rows, "d", "jepa", 0.25, 3.0) == ""

@@ -9,21 +9,22 @@ from pipeline.report.sweep import plot_sweep, sweep_frame, sweep_markdown, sweep
 
 
 def points() -> list[dict]:
-    return [sweep_point("lambda-0.1", 0.1, [80.0, 81.0, 82.0], [80.5, 80.5, 80.5],
+    """Newest first, as `collect` lists them."""
+    return [sweep_point("lambda-0.1-again", 0.1, [70.0, 72.0], [80.0], [{}], [1.0]),
+            sweep_point("lambda-0.1", 0.1, [80.0, 81.0, 82.0], [80.5, 80.5, 80.5],
                         [{"zero_fraction": 0.5, "groups_per_latent": 2.0}] * 3, [3.0, 4.0, 5.0]),
             sweep_point("lambda-0.01", 0.01, [79.0, 79.0], [80.0, 81.0], [{"zero_fraction": 0.0,
-                                                                           "groups_per_latent": 4.0}] * 2, [6.0, 6.0]),
-            sweep_point("lambda-0.1-again", 0.1, [70.0, 72.0], [80.0], [{}], [1.0])]
+                                                                           "groups_per_latent": 4.0}] * 2, [6.0, 6.0])]
 
 
 def test_a_sweep_point_is_the_seed_means_and_the_top1_spread():
-    p = points()[0]
+    p = points()[1]
     assert p["seeds"] == 3 and p["top1_mean"] == pytest.approx(81.0) and p["top1_std"] == pytest.approx(1.0)
     assert p["zero_fraction"] == 0.5 and p["groups_per_latent"] == 2.0 and p["multi_information"] == 4.0
     assert math.isnan(sweep_point("x", 1.0, [80.0], [], [{}], [])["top1_std"])  # one seed has no spread
 
 
-def test_the_frame_has_one_row_per_lambda_newest_first_and_by_increasing_lambda():
+def test_the_frame_has_one_row_per_lambda_the_newest_and_by_increasing_lambda():
     frame = sweep_frame(points())
     assert list(frame["lambda"]) == [0.01, 0.1]
     assert frame.loc[1, "experiment"] == "lambda-0.1-again"  # a re-run of a lambda replaces the older one
@@ -34,7 +35,7 @@ def test_the_frame_has_one_row_per_lambda_newest_first_and_by_increasing_lambda(
 def test_the_sweep_figure_is_drawn(tmp_path):
     from test_report import _assert_png_not_blank
 
-    frame = sweep_frame(points()[:2] + [sweep_point("lambda-0", 0.0, [80.0, 80.2], [80.1], [{}], [2.0])])
+    frame = sweep_frame(points()[1:] + [sweep_point("lambda-0", 0.0, [80.0, 80.2], [80.1], [{}], [2.0])])
     path = tmp_path / "figures" / "lambda_sweep.png"
     plot_sweep(frame, path, "fashion_mnist")
     _assert_png_not_blank(path)

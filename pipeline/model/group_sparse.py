@@ -184,6 +184,7 @@ class GroupSparseJEPA(JEPA):
     def __init__(self, params: Params, image_size: int):
         # Read by make_embed, which JEPA's constructor calls.
         self.sparsity = dataclasses.replace(params.sparsity, **self.FIXED)
+        self.sparsity.validate()  # a rung's fixed values with the block's others (kl on needs beta > 0)
         super().__init__(params, image_size)
         self.peak_lr = params.pretrain.lr
         self.latent_head = LatentHead(params.model.width) if uses_kl(self.sparsity) else None
@@ -244,6 +245,9 @@ class GroupSparseJEPA(JEPA):
         idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(12345))[:TOP_POOL]
         feats = torch.cat([self.target_encoder.eval()(normalize(images[chunk.to(images.device)])).float().mean(1).cpu()
                            for chunk in idx.split(512)])
+        if self.latent_head is not None:  # the maps read q's mean (a linear mix of the tokens), not the tokens
+            head = self.latent_head.mean
+            feats = head(feats.to(head.weight.device, head.weight.dtype)).float().cpu()
         top = top_activating(feats, latents.cpu(), TOP_IMAGES)
         return {"column_norms": norms.cpu().numpy(), "top_latents": latents.cpu().numpy(),
                 "top_images": idx[top].numpy()}

@@ -70,8 +70,8 @@ class JEPA(nn.Module):
         return 0.0
 
     def optimizer_groups(self, weight_decay: float, exclude: tuple[nn.Parameter, ...] = ()) -> list[dict]:
-        """AdamW groups: decay on matrices only (not biases, norms or 1-D params); `exclude` is left to the
-        caller (a subclass adding its own group)."""
+        """AdamW groups: decay on matrices only (not biases, norms or 1-D params); `exclude` stays out of AdamW
+        (a subclass that moves those params itself, e.g. by proximal steps)."""
         skip = {id(p) for p in exclude}
         decay, no_decay = [], []
         for name, p in self.named_parameters():

@@ -51,9 +51,10 @@ def sweep_point(name: str, lam: float, top1: list[float], jepa_top1: list[float]
 
 
 def sweep_frame(points: list[dict]) -> pd.DataFrame:
-    """One row per lambda (the newest experiment of a lambda wins), by increasing lambda."""
+    """One row per lambda, by increasing lambda; `points` come in priority order (the first of a lambda wins:
+    `collect` lists the workspace, then experiments newest first)."""
     frame = pd.DataFrame(points, columns=COLUMNS)
-    return frame.drop_duplicates("lambda", keep="last").sort_values("lambda").reset_index(drop=True)
+    return frame.drop_duplicates("lambda", keep="first").sort_values("lambda").reset_index(drop=True)
 
 
 def sweep_markdown(frame: pd.DataFrame, dataset: str) -> str:
@@ -105,7 +106,8 @@ def _read_json(rev: str, path: Path) -> dict:
 
 
 def collect(dataset: str) -> list[dict]:
-    """A sweep point for the workspace and every experiment named lambda-* that `dvc exp show` lists."""
+    """A sweep point for the workspace and every experiment named lambda-* that `dvc exp show` lists, in its
+    order: the workspace first, then experiments newest first (so a re-run of a lambda replaces the older)."""
     import dvc.api
 
     points = []
@@ -139,8 +141,12 @@ def read_sweep(reports: Path = artifacts.REPORTS) -> pd.DataFrame | None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Collect SparseJEPA's lambda sweep (DVC experiments lambda-*).")
-    parser.add_argument("--dataset", default="fashion_mnist", help="the probed dataset the sweep reads")
+    parser.add_argument("--dataset", help="the probed dataset the sweep reads (default: params.yaml data.pretrain)")
     args = parser.parse_args(argv)
+    if args.dataset is None:
+        from pipeline.core.params import load_params
+
+        args.dataset = load_params(["data"]).data.pretrain
     frame = sweep_frame(collect(args.dataset))
     if frame.empty:
         raise PipelineError("no finished lambda-* experiment or workspace run found; queue the sweep first "

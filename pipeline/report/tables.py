@@ -231,15 +231,16 @@ def targets_md(runs: Runs, rows: list[Row], dataset: str, min_gain_over_random: 
 
 def sparsity_targets_md(facts: Mapping[str, Mapping[int, dict[str, float]]], runs: Runs, rows: list[Row],
                         dataset: str, baseline: str, min_zero_fraction: float, max_groups_per_latent: float) -> str:
-    """For each method whose maps log a zero fraction (and has some of its groups left to cut): its mean zero
-    fraction and groups per latent over seeds against the goals, and its target encoder's paired difference to
-    the baseline's on `dataset` (goal: within noise or above, i.e. the interval's upper end >= 0)."""
+    """For each method whose maps log a zero fraction under a group lasso (lambda > 0; the ladder's lambda-0
+    rung cuts nothing by construction): its mean zero fraction and groups per latent over seeds against the
+    goals, and its target encoder's paired difference to the baseline's on `dataset` (goal: within noise or
+    above, i.e. the interval's upper end >= 0)."""
     base = top1_by_seed(runs, Row(baseline, "target"), dataset)
     lines = []
     for row in (r for r in rows if r.pretrained and r.encoder == "target" and r.method != baseline):
         mean, _ = mean_facts(facts.get(row.method, {}))
         zero, groups = mean.get("zero_fraction", math.nan), mean.get("groups_per_latent", math.nan)
-        if math.isnan(zero) or math.isnan(groups):
+        if math.isnan(zero) or math.isnan(groups) or not mean.get("lambda", math.nan) > 0:
             continue
         d = paired_difference(top1_by_seed(runs, row, dataset), base)
         kept = not math.isnan(d.high) and d.high >= 0
@@ -315,6 +316,7 @@ def pretrain_facts(summary: dict, history: pd.DataFrame | None) -> dict[str, flo
         "final_loss": pick("final_loss_jepa", "loss_jepa"),
         "zero_fraction": pick("zero_fraction", "zero_fraction"),
         "groups_per_latent": pick("groups_per_latent", "groups_per_latent"),
+        "lambda": as_float(summary.get("lambda")),
         "feature_std": pick("feature_std", "feature_std"),
         "effective_rank": pick("effective_rank", "effective_rank"),
         "position_share": pick("position_share", "position_share"),
