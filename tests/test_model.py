@@ -178,20 +178,17 @@ def test_methods_are_the_shared_model_with_their_own_hooks():
     assert jepa.log_terms() == {} and jepa.summary() == {} and jepa.outputs(images) == {}
     assert {"penalty", "zero_fraction", "groups_per_latent", "map_norm"} == set(sparse.log_terms())
     out = sparse.outputs(images)
-    assert out["column_norms"].shape == (4, 16) and out["top_latents"].shape == (8,)
-    assert out["top_images"].shape == (8, 8) and out["top_images"].max() < 20
+    assert out["column_norms"].shape == (4, 16)  # tiny: 4 groups, width 16
+    assert out["top_images"].shape == (16, 8) and out["top_images"].max() < 20  # 8 images for every latent
 
 
 def test_the_kl_rung_ranks_images_by_the_latent_its_maps_read_and_needs_a_kl_weight():
     model = tiny("sparse_jepa_kl", beta=0.01)
     images = torch.randint(0, 256, (20, 32, 32, 3), dtype=torch.uint8)
-    with torch.no_grad():  # q's mean as a permutation: map column j now reads token dimension perm[j]
+    with torch.no_grad():  # q's mean as a permutation: map column j reads token dimension perm[j]
         perm = torch.randperm(16, generator=torch.Generator().manual_seed(1))
         model.latent_head.mean.weight.copy_(torch.eye(16)[perm])
-        model.group_embed.weight.zero_()
-        model.group_embed.weight[:, :, 0] = 1.0  # latent 0 is the only one the maps use
     out = model.outputs(images)
-    assert out["top_latents"][0] == 0
     feats = model.target_encoder(normalize(images)).mean(1)
     expected = feats[:, perm[0]].topk(8).indices.sort().values
     assert torch.equal(torch.from_numpy(out["top_images"][0]).sort().values, expected)

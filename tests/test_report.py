@@ -19,7 +19,7 @@ from pipeline import artifacts
 from pipeline.artifacts.records import write_outputs
 from pipeline.core.errors import PipelineError
 from pipeline.report import Setting, build_report, environment
-from pipeline.report.figures import plot_groups, sort_latents_by_group, zero_fraction
+from pipeline.report.figures import pick_latents, plot_groups, sort_latents_by_group, zero_fraction
 from pipeline.report.readme import MARKER_END, MARKER_START
 from pipeline.report.readme import main as report_main
 from pipeline.report.readme import readme_in_sync, sync_readme
@@ -534,3 +534,15 @@ def test_sparsity_goals_read_the_maps_facts_and_the_paired_difference_to_the_bas
     assert sparsity_targets_md({}, runs, rows, "d", "jepa", 0.25, 3.0) == ""
     unpenalised = {"sparse_jepa": {s: {**f, "lambda": 0.0} for s, f in facts["sparse_jepa"].items()}}
     assert sparsity_targets_md(unpenalised, runs, rows, "d", "jepa", 0.25, 3.0) == ""
+
+
+def test_the_group_figure_shows_each_regions_strongest_specialist_then_the_largest_maps() -> None:
+    norms = np.zeros((4, 8))
+    norms[:, 0] = [1.0, 1.0, 1.0, 1.0]   # serves every region: largest total
+    norms[1, 2], norms[1, 5] = 0.3, 0.5  # two specialists of region 1: 5 is the stronger
+    norms[3, 6] = 0.2                    # region 3's only specialist
+    norms[:2, 7] = [0.4, 0.4]            # two regions
+    # latents 1, 3, 4 are unused: never shown
+    assert list(pick_latents(norms, 8)) == [5, 6, 0, 7, 2]
+    assert list(pick_latents(norms, 3)) == [5, 6, 0]
+    assert list(pick_latents(np.zeros((4, 8)), 8)) == []

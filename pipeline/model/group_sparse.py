@@ -41,7 +41,6 @@ from pipeline.model.jepa import JEPA
 from pipeline.model.regions import region_of
 from pipeline.model.vit import normalize
 
-TOP_LATENTS = 8    # latents the group figure shows (largest total column norm)
 TOP_IMAGES = 8     # images per latent
 TOP_POOL = 2000    # training images searched (a fixed slice, as the monitor's)
 
@@ -237,17 +236,15 @@ class GroupSparseJEPA(JEPA):
 
     @torch.no_grad()
     def outputs(self, images: torch.Tensor) -> dict[str, np.ndarray]:
-        """The (G, K) column norms and, for the TOP_LATENTS latents with the largest total norm, the indices
-        of the training images (of a fixed slice) whose pooled target features are largest on that latent:
-        what the report's group figure draws."""
+        """The (G, K) column norms and, for every latent, the indices of the TOP_IMAGES training images (of a
+        fixed slice) whose pooled target features are largest on it: what the report's group figure draws
+        (it picks which latents to show)."""
         norms = self.group_embed.column_norms()
-        latents = norms.sum(dim=0).argsort(descending=True)[:TOP_LATENTS]
         idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(12345))[:TOP_POOL]
         feats = torch.cat([self.target_encoder.eval()(normalize(images[chunk.to(images.device)])).float().mean(1).cpu()
                            for chunk in idx.split(512)])
         if self.latent_head is not None:  # the maps read q's mean (a linear mix of the tokens), not the tokens
             head = self.latent_head.mean
             feats = head(feats.to(head.weight.device, head.weight.dtype)).float().cpu()
-        top = top_activating(feats, latents.cpu(), TOP_IMAGES)
-        return {"column_norms": norms.cpu().numpy(), "top_latents": latents.cpu().numpy(),
-                "top_images": idx[top].numpy()}
+        top = top_activating(feats, torch.arange(feats.shape[1]), TOP_IMAGES)
+        return {"column_norms": norms.cpu().numpy(), "top_images": idx[top].numpy()}

@@ -29,13 +29,16 @@ from pipeline.artifacts.records import read_history, read_outputs, read_probe, r
 from pipeline.core.atomic import atomic_path
 from pipeline.artifacts.prepared import load_prepared
 from pipeline.model.regions import region_grid
-from pipeline.report.figures import plot_column_norms, plot_groups, plot_pretrain_curves, plot_probe_seeds
-from pipeline.report.sweep import plot_sweep, read_sweep, sweep_markdown
+from pipeline.report.figures import (pick_latents, plot_column_norms, plot_groups, plot_pretrain_curves,
+                                     plot_probe_seeds)
 from pipeline.report.tables import (PIXELS, Row, Sections, comparisons, data_table_md, dataset_names,
                                     diagnostics_table_md, differences_table_md, model_name, pretrain_facts,
                                     pretrain_table_md, probe_check_md, report_rows, results_frame, results_markdown,
                                     results_table_md, row_label, sparsity_targets_md, summary_frame,
                                     targets_md)
+
+
+TOP_LATENTS = 8  # rows of the group figure
 
 
 @dataclass(frozen=True)
@@ -118,13 +121,15 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
         else:
             _remove_stale(path)
         path = figures / f"groups_{model}.png"
-        if norms is not None and "top_images" in outputs:
+        # top_images has a row per latent (a record from before it did has no figure).
+        if norms is not None and len(outputs.get("top_images", ())) == norms.shape[1]:
             images = load_prepared(artifacts.prepared_dir(setting.pretrain_dataset, data), mmap=True).train_images
-            plot_groups(norms, outputs["top_latents"], outputs["top_images"], images, region_grid(len(norms)), path,
+            latents = pick_latents(norms, TOP_LATENTS)
+            plot_groups(norms, latents, outputs["top_images"][latents], images, region_grid(len(norms)), path,
                         model)
             written[f"groups_{model}"] = path
-            captions[f"groups_{model}"] = (f"{methods.display_name(model)}: its largest latents, the regions they "
-                                           f"serve and the images that activate them, seed {seeds[0]}")
+            captions[f"groups_{model}"] = (f"{methods.display_name(model)}: single-region and largest latents, the "
+                                           f"regions they serve and the images that activate them, seed {seeds[0]}")
         else:
             _remove_stale(path)
 
@@ -133,6 +138,9 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False, na_rep="NaN")
         written[name] = path
+
+    # Imported here, so that `python -m pipeline.report.sweep` does not find itself imported by its package.
+    from pipeline.report.sweep import plot_sweep, read_sweep, sweep_markdown
 
     sweep, sweep_table = read_sweep(reports), ""
     path = figures / "lambda_sweep.png"

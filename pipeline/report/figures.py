@@ -29,6 +29,24 @@ def sort_latents_by_group(norms: np.ndarray) -> np.ndarray:
     return np.lexsort((-strength, dominant))
 
 
+def pick_latents(norms: np.ndarray, count: int) -> np.ndarray:
+    """Latents for the group figure: for each group, the strongest latent that serves it alone (the
+    specialists, if the lasso made any), then the largest total column norms; never an unused latent."""
+    alive = norms > 0
+    specialists = alive.sum(axis=0) == 1
+    chosen = []
+    for g in range(norms.shape[0]):
+        candidates = np.flatnonzero(specialists & alive[g])
+        if len(candidates):
+            chosen.append(int(candidates[np.argmax(norms[g, candidates])]))
+    for j in np.argsort(-norms.sum(axis=0), kind="stable"):
+        if len(chosen) >= count or not alive[:, j].any():
+            break
+        if int(j) not in chosen:
+            chosen.append(int(j))
+    return np.array(chosen[:count], dtype=int)
+
+
 def _smooth(values: np.ndarray, points: int = 60) -> np.ndarray:
     """Rolling mean so the trend shows through per-step noise; window scales with run length."""
     window = max(1, len(values) // points)
@@ -216,9 +234,9 @@ def plot_column_norms(norms: np.ndarray, path: Path, model: str) -> None:
 
 def plot_groups(norms: np.ndarray, latents: np.ndarray, top_images: np.ndarray, images: np.ndarray,
                 region_grid: tuple[int, int], path: Path, model: str) -> None:
-    """What the groups are: one row per latent with the largest total column norm (`latents`), its column
-    norms laid out on the image's region grid (which regions it serves; an exact zero is a cut link, white)
-    and the training images that activate it most (`top_images`: indices into `images`, uint8 NHWC)."""
+    """What the groups are: one row per latent of `latents` (see `pick_latents`), its column norms laid out on
+    the image's region grid (which regions it serves; an exact zero is a cut link, white) and the training
+    images that activate it most (`top_images`, one row per latent shown: indices into `images`, uint8 NHWC)."""
     plt = _pyplot()
     rows, shown = len(latents), top_images.shape[1]
     cmap = plt.get_cmap("viridis").with_extremes(bad="white")
@@ -238,7 +256,8 @@ def plot_groups(norms: np.ndarray, latents: np.ndarray, top_images: np.ndarray, 
             ax.set_yticks([])
         axes[0, 0].set_title("regions served", fontsize=8)
         axes[0, 1 + shown // 2].set_title("training images that activate the latent most", fontsize=8)
-        fig.suptitle(f"{model_name(model)}: the latents with the largest maps, what they serve and respond to",
+        fig.suptitle(f"{model_name(model)}: each region's strongest single-region latent, then the largest maps; "
+                     "what they serve and respond to",
                      fontsize=9)
         fig.tight_layout()
         _save(fig, path)

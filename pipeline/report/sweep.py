@@ -115,6 +115,8 @@ def collect(dataset: str) -> list[dict]:
         name = row.get("Experiment") or ""
         if not (row["rev"] == "workspace" or name.startswith(PREFIX)) or row.get("sparsity.lambda") is None:
             continue
+        if row.get("State") not in (None, "Success"):
+            continue  # queued, running (its metrics are still the workspace's) or failed
         seeds = row.get("seeds") or []
         seeds = seeds if isinstance(seeds, list) else json.loads(str(seeds))
         probe = {m: [row.get(f"{artifacts.probe_path(m, dataset, int(k), 'target').as_posix()}:{key}")
