@@ -546,3 +546,23 @@ def test_the_group_figure_shows_each_regions_strongest_specialist_then_the_large
     assert list(pick_latents(norms, 8)) == [5, 6, 0, 7, 2]
     assert list(pick_latents(norms, 3)) == [5, 6, 0]
     assert list(pick_latents(np.zeros((4, 8)), 8)) == []
+
+
+def test_the_ladders_rungs_are_pretrained_rows_with_both_encoders() -> None:
+    from pipeline import methods
+    from pipeline.report.tables import report_rows
+
+    rows = {(r.method, r.encoder) for r in report_rows([methods.get(k) for k in methods.ladder_keys()])}
+    assert {("jepa_regions", "target"), ("jepa_regions", "context"), ("sparse_jepa_kl", "context")} <= rows
+    assert Row("sparse_jepa_kl", "target").pretrained and not Row("random", "target").pretrained
+    assert not Row("pixels", "pixels").pretrained
+
+
+def test_a_lasso_that_cut_every_column_skips_the_group_figure_but_not_the_report(tmp_path: Path) -> None:
+    reports = _write_fixture(tmp_path / "reports")
+    norms = np.zeros((4, 16))
+    write_outputs(artifacts.outputs_path("sparse_jepa", 0, reports),
+                  {"column_norms": norms, "top_images": np.zeros((16, 8), dtype=int)})
+    out = build_report(reports, MODELS, SETTING, ENV)
+    assert out["skipped"]["groups_sparse_jepa"] == "every latent-to-group column is zero"
+    assert "column_norms_sparse_jepa" in out["written"] and "groups_sparse_jepa" not in out["written"]

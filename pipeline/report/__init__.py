@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from pipeline import artifacts, methods
 from pipeline.artifacts.records import read_history, read_outputs, read_probe, read_summary
 from pipeline.core.atomic import atomic_path
@@ -121,16 +123,19 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
         else:
             _remove_stale(path)
         path = figures / f"groups_{model}.png"
-        # top_images has a row per latent (a record from before it did has no figure).
-        if norms is not None and len(outputs.get("top_images", ())) == norms.shape[1]:
+        # top_images has a row per latent (a record from before it did has no figure); a lasso that cut every
+        # column leaves no latent to show.
+        latents = pick_latents(norms, TOP_LATENTS) if norms is not None else np.zeros(0, dtype=int)
+        if len(latents) and len(outputs.get("top_images", ())) == norms.shape[1]:
             images = load_prepared(artifacts.prepared_dir(setting.pretrain_dataset, data), mmap=True).train_images
-            latents = pick_latents(norms, TOP_LATENTS)
             plot_groups(norms, latents, outputs["top_images"][latents], images, region_grid(len(norms)), path,
                         model)
             written[f"groups_{model}"] = path
             captions[f"groups_{model}"] = (f"{methods.display_name(model)}: single-region and largest latents, the "
                                            f"regions they serve and the images that activate them, seed {seeds[0]}")
         else:
+            if norms is not None and not len(latents):
+                skipped[f"groups_{model}"] = "every latent-to-group column is zero"
             _remove_stale(path)
 
     for name, path, table in (("results_csv", artifacts.results_csv(reports), frame),
@@ -145,10 +150,11 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
     sweep, sweep_table = read_sweep(reports), ""
     path = figures / "lambda_sweep.png"
     if sweep is not None and not sweep.empty:
-        plot_sweep(sweep, path, setting.pretrain_dataset)
+        shown = dataset_names(runs, datasets).get(setting.pretrain_dataset, setting.pretrain_dataset)
+        plot_sweep(sweep, path, shown)
         written["lambda_sweep"] = path
         captions["lambda_sweep"] = "SparseJEPA's lambda sweep: top-1, zero fraction, groups per latent, multi-information"
-        sweep_table = sweep_markdown(sweep, setting.pretrain_dataset)
+        sweep_table = sweep_markdown(sweep, shown)
     else:
         _remove_stale(path)
 
@@ -181,7 +187,7 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
 
 
 def is_pretrained(model: str) -> bool:
-    return model in methods.keys() and methods.get(model).pretrained
+    return model != PIXELS and methods.get(model).pretrained
 
 
 def environment(pretrain_dataset: str, models: list[str], seeds: list[int], reports: Path = artifacts.REPORTS) -> dict:

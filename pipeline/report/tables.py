@@ -47,7 +47,8 @@ class Row:
 
     @property
     def pretrained(self) -> bool:
-        return self.method in methods.keys() and methods.get(self.method).pretrained
+        # methods.get knows the ablation ladder's rungs too (the ladder's report reads them).
+        return self.method != PIXELS and methods.get(self.method).pretrained
 
 
 # Probe records: {(row key, dataset): {seed: record}}; the raw pixels' one record sits under seed None.
