@@ -34,7 +34,7 @@ from pipeline.model.regions import region_grid
 from pipeline.report.figures import (pick_latents, plot_column_norms, plot_groups, plot_pretrain_curves,
                                      plot_probe_seeds)
 from pipeline.report.tables import (PIXELS, Row, Sections, comparisons, data_table_md, dataset_names,
-                                    diagnostics_table_md, differences_table_md, model_name, pretrain_facts,
+                                    diagnostics_table_md, differences_table_md, is_pretrained, model_name, pretrain_facts,
                                     pretrain_table_md, probe_check_md, report_rows, results_frame, results_markdown,
                                     results_table_md, row_label, sparsity_targets_md, summary_frame,
                                     targets_md)
@@ -106,12 +106,10 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
         skipped["pretrain_curves"] = "no pretrained method has a history.csv"
         _remove_stale(curves)
 
-    for stale in figures.glob("column_norms_*.png"):
-        if stale.stem.removeprefix("column_norms_") not in models:
-            _remove_stale(stale)
-    for stale in figures.glob("groups_*.png"):
-        if stale.stem.removeprefix("groups_") not in models:
-            _remove_stale(stale)
+    for prefix in ("column_norms_", "groups_"):  # per-method figures of methods no longer reported
+        for stale in figures.glob(f"{prefix}*.png"):
+            if stale.stem.removeprefix(prefix) not in models:
+                _remove_stale(stale)
     for model in models:
         outputs = read_outputs(artifacts.outputs_path(model, seeds[0], reports))
         norms = outputs.get("column_norms")
@@ -184,10 +182,6 @@ def build_report(reports: Path, models: list[str], setting: Setting, environment
         tmp.write_text(md)
     written["results_md"] = md_path
     return {"written": written, "skipped": skipped, "summary": summary}
-
-
-def is_pretrained(model: str) -> bool:
-    return model != PIXELS and methods.get(model).pretrained
 
 
 def environment(pretrain_dataset: str, models: list[str], seeds: list[int], reports: Path = artifacts.REPORTS) -> dict:

@@ -35,6 +35,12 @@ DASH = "—"
 PIXELS_NAME = "Raw pixels"
 
 
+def is_pretrained(method: str) -> bool:
+    """A method the report compares (target and context encoders), not a reference or the raw pixels;
+    methods.get knows the ablation ladder's rungs too (the ladder's report reads them)."""
+    return method != PIXELS and methods.get(method).pretrained
+
+
 @dataclass(frozen=True)
 class Row:
     """One row of the results table: an encoder of a method (or the raw pixels) over its seeds."""
@@ -47,8 +53,7 @@ class Row:
 
     @property
     def pretrained(self) -> bool:
-        # methods.get knows the ablation ladder's rungs too (the ladder's report reads them).
-        return self.method != PIXELS and methods.get(self.method).pretrained
+        return is_pretrained(self.method)
 
 
 # Probe records: {(row key, dataset): {seed: record}}; the raw pixels' one record sits under seed None.
