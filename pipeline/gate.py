@@ -5,7 +5,7 @@
 
 A probe is a cell of the results table: `<method>/<encoder>/<dataset>` (its seeds averaged) or
 `pixels/<dataset>`. The baseline (reports/ci_baseline.json) looks like
-    {"tolerance": 0.5, "probes": {"jepa/target/fashion_mnist": {"top1": 80.2, "std": 0.4, "seeds": 3}, ...}}
+    {"tolerance": 0.5, "probes": {"<method>/target/fashion_mnist": {"top1": 80.2, "std": 0.4, "seeds": 3}, ...}}
 A probe fails when it is missing, NaN, or its mean falls more than its tolerance below the baseline
 mean; improvements pass. The tolerance comes from the committed seed spread: the 95% t half-width of
 the difference of two means of `seeds` runs with per-seed std `std` (pipeline/report/stats.py), never

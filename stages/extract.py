@@ -1,4 +1,4 @@
-"""DVC stage `extract@<method>` (and `extract_pixels`): frozen features of every probed dataset, computed once.
+"""DVC stage `extract-<method>` (and `extract-pixels`): frozen features of every probed dataset, computed once.
 
 Usage: python -m stages.extract <method>     every seed of the method, every encoder its pretraining saved
        python -m stages.extract pixels       the raw pixels of the prepared images (the reference)
@@ -6,15 +6,14 @@ Writes data/features/<method>/seed<k>/<encoder>/<dataset>.npz, or data/features/
 (with a trailing --under <name>: under data/<name>/).
 One process for all of them: each stage start costs seconds of imports, each extraction less.
 """
-import torch
 
 from pipeline import artifacts
-from pipeline.artifacts.encoder import read_encoder
 from pipeline.artifacts.features import dataset_summary, write_features
 from pipeline.artifacts.prepared import load_prepared
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import load_params
-from pipeline.eval.features import is_grey, pixel_features, pooled_features
+from pipeline.core.hardware import resolve_device
+from pipeline.config.params import load_params
+from pipeline.eval.features import is_grey, load_encoder, pixel_features, pooled_features
 from pipeline.runtime.cli import run_stage
 
 
@@ -27,13 +26,13 @@ def main(argv: list[str]) -> None:
         return
     method = argv[0]
     params = load_params(["seeds", "data", "extract"])
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device()
     for dataset in params.data.probe:
         # Memory-mapped: a large prepared set (Places205, iNat18) is read one batch at a time.
         data = load_prepared(artifacts.prepared_dir(dataset), mmap=True)
         for seed in params.seeds:
             for name in artifacts.saved_encoders(method, seed, roots.data):
-                encoder, encoder_params = read_encoder(artifacts.encoder_path(method, seed, name, roots.data))
+                encoder, encoder_params = load_encoder(artifacts.encoder_path(method, seed, name, roots.data))
                 label = f"extract {method}/seed{seed}/{name}/{dataset}"
                 feats = {split: pooled_features(encoder, getattr(data, f"{split}_images"), params.extract.batch_size,
                                                 params.extract.layers, params.extract.pooling, device,

@@ -6,7 +6,7 @@ An interrupted run resumes where it stopped when re-run.
 """
 from pipeline import artifacts
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import load_params
+from pipeline.config.params import load_params
 from pipeline.data import sources
 from pipeline.data.download import mirror_from_env
 from pipeline.data.prepare import prepare

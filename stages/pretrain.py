@@ -1,4 +1,4 @@
-"""DVC stage `pretrain@<method>`: a prepared dataset -> the method's frozen encoders and reports, per seed.
+"""DVC stage `pretrain-<method>`: a prepared dataset -> the method's frozen encoders and reports, per seed.
 
 Usage: python -m stages.pretrain <method> <dataset> [--under <name>]   (methods: pipeline/methods/registry.yaml)
 Writes data/models/<method>/seed<k>/{target,context}.pt and reports/pretrain/<method>/seed<k>/ (summary,
@@ -10,7 +10,6 @@ With pretrain.processes > 1 it re-launches itself under torchrun; process 0 writ
 from pipeline import artifacts, methods
 from pipeline.artifacts.prepared import load_prepared
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import load_params
 from pipeline.pretrain.distributed import relaunch_under_torchrun
 from pipeline.pretrain.run import pretrain_method
 from pipeline.runtime.cli import run_stage
@@ -19,10 +18,10 @@ from pipeline.runtime.cli import run_stage
 def main(argv: list[str]) -> None:
     args, roots = artifacts.split_under(argv)
     if len(args) != 2:
-        raise PipelineError(f"usage: python -m stages.pretrain {{{','.join(methods.keys())}}} <dataset> "
-                            f"[--under <name>]")
+        raise PipelineError("usage: python -m stages.pretrain <method> <dataset> [--under <name>] (methods: "
+                            "pipeline/methods/registry.yaml)")
     method, dataset = methods.get(args[0]), args[1]
-    params = load_params(["seeds", *method.params])
+    params = method.load_params()
     if method.pretrained:
         relaunch_under_torchrun(params.pretrain.processes, __spec__.name, argv)  # > 1: runs under torchrun, exits
     data = load_prepared(artifacts.prepared_dir(dataset))

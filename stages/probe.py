@@ -1,4 +1,4 @@
-"""DVC stage `probe@<method>` (and `probe_pixels`): linear probes on cached features, scored on the test split.
+"""DVC stage `probe-<method>` (and `probe-pixels`): linear probes on cached features, scored on the test split.
 
 Usage: python -m stages.probe <method>     every seed, saved encoder and probed dataset of the method
        python -m stages.probe pixels       the raw-pixel reference (probed once: it has no seed)
@@ -12,7 +12,8 @@ from pipeline import artifacts
 from pipeline.artifacts.features import read_features
 from pipeline.artifacts.records import write_probe
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import load_params
+from pipeline.core.hardware import resolve_device
+from pipeline.config.params import load_params
 from pipeline.eval.monitor import multi_information
 from pipeline.eval.probe import run_probe
 from pipeline.runtime import tracking
@@ -41,7 +42,7 @@ def probe_one(key: str, dataset: str, seed: int | None, encoder: str, params, ro
     f = read_features(source)
     train_x, test_x = torch.from_numpy(f["train"]), torch.from_numpy(f["test"])
     train_y, test_y = torch.from_numpy(f["train_labels"]), torch.from_numpy(f["test_labels"])
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device()
     result = run_probe(train_x, train_y, test_x, test_y, int(f["num_classes"]), run_params.probe, run_params.seed,
                        device)
     record = {"model": key, "seed": seed, "encoder": encoder, "dataset": dataset, **result.to_dict(),

@@ -6,7 +6,7 @@ Also logs the table and figures to MLflow and prints where to compare the runs i
 """
 from pipeline import artifacts, methods
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import load_params
+from pipeline.config.params import load_params
 from pipeline.report import Setting, build_report, environment
 from pipeline.runtime import tracking
 from pipeline.runtime.cli import run_stage
@@ -16,12 +16,13 @@ def main(argv: list[str]) -> None:
     args, roots = artifacts.split_under(argv)
     if args:
         raise PipelineError("usage: python -m stages.report [--under ladder]")
+    under = argv[-1] if argv else None  # split_under took `--under <name>`, the last two arguments
     params = load_params(["seeds", "data", "report"])
-    models, seeds = methods.pipeline_keys(argv[-1] if argv else None), list(params.seeds)
-    setting = Setting(seeds, list(params.data.probe), params.data.pretrain, params.report.min_gain_over_random,
-                      params.report.min_gain_over_pixels, params.report.min_zero_fraction,
-                      params.report.max_groups_per_latent)
-    out = build_report(roots.reports, models, setting, environment(params.data.pretrain, models, seeds, roots.reports))
+    method_list, seeds = methods.pipeline_methods(under), list(params.seeds)
+    models = [m.key for m in method_list]
+    setting = Setting(seeds, list(params.data.probe), params.data.pretrain, params.report)
+    out = build_report(roots.reports, method_list, setting, environment(params.data.pretrain, models, seeds,
+                                                                        roots.reports))
     for path in out["written"].values():
         print(f"wrote {path}")
     for name, reason in out["skipped"].items():

@@ -46,7 +46,7 @@ def repo_params(overrides: dict | None = None, sections=None):
     """Params as a stage sees them for one run: the committed params.yaml plus `-S`-style overrides
     ({"sparsity.lambda": 0.1}); every block unless `sections` names some. The run's seed is the
     override "seed" if given, else the first of `seeds`."""
-    from pipeline.core.params import BLOCKS, load_params, read_params_file
+    from pipeline.config.params import BLOCKS, load_params, read_params_file
 
     overrides = dict(overrides or {})
     seed = overrides.pop("seed", None)

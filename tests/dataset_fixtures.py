@@ -22,6 +22,10 @@ from pathlib import Path
 import numpy as np
 from torchvision.datasets import CIFAR100, FashionMNIST
 
+from pipeline.artifacts import prepared
+from pipeline.artifacts.prepared import PreparedDataset
+from pipeline.core.atomic import atomic_dir, write_json
+
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned byte, 3 dims
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned byte, 1 dim
 
@@ -376,3 +380,15 @@ def patch_clevr(monkeypatch, md5s: dict[str, str]) -> None:
     from torchvision.datasets import CLEVRClassification
 
     monkeypatch.setattr(CLEVRClassification, "_MD5", md5s["CLEVR_v1.0.zip"])
+
+
+def save_prepared(path: str | Path, ds: PreparedDataset) -> None:
+    """Write `ds` to the folder `path` as the prepare stage publishes one (tests build datasets in memory)."""
+    problems = ds.problems()
+    if problems:
+        # A bug in a converter, not a user error: fail loudly rather than write a bad dataset.
+        raise ValueError(f"refusing to save prepared dataset {ds.name!r}: {'; '.join(problems)}")
+    with atomic_dir(path) as tmp:
+        for key in prepared.ARRAYS:
+            np.save(tmp / f"{key}.npy", getattr(ds, key), allow_pickle=False)
+        write_json(tmp / prepared.META_FILE, prepared._meta_for(ds))

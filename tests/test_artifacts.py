@@ -10,6 +10,7 @@ from conftest import repo_params
 
 from pipeline import artifacts
 from pipeline.artifacts.encoder import read_encoder, write_encoder
+from pipeline.eval.features import load_encoder
 from pipeline.artifacts.features import read_features, write_features
 from pipeline.artifacts.records import (read_history, read_outputs, read_probe, read_summary, write_history,
                                         write_outputs, write_probe, write_summary)
@@ -67,7 +68,8 @@ def test_encoder_round_trip_rebuilds_the_same_network(tmp_path):
     torch.manual_seed(0)
     encoder = Encoder(repo_params({"model.width": 16, "model.depth": 1, "model.heads": 2}).model, 16)
     write_encoder(tmp_path / "e.pt", encoder, "jepa", {"params": {"seed": 0}})
-    loaded, params = read_encoder(tmp_path / "e.pt")
+    assert read_encoder(tmp_path / "e.pt")["method"] == "jepa"
+    loaded, params = load_encoder(tmp_path / "e.pt")
     assert params == {"seed": 0} and not loaded.training
     x = torch.randn(2, 3, 16, 16)
     assert torch.equal(loaded(x), encoder.eval()(x))
@@ -106,7 +108,7 @@ def test_records_round_trip(tmp_path):
 
 @pytest.mark.parametrize("reader, name", [(read_features, "x.npz"), (read_encoder, "e.pt"), (read_probe, "p.json"),
                                           (read_summary, "s.json"), (read_history, "h.csv"),
-                                          (read_outputs, "o.json")])
+                                          (read_outputs, "o.json"), (load_encoder, "e.pt")])
 def test_damaged_files_give_one_line_errors_naming_them(reader, name, tmp_path):
     bad = tmp_path / name
     bad.write_bytes(b"\xff\xfe garbage \x00")

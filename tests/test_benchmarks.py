@@ -7,6 +7,7 @@ import json
 import torch
 from conftest import repo_params
 
+from pipeline import methods
 from pipeline.bench import prepare as bench_prepare
 from pipeline.bench import pretrain as bench_pretrain
 
@@ -16,12 +17,16 @@ def test_pretrain_benchmark_writes_every_variant_and_phase(tmp_path, capsys):
                          "--workers", "0", "--compile", "off", "--out", str(tmp_path)])
     (report_file,) = tmp_path.glob("pretrain-*.json")
     report = json.loads(report_file.read_text())
-    assert [r["variant"] for r in report["results"]] == ["jepa", "sparse_jepa", "baseline"]
+    # Every pretrained method of the registry, in its order, then the reference DataLoader loop.
+    pretrained = [m.key for m in methods.all_methods() if m.pretrained]
+    assert [r["variant"] for r in report["results"]] == [*pretrained, "baseline"]
+    assert pretrained == ["jepa", "sparse_jepa"]
     for r in report["results"]:
         assert r["images_per_s"] > 0 and r["gflops_per_image"] > 0 and r["host_data_ms_per_batch"] > 0
         assert set(r["phase_ms"]) == set(bench_pretrain.PHASES)
         assert r["phase_ms"]["forward"] > 0 and r["phase_ms"]["backward"] > 0
-    assert "JEPA vs baseline loop" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "JEPA vs baseline loop: " in out and "; SparseJEPA vs JEPA: " in out  # the registry baseline's names
 
 
 def test_baseline_collator_masks_like_the_pipeline():
@@ -40,3 +45,15 @@ def test_prepare_benchmark_reports_rate_and_memory(tmp_path, capsys):
     (run,) = json.loads(report_file.read_text())["runs"]
     assert run["images"] == 300 + bench_prepare.CLASSES
     assert run["images_per_s"] > 0 and run["peak_rss_anon_mb"] > 0
+
+
+def test_the_benchmark_table_finds_the_baseline_method_by_name_not_by_place(capsys):
+    def result(variant: str, images_per_s: float) -> dict:
+        return {"variant": variant, "images_per_s": images_per_s, "step_ms": 1.0, "gflops_per_image": 1.0,
+                "tflops_per_s": 1.0, "process_peak_rss_gb": 1.0, "host_data_ms_per_batch": 2.0,
+                "phase_ms": {p: 1.0 for p in bench_pretrain.PHASES}}
+
+    bench_pretrain.print_table({"device": "cpu", "compile": "off", "results": [
+        result("baseline", 100.0), result("sparse_jepa", 300.0), result("jepa", 400.0)]})
+    out = capsys.readouterr().out
+    assert "JEPA vs baseline loop: 4.00x; SparseJEPA vs JEPA: 0.75x" in out

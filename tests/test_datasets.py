@@ -15,10 +15,12 @@ from dataset_fixtures import (decode_index, md5_bytes, patch_cifar100, patch_fas
 from PIL import Image
 from torchvision.datasets import CIFAR100, FashionMNIST
 
-from pipeline.artifacts.prepared import ARRAYS, PreparedDataset, load_prepared, save_prepared
+from dataset_fixtures import save_prepared
+
+from pipeline.artifacts.prepared import ARRAYS, PreparedDataset, load_prepared
 from pipeline.config.subsets import SubsetSpec
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import with_overrides
+from pipeline.config.params import with_overrides
 from pipeline.data import sources
 from pipeline.data.imaging import to_square_rgb
 from pipeline.data.prepare import prepare

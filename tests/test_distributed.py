@@ -17,8 +17,10 @@ import yaml
 from conftest import REPO
 from test_train import make, toy_params
 
-from pipeline.artifacts.prepared import PreparedDataset, save_prepared
-from pipeline.core.params import with_overrides
+from dataset_fixtures import save_prepared
+
+from pipeline.artifacts.prepared import PreparedDataset
+from pipeline.config.params import with_overrides
 
 STEPS = 3
 

@@ -1,9 +1,10 @@
-"""DVC always knows what a stage reads: every file a stage's command imports is one of its deps, every
-param block its method reads is declared, and checkpoint fingerprints hash the same files.
+"""DVC always knows what a stage reads: dvc.yaml is what `python -m pipeline.dag` writes, every file a
+stage's command imports is one of its deps, every param its method reads is declared, and checkpoint
+fingerprints hash the same files.
 
-The stages are resolved by DVC itself from dvc.yaml, params.yaml and the method registry, and their
-imports are followed statically (pipeline/core/codebase.py), so a module added to a stage's import
-graph without a dvc.yaml dep fails here instead of leaving a stale output that DVC thinks is fresh.
+The stages are resolved by DVC itself from dvc.yaml and params.yaml, and their imports are followed
+statically (pipeline/core/codebase.py), so a module added to a stage's import graph without
+re-generating dvc.yaml fails here instead of leaving a stale output that DVC thinks is fresh.
 """
 import shlex
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from pipeline import methods
+from pipeline import dag, methods
 from pipeline.core import codebase
 
 # Imports that static analysis cannot see: a stage that loads a module by name from its argument.
@@ -38,7 +39,7 @@ def stages() -> dict:
 
 def entry_modules(stage: dict) -> list[str]:
     """The stage's command module, what it imports by name from its arguments, and the config module of
-    every params block it declares (pipeline/core/params.py imports those by name)."""
+    every params block it declares (pipeline/config/params.py imports those by name)."""
     words = shlex.split(stage["cmd"])
     assert words[:2] == ["python", "-m"], f"stages run as modules (no sys.path edits): {stage['cmd']}"
     module, args = words[2], words[3:]
@@ -77,73 +78,76 @@ def test_output_neutral_modules_only_run_and_report():
         module = "pipeline.runtime." + path.stem
         for imported in codebase._direct_imports(path, module):
             if imported.startswith("pipeline"):
-                assert imported.startswith(("pipeline.runtime", "pipeline.core.errors")), (module, imported)
+                assert imported.startswith(("pipeline.runtime", "pipeline.core.errors", "pipeline.core.workspace")), \
+                    (module, imported)
 
 
-def test_each_method_stage_declares_the_params_its_method_reads(stages):
-    for method in methods.all_methods():
-        stage = stages[f"pretrain@{method.key}"]
-        assert set(method.params) <= stage["params"]["params.yaml"], method.key
-        # Its registry entry is a param too: editing one method's entry re-runs only that method.
-        assert stage["params"]["pipeline/methods/registry.yaml"] == {f"methods.{method.key}"}
+def declared_blocks(stage: dict) -> set[str]:
+    return {key.split(".")[0] for key in stage["params"].get("params.yaml", set())}
+
+
+def test_committed_dvc_files_are_what_the_generator_writes(tmp_path):
+    for under in methods.pipelines():
+        assert (REPO / dag.dvc_file(under)).read_text() == dag.render(under), \
+            f"{dag.dvc_file(under)} is stale: run `python -m pipeline.dag`"
+    assert dag.main(["--check"]) == 0
+    # The check can fail: a hand edit (or a registry or import change not yet written) is caught.
+    (tmp_path / "ladder").mkdir()
+    for under in methods.pipelines():
+        (tmp_path / dag.dvc_file(under)).write_text(dag.render(under))
+    assert dag.main(["--check"], root=tmp_path) == 0
+    (tmp_path / "dvc.yaml").write_text(dag.render(None).replace("- pipeline/core/errors.py\n", "", 1))
+    assert dag.main(["--check"], root=tmp_path) == 1
+    assert dag.main([], root=tmp_path) == 0 and (tmp_path / "dvc.yaml").read_text() == dag.render(None)
+
+
+def test_each_method_stage_declares_the_params_its_method_reads_and_not_the_ones_it_fixes(stages):
+    for under in methods.pipelines():
+        prefix = "" if under is None else f"{dag.dvc_file(under)}:"
+        for method in methods.pipeline_methods(under):
+            stage = stages[f"{prefix}pretrain-{method.key}"]
+            declared = stage["params"]["params.yaml"]
+            assert declared_blocks(stage) == {"seeds", *method.params}, method.key
+            assert not set(method.fixed) & declared and not {k.split(".")[0] for k in method.fixed} & declared
+            # Its registry entry's build and fixed values are params too: editing them re-runs only that method.
+            section = methods.section(under)
+            assert stage["params"]["pipeline/methods/registry.yaml"] == {
+                f"{section}.{method.key}.build", *([f"{section}.{method.key}.fixed"] if method.fixed else [])}
     # `dvc exp run -S sparsity.lambda=...` re-runs only these (the ladder is a pipeline of its own).
-    declaring = {name for name, s in stages.items() if "sparsity" in s["params"].get("params.yaml", set())
-                 and ":" not in name}
-    assert declaring == {f"pretrain@{m.key}" for m in methods.all_methods() if "sparsity" in m.params}
+    declaring = {name for name, s in stages.items() if ":" not in name and "sparsity" in declared_blocks(s)}
+    assert declaring == {f"pretrain-{m.key}" for m in methods.all_methods() if "sparsity" in m.params}
+
+
+def test_a_rung_that_fixes_lambda_does_not_declare_it(stages):
+    fixing = [m for m in methods.pipeline_methods("ladder") if "sparsity.lambda" in m.fixed]
+    assert fixing, "the ladder has a rung with lambda fixed (jepa_regions)"
+    for method in fixing:
+        declared = stages[f"ladder/dvc.yaml:pretrain-{method.key}"]["params"]["params.yaml"]
+        assert "sparsity.lambda" not in declared and "sparsity.lr" in declared
 
 
 def test_stages_exist_for_every_registered_method_and_the_pixel_reference(stages):
-    for method in methods.all_methods():
-        assert {f"pretrain@{method.key}", f"extract@{method.key}", f"probe@{method.key}"} <= set(stages)
-    assert {"extract_pixels", "probe_pixels"} <= set(stages)
-    # Seeds and datasets run inside a method's stages: a stage start costs seconds of imports.
-    default = [n for n in stages if ":" not in n]  # ladder/dvc.yaml's stages are addressed with their file
-    assert len(default) == len([n for n in default if n.startswith("prepare@")]) + 3 * len(methods.keys()) + 3
-
-
-def test_the_ladder_has_stages_for_each_of_its_methods_and_declares_their_params(stages):
+    for under in methods.pipelines():
+        prefix = "" if under is None else f"{dag.dvc_file(under)}:"
+        mine = {n.removeprefix(prefix) for n in stages if (":" in n) == bool(prefix) and n.startswith(prefix)}
+        for method in methods.pipeline_methods(under):
+            assert {f"pretrain-{method.key}", f"extract-{method.key}", f"probe-{method.key}"} <= mine
+        assert {"extract-pixels", "probe-pixels", "report"} <= mine
+        # Seeds and datasets run inside a method's stages: a stage start costs seconds of imports.
+        prepares = len([n for n in mine if n.startswith("prepare@")])
+        assert len(mine) == prepares + 3 * len(methods.pipeline_keys(under)) + 3
     ladder = {n.split(":", 1)[1]: s for n, s in stages.items() if n.startswith("ladder/dvc.yaml:")}
-    assert len(ladder) == 3 * len(methods.ladder_keys()) + 3
-    for method in methods.ladder():
-        stage = ladder[f"pretrain@{method.key}"]
-        assert set(method.params) <= stage["params"]["params.yaml"], method.key
-        assert stage["params"]["pipeline/methods/registry.yaml"] == {f"ladder.{method.key}"}
-        assert stage["cmd"].endswith("--under ladder") and f"data/ladder/models/{method.key}" not in map(
-            str, stage["deps"])
-
-
-def test_the_ladder_runs_the_default_pipelines_stage_templates():
-    """ladder/dvc.yaml repeats dvc.yaml's stage definitions (DVC has no include): written under */ladder and
-    over the registry's ladder, they must be the same, or the ladder would miss a dep the default has."""
-    import yaml
-
-    default = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    ladder = yaml.safe_load((REPO / "ladder/dvc.yaml").read_text())["stages"]
-    assert set(ladder) == set(default) - {"prepare"}
-
-    def as_default(node):
-        if isinstance(node, dict):
-            return {as_default(k): as_default(v) for k, v in node.items() if k != "wdir"}
-        if isinstance(node, list):
-            return [as_default(v) for v in node]
-        if isinstance(node, str):
-            for a, b in ((" --under ladder", ""), ("data/ladder/", "data/"), ("reports/ladder/", "reports/"),
-                         ("reports/ladder", "reports"), ("${ladder}", "${methods}"), ("ladder.${key}", "methods.${key}")):
-                node = node.replace(a, b)
-        return node
-
-    # Only the default report draws the collected lambda sweep (a sweep of the default pipeline's SparseJEPA).
-    default["report"]["deps"].remove("reports/sweep")
     for name, stage in ladder.items():
-        assert as_default(stage) == default[name], name
-        assert (stage.get("do") or stage)["wdir"] == "..", name  # run from the repository root
+        assert stage["cmd"].endswith("--under ladder"), name
 
 
 def test_checkpoint_fingerprint_hashes_exactly_the_pretrain_stage_code(stages):
+    method_files = {f"pipeline/methods/{m.module}.py" for u in methods.pipelines() for m in methods.pipeline_methods(u)}
     for method in methods.all_methods():
-        stage = stages[f"pretrain@{method.key}"]
+        stage = stages[f"pretrain-{method.key}"]
         files = codebase.code_files(["stages.pretrain", f"pipeline.methods.{method.module}"])
         assert all(covered(f, stage["deps"]) for f in files)
-        assert Path(f"pipeline/methods/{method.module}.py") in files
-        others = {f"pipeline/methods/{m.module}.py" for m in methods.all_methods() if m.module != method.module}
-        assert not others & {str(f) for f in files}, "a method's checkpoints must not depend on another's file"
+        own = {f"pipeline/methods/{method.module}.py"}
+        # A pretrained method extends JEPA, so JEPA's file is its base; no other method's file is read.
+        base = {"pipeline/methods/jepa.py"} if method.pretrained else set()
+        assert {str(f) for f in files} & method_files == own | base, method.key

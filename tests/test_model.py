@@ -7,11 +7,10 @@ from conftest import repo_params
 
 from pipeline import methods
 from pipeline.core.errors import PipelineError
-from pipeline.methods.sparse_jepa import SparseJEPA
-from pipeline.model.group_sparse import (GroupedEmbed, gaussian_kl, group_penalty, group_soft_threshold, groups_per_latent,
-                                         prox_threshold, proximal_sgd_step_, top_activating,
-                                         zero_fraction)
-from pipeline.model.jepa import JEPA, ema_update_
+from pipeline.methods.jepa import JEPA
+from pipeline.methods.sparse_jepa import GroupedEmbed, SparseJEPA, groups_per_latent, top_activating, zero_fraction
+from pipeline.model.functional import (ema_update_, gaussian_kl, group_penalty, group_soft_threshold, prox_threshold,
+                                       proximal_sgd_step_)
 from pipeline.model.vit import Encoder, normalize, sincos_2d
 from pipeline.pretrain.augment import crop_boxes, resized_crop
 from pipeline.pretrain.masks import sample_masks
@@ -23,10 +22,11 @@ TINY = repo_params(TINY_SIZES).model
 
 
 def tiny(method: str, **sparsity):
-    """A method's model at toy size, built from params.yaml as its stage builds it."""
+    """A method's model at toy size, built from params.yaml as its stage builds it (its fixed values last)."""
     torch.manual_seed(0)
-    return methods.get(method).build(repo_params({**TINY_SIZES, **{f"sparsity.{k}": v for k, v in sparsity.items()}}),
-                                     32)
+    m = methods.get(method)
+    overrides = {**TINY_SIZES, **{f"sparsity.{k}": v for k, v in sparsity.items()}, **m.fixed}
+    return m.build(repo_params(overrides), 32)
 
 
 def test_ema_update_moves_target_by_exactly_one_minus_momentum():

@@ -35,7 +35,7 @@ DATASETS = ("fashion_mnist",)
 TOY_MODEL = '''"""Toy JEPA: JEPA whose context latents are halved before the predictor (a test variant)."""
 import torch
 
-from pipeline.model.jepa import JEPA
+from pipeline.methods.jepa import JEPA
 
 
 class ToyJEPA(JEPA):
@@ -52,9 +52,9 @@ TOY_ENTRY = """  toy:
     params: [model, predictor, masks, pretrain]
     pretrained: true
 """
-JEPA_STAGES = (*(f"{stage}@{model}" for stage in ("pretrain", "extract", "probe") for model in ("jepa", "random", "toy")),
-               *(f"prepare@{d}" for d in DATASETS), "extract_pixels", "probe_pixels")
-SPARSE_STAGES = ("pretrain@sparse_jepa", "extract@sparse_jepa", "probe@sparse_jepa", "report")
+JEPA_STAGES = (*(f"{stage}-{model}" for stage in ("pretrain", "extract", "probe") for model in ("jepa", "random", "toy")),
+               *(f"prepare@{d}" for d in DATASETS), "extract-pixels", "probe-pixels")
+SPARSE_STAGES = ("pretrain-sparse_jepa", "extract-sparse_jepa", "probe-sparse_jepa", "report")
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> str:
@@ -99,6 +99,8 @@ def project(tmp_path_factory):
     for key in ("MLFLOW_TRACKING_URI", "SPARSEJEPA_CHECKPOINTS", "SPARSEJEPA_MLFLOW", "DVC_ROOT", "DVC_EXP_NAME",
                 "PYTHONPATH"):
         env.pop(key, None)
+    # The variant's stages: the one command that writes dvc.yaml from the registry.
+    dag = run([sys.executable, "-m", "pipeline.dag"], root, env)
     run(["git", "init", "-q"], root, env)
     run(["dvc", "init", "-q"], root, env)
     run(["dvc", "config", "core.analytics", "false"], root, env)
@@ -109,7 +111,7 @@ def project(tmp_path_factory):
     run(["git", "add", "-A"], root, env)
     run(["git", "commit", "-qm", "toy run"], root, env)
     exp = run(["dvc", "exp", "run", "-S", "sparsity.lambda=0.5"], root, env)
-    return {"root": root, "env": env, "repro": repro, "exp": exp, "lock_before": lock_after_repro}
+    return {"root": root, "env": env, "repro": repro, "exp": exp, "lock_before": lock_after_repro, "dag": dag}
 
 
 def test_repro_runs_every_stage_and_writes_the_report(project):
@@ -141,12 +143,13 @@ def test_repro_runs_every_stage_and_writes_the_report(project):
 
 def test_a_registered_variant_runs_through_the_dag_with_its_own_hooks(project):
     root = project["root"]
-    assert {"pretrain@toy", "extract@toy", "probe@toy"} <= ran_stages(project["repro"])
+    assert "wrote dvc.yaml" in project["dag"]
+    assert {"pretrain-toy", "extract-toy", "probe-toy"} <= ran_stages(project["repro"])
     summary = json.loads((root / "reports/pretrain/toy/seed1/summary.json").read_text())
     assert summary["toy_summary"] == 1.0 and summary["steps"] > 0 and summary["seed"] == 1
     assert "toy_term" in (root / "reports/pretrain/toy/seed0/history.csv").read_text().splitlines()[0]
     # The variant's stage depends on its own model file, not on the other methods' files.
-    deps = [d["path"] for d in project["lock_before"]["stages"]["pretrain@toy"]["deps"]]
+    deps = [d["path"] for d in project["lock_before"]["stages"]["pretrain-toy"]["deps"]]
     assert "pipeline/methods/toy_jepa.py" in deps and "pipeline/methods/sparse_jepa.py" not in deps
 
 
@@ -157,7 +160,7 @@ def test_lambda_experiment_reruns_only_the_sparse_branch(project):
     lock = yaml.safe_load((project["root"] / "dvc.lock").read_text())
     for stage in JEPA_STAGES:
         assert lock["stages"][stage] == project["lock_before"]["stages"][stage], stage
-    sparse = lock["stages"]["pretrain@sparse_jepa"]["params"]["params.yaml"]["sparsity"]
+    sparse = lock["stages"]["pretrain-sparse_jepa"]["params"]["params.yaml"]["sparsity"]
     assert sparse["lambda"] == 0.5
 
 
@@ -207,12 +210,12 @@ def test_paper_dag_flows_every_dataset_into_probes_and_the_report(tmp_path):
     run(["dvc", "init", "-q"], tmp_path, env)
     edges = set(re.findall(r'"([^"]+)" -> "([^"]+)"', run(["dvc", "dag", "--dot"], tmp_path, env)))
     for dataset in PAPER_DATASETS:
-        assert (f"prepare@{dataset}", "extract_pixels") in edges
+        assert (f"prepare@{dataset}", "extract-pixels") in edges
         for model in ("random", "jepa", "sparse_jepa"):
-            assert (f"prepare@{dataset}", f"extract@{model}") in edges
+            assert (f"prepare@{dataset}", f"extract-{model}") in edges
     for model in ("random", "jepa", "sparse_jepa"):
-        assert {(f"pretrain@{model}", f"extract@{model}"), (f"extract@{model}", f"probe@{model}"),
-                (f"probe@{model}", "report")} <= edges
-    assert {("extract_pixels", "probe_pixels"), ("probe_pixels", "report")} <= edges
-    assert {("prepare@cifar100", "pretrain@jepa"), ("prepare@cifar100", "pretrain@sparse_jepa")} <= edges
+        assert {(f"pretrain-{model}", f"extract-{model}"), (f"extract-{model}", f"probe-{model}"),
+                (f"probe-{model}", "report")} <= edges
+    assert {("extract-pixels", "probe-pixels"), ("probe-pixels", "report")} <= edges
+    assert {("prepare@cifar100", "pretrain-jepa"), ("prepare@cifar100", "pretrain-sparse_jepa")} <= edges
     assert not any(src == "prepare@places205" and dst.startswith("pretrain") for src, dst in edges)

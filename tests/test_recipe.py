@@ -1,4 +1,5 @@
-"""The pretraining-recipe params on tiny tensors: the patch-embedding init and the centred JEPA targets."""
+"""The pretraining-recipe params on tiny tensors: the patch-embedding init and the centred JEPA targets; the
+recipe command's columns and pooling."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -6,7 +7,7 @@ from conftest import repo_params
 
 from pipeline import methods
 from pipeline.core.errors import PipelineError
-from pipeline.model.jepa import jepa_targets
+from pipeline.model.functional import jepa_targets
 from pipeline.model.vit import Encoder
 
 TINY_SIZES = {"model.patch_size": 4, "model.width": 16, "model.depth": 2, "model.heads": 2,
@@ -71,3 +72,30 @@ def test_jepa_loss_with_every_target_norm(norm):
     assert torch.isfinite(out["loss"]) and out["loss"] > 0
     out["loss"].backward()
     assert model.encoder.patch_embed.weight.grad is not None
+
+
+def test_the_recipe_rows_columns_are_the_base_ones_and_every_registry_methods_facts():
+    from pipeline.bench import recipe
+
+    cols = recipe.columns()
+    assert cols[:len(recipe.BASE_COLUMNS)] == recipe.BASE_COLUMNS
+    own = {k for under in methods.pipelines() for m in methods.pipeline_methods(under)
+           for k in [*m.facts, *(g.fact for g in m.goals)]}
+    assert set(cols[len(recipe.BASE_COLUMNS):]) == own and {"zero_fraction", "groups_per_latent"} <= own
+
+
+def test_the_recipe_probe_pools_as_the_extract_block_says(monkeypatch):
+    from types import SimpleNamespace
+
+    from pipeline.bench import recipe
+
+    pooled = []
+    monkeypatch.setattr(recipe, "pooled_features", lambda encoder, images, batch, layers, pooling, label: (
+        pooled.append(pooling) or torch.zeros(len(images), 2)))
+    monkeypatch.setattr(recipe, "run_probe", lambda *args: SimpleNamespace(top1=50.0, l2=1e-4, on_edge=False))
+    params = repo_params({"extract.pooling": "spatial_2x2"})
+    data = SimpleNamespace(train_images=torch.zeros(4, 8, 8, 3), test_images=torch.zeros(2, 8, 8, 3),
+                           train_labels=torch.zeros(4, dtype=torch.long).numpy(),
+                           test_labels=torch.zeros(2, dtype=torch.long).numpy(), num_classes=2)
+    assert recipe.probe(None, data, params) == (50.0, 1e-4, False)
+    assert pooled == ["spatial_2x2", "spatial_2x2"]

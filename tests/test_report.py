@@ -6,6 +6,7 @@ are chosen so every cell's mean +- std and every paired interval is known in adv
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -15,22 +16,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import artifacts
+from pipeline import artifacts, methods
 from pipeline.artifacts.records import write_outputs
+from pipeline.config.report import ReportConfig
 from pipeline.core.errors import PipelineError
 from pipeline.report import Setting, build_report, environment
 from pipeline.report.figures import pick_latents, plot_groups, sort_latents_by_group, zero_fraction
 from pipeline.report.readme import MARKER_END, MARKER_START
 from pipeline.report.readme import main as report_main
 from pipeline.report.readme import readme_in_sync, sync_readme
+from pipeline.report.goals import method_goals_md
 from pipeline.report.tables import (RESULTS_COLUMNS, SUMMARY_COLUMNS, Row, data_table_md, fmt_mean_std, fmt_points,
-                                    probe_check_md, sparsity_targets_md)
+                                    probe_check_md)
 
 MODELS = ["random", "jepa", "sparse_jepa"]  # registry order, as stages.report passes them
+METHODS = [methods.get(k) for k in MODELS]
 SEEDS = [0, 1, 2]
 DATASETS = ["cifar100", "fashion_mnist"]
-SETTING = Setting(SEEDS, DATASETS, "fashion_mnist", min_gain_over_random=5.0, min_gain_over_pixels=0.0,
-                  min_zero_fraction=0.25, max_groups_per_latent=3.0)
+REPORT = ReportConfig(min_gain_over_random=5.0, min_gain_over_pixels=0.0, min_zero_fraction=0.25,
+                      max_groups_per_latent=3.0)
+SETTING = Setting(SEEDS, DATASETS, "fashion_mnist", REPORT)
 # Two-sided 95% Student-t critical value for 2 degrees of freedom (3 seeds), from the tables.
 T95_2DOF = 4.302652729911275
 
@@ -108,6 +113,7 @@ def _write_summary(reports: Path, model: str, seed: int) -> None:
                    "epochs": 3, "final_loss_jepa": 0.1234, "device": "cpu", "ema_init_share": 0.31, **signals}
     if model == "sparse_jepa":
         summary["zero_fraction"] = 0.25 + 0.125 * seed  # mean 37.5%
+        summary["groups_per_latent"] = 2.0 + seed        # mean 3.0
     path = artifacts.summary_path(model, seed, reports)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary))
@@ -144,7 +150,7 @@ def reports(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     # Built once per module: plotting dominates the run time and no test modifies the outputs.
-    return build_report(_write_fixture(tmp_path_factory.mktemp("built") / "reports"), MODELS, SETTING, ENV)
+    return build_report(_write_fixture(tmp_path_factory.mktemp("built") / "reports"), METHODS, SETTING, ENV)
 
 
 @pytest.fixture(scope="module")
@@ -443,7 +449,7 @@ def test_missing_sparse_outputs_skip_the_column_norm_figure(tmp_path: Path) -> N
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
     _write_fixture(reports, ["random", "jepa"])
-    out = build_report(reports, ["random", "jepa"], SETTING, {})
+    out = build_report(reports, [methods.get("random"), methods.get("jepa")], SETTING, {})
     assert not any(name.startswith("column_norms") for name in out["written"])
     assert not stale.exists(), "a figure from an earlier run must not outlive its data"
     assert out["written"]["pretrain_curves"].read_bytes()[:8] == PNG_MAGIC
@@ -456,13 +462,13 @@ def test_missing_sparse_outputs_skip_the_column_norm_figure(tmp_path: Path) -> N
 
 def test_missing_probe_is_a_pipeline_error(reports: Path) -> None:
     with pytest.raises(PipelineError, match="places205"):
-        build_report(reports, MODELS, Setting(SEEDS, ["cifar100", "places205"], "fashion_mnist", 5.0, 0.0, 0.25, 3.0), {})
+        build_report(reports, METHODS, Setting(SEEDS, ["cifar100", "places205"], "fashion_mnist", REPORT), {})
 
 
 def test_missing_seed_is_a_pipeline_error(reports: Path) -> None:
     # A seed in params.yaml that the probe stages have not run must not shrink the mean silently.
     with pytest.raises(PipelineError, match="seed3"):
-        build_report(reports, MODELS, Setting([*SEEDS, 3], DATASETS, "fashion_mnist", 5.0, 0.0, 0.25, 3.0), {})
+        build_report(reports, METHODS, Setting([*SEEDS, 3], DATASETS, "fashion_mnist", REPORT), {})
 
 
 def test_zero_fraction_counts_exact_zeros_only() -> None:
@@ -515,25 +521,62 @@ def test_sync_readme_cli(built: dict, tmp_path: Path, capsys) -> None:
     report_main([*args, "--check"])
 
 
-def test_sparsity_goals_read_the_maps_facts_and_the_paired_difference_to_the_baseline() -> None:
+def test_method_goals_read_the_registry_goals_bounds_and_the_paired_difference_to_the_baseline() -> None:
     runs = {("jepa/target", "d"): {0: {"top1": 80.0}, 1: {"top1": 81.0}, 2: {"top1": 80.5}},
             ("sparse_jepa/target", "d"): {0: {"top1": 79.0}, 1: {"top1": 79.5}, 2: {"top1": 79.6}}}
-    rows = [Row("jepa", "target"), Row("sparse_jepa", "target")]
-    facts = {"sparse_jepa": {s: {"zero_fraction": z, "groups_per_latent": g, "lambda": 0.02}
+    method_list = [methods.get("jepa"), methods.get("sparse_jepa")]
+    facts = {"sparse_jepa": {s: {"zero_fraction": z, "groups_per_latent": g}
                              for s, z, g in ((0, 0.3, 2.5), (1, 0.2, 3.5), (2, 0.4, 2.0))}}
-    md = sparsity_targets_md(facts, runs, rows, "d", "jepa", 0.25, 3.0)
+    md = method_goals_md(facts, runs, method_list, "d", "jepa", REPORT)
     assert md.startswith("- SparseJEPA: 30.0% of latent-to-group columns exactly zero (goal ≥ 25%: met); "
                          "2.67 groups per latent (goal ≤ 3: met); target top-1 -1.13 [")
     assert md.endswith("lower against JEPA target (goal: within noise or above: not met)")
     close = {**runs, ("sparse_jepa/target", "d"): {0: {"top1": 80.5}, 1: {"top1": 80.0}, 2: {"top1": 81.2}}}
     facts["sparse_jepa"][2]["zero_fraction"] = 0.0
-    md = sparsity_targets_md(facts, close, rows, "d", "jepa", 0.25, 3.0)
+    md = method_goals_md(facts, close, method_list, "d", "jepa", REPORT)
     assert "16.7% of latent-to-group columns exactly zero (goal ≥ 25%: not met)" in md
     assert md.endswith("within noise against JEPA target (goal: within noise or above: met)")
-    # A method without maps (JEPA itself, or no zero fraction logged) or without a lasso (lambda 0) gets no line.
-    assert sparsity_targets_md({}, runs, rows, "d", "jepa", 0.25, 3.0) == ""
-    unpenalised = {"sparse_jepa": {s: {**f, "lambda": 0.0} for s, f in facts["sparse_jepa"].items()}}
-    assert sparsity_targets_md(unpenalised, runs, rows, "d", "jepa", 0.25, 3.0) == ""
+    # The bounds are the `report` block's, by the name each goal gives.
+    strict = ReportConfig(5.0, 0.0, min_zero_fraction=0.1, max_groups_per_latent=2.0)
+    assert "(goal ≥ 10%: met); 2.67 groups per latent (goal ≤ 2: not met)" in method_goals_md(
+        facts, close, method_list, "d", "jepa", strict)
+    # A method without goals (JEPA itself, the ladder's unpenalised rung) or whose facts were not logged: no line.
+    assert method_goals_md({}, runs, method_list, "d", "jepa", REPORT) == ""
+    assert methods.get("jepa_regions").goals == ()
+    regions = {**runs, ("jepa_regions/target", "d"): runs[("sparse_jepa/target", "d")]}
+    assert method_goals_md({"jepa_regions": facts["sparse_jepa"]}, regions,
+                           [methods.get("jepa"), methods.get("jepa_regions")], "d", "jepa", REPORT) == ""
+
+
+def test_the_report_holds_the_methods_to_their_registry_goals(md: str) -> None:
+    line = next(l for l in md.splitlines() if l.startswith("- SparseJEPA: "))
+    # zero fraction over seeds 25%, 37.5%, 50% -> 37.5%; groups per latent 2, 3, 4 -> 3.00 (<= 3: met).
+    assert line.startswith("- SparseJEPA: 37.5% of latent-to-group columns exactly zero (goal ≥ 25%: met); "
+                           "3.00 groups per latent (goal ≤ 3: met); target top-1 ")
+    # On fashion_mnist (the pretraining data) SparseJEPA target is JEPA target - [3, 4, 5].
+    assert line.endswith(f"{_interval([-3.0, -4.0, -5.0])}, lower against JEPA target (goal: within noise or "
+                         "above: not met)")
+
+
+def test_a_method_without_figures_goals_or_facts_in_its_entry_gets_none(tmp_path: Path) -> None:
+    reports = _write_fixture(tmp_path / "reports")
+    write_outputs(artifacts.outputs_path("sparse_jepa", 0, reports),
+                  {"column_norms": _norms(), "top_images": np.zeros((16, 8), dtype=int)})
+    figures = artifacts.figures_dir(reports)
+    figures.mkdir(parents=True)
+    for stale in ("column_norms_sparse_jepa.png", "groups_sparse_jepa.png"):
+        (figures / stale).write_bytes(b"old")
+    plain = dataclasses.replace(methods.get("sparse_jepa"), figures=(), goals=(), facts={})
+    out = build_report(reports, [methods.get("random"), methods.get("jepa"), plain], SETTING, ENV)
+    assert not any(n.startswith(("column_norms", "groups")) for n in out["written"]) and out["skipped"] == {}
+    assert not list(figures.glob("*_sparse_jepa.png")), "a figure its entry does not list must not linger"
+    md = out["written"]["results_md"].read_text()
+    assert not any(line.startswith("- SparseJEPA: ") for line in md.splitlines())  # no goals line
+    assert _table(md, "Model", "encoder", "images/s")[0][5] == "MI CIFAR-100 (nats)"  # no fact column
+    # A method draws the figures its entry lists, and only those.
+    maps_only = dataclasses.replace(methods.get("sparse_jepa"), figures=("column_norms",))
+    out = build_report(reports, [methods.get("random"), methods.get("jepa"), maps_only], SETTING, ENV)
+    assert "column_norms_sparse_jepa" in out["written"] and "groups_sparse_jepa" not in out["written"]
 
 
 def test_the_group_figure_shows_each_regions_strongest_specialist_then_the_largest_maps() -> None:
@@ -552,7 +595,7 @@ def test_the_ladders_rungs_are_pretrained_rows_with_both_encoders() -> None:
     from pipeline import methods
     from pipeline.report.tables import report_rows
 
-    rows = {(r.method, r.encoder) for r in report_rows([methods.get(k) for k in methods.ladder_keys()])}
+    rows = {(r.method, r.encoder) for r in report_rows([methods.get(k) for k in methods.pipeline_keys("ladder")])}
     assert {("jepa_regions", "target"), ("jepa_regions", "context"), ("sparse_jepa_kl", "context")} <= rows
     assert Row("sparse_jepa_kl", "target").pretrained and not Row("random", "target").pretrained
     assert not Row("pixels", "pixels").pretrained
@@ -563,6 +606,6 @@ def test_a_lasso_that_cut_every_column_skips_the_group_figure_but_not_the_report
     norms = np.zeros((4, 16))
     write_outputs(artifacts.outputs_path("sparse_jepa", 0, reports),
                   {"column_norms": norms, "top_images": np.zeros((16, 8), dtype=int)})
-    out = build_report(reports, MODELS, SETTING, ENV)
+    out = build_report(reports, METHODS, SETTING, ENV)
     assert out["skipped"]["groups_sparse_jepa"] == "every latent-to-group column is zero"
     assert "column_norms_sparse_jepa" in out["written"] and "groups_sparse_jepa" not in out["written"]

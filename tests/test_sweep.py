@@ -1,57 +1,136 @@
-"""SparseJEPA's lambda sweep: experiments' per-seed records -> one row per lambda -> table, figure, report."""
+"""A swept method's sweep: experiments' per-seed records -> one row per value -> table, figure, report.
+
+The swept method, its param and its facts come from the registry (SparseJEPA's sparsity.lambda)."""
+import dataclasses
 import math
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from pipeline.report.sweep import plot_sweep, sweep_frame, sweep_markdown, sweep_point
+from pipeline import methods
+from pipeline.report.sweep_results import (Sweep, columns, experiment_prefix, plot_sweep, read_sweep, sweep_caption,
+                                           sweep_csv, sweep_frame, sweep_point, sweep_table_md)
+
+SWEPT = methods.get("sparse_jepa")
+FACTS = ["zero_fraction", "groups_per_latent"]  # its registry facts, then the facts its goals bound
 
 
 def points() -> list[dict]:
     """Newest first, as `collect` lists them."""
-    return [sweep_point("lambda-0.1-again", 0.1, [70.0, 72.0], [80.0], [{}], [1.0]),
+    return [sweep_point("lambda-0.1-again", 0.1, [70.0, 72.0], [80.0], [{}], [1.0], FACTS),
             sweep_point("lambda-0.1", 0.1, [80.0, 81.0, 82.0], [80.5, 80.5, 80.5],
-                        [{"zero_fraction": 0.5, "groups_per_latent": 2.0}] * 3, [3.0, 4.0, 5.0]),
+                        [{"zero_fraction": 0.5, "groups_per_latent": 2.0}] * 3, [3.0, 4.0, 5.0], FACTS),
             sweep_point("lambda-0.01", 0.01, [79.0, 79.0], [80.0, 81.0], [{"zero_fraction": 0.0,
-                                                                           "groups_per_latent": 4.0}] * 2, [6.0, 6.0])]
+                                                                           "groups_per_latent": 4.0}] * 2, [6.0, 6.0],
+                        FACTS)]
+
+
+def test_the_registry_names_what_is_swept():
+    assert methods.swept() == [SWEPT] and SWEPT.sweep == "sparsity.lambda"
+    assert experiment_prefix(SWEPT) == "lambda-" and sweep_csv(SWEPT).name == "lambda_sweep.csv"
+    assert columns(SWEPT) == ("experiment", "value", "seeds", "top1_mean", "top1_std", "baseline_top1_mean", *FACTS,
+                              "multi_information")
 
 
 def test_a_sweep_point_is_the_seed_means_and_the_top1_spread():
     p = points()[1]
     assert p["seeds"] == 3 and p["top1_mean"] == pytest.approx(81.0) and p["top1_std"] == pytest.approx(1.0)
     assert p["zero_fraction"] == 0.5 and p["groups_per_latent"] == 2.0 and p["multi_information"] == 4.0
-    assert math.isnan(sweep_point("x", 1.0, [80.0], [], [{}], [])["top1_std"])  # one seed has no spread
+    assert p["baseline_top1_mean"] == 80.5
+    assert math.isnan(sweep_point("x", 1.0, [80.0], [], [{}], [], FACTS)["top1_std"])  # one seed has no spread
 
 
-def test_the_frame_has_one_row_per_lambda_the_newest_and_by_increasing_lambda():
-    frame = sweep_frame(points())
-    assert list(frame["lambda"]) == [0.01, 0.1]
-    assert frame.loc[1, "experiment"] == "lambda-0.1-again"  # a re-run of a lambda replaces the older one
-    md = sweep_markdown(frame, "fashion_mnist")
+def test_the_frame_has_one_row_per_value_the_newest_and_by_increasing_value():
+    frame = sweep_frame(points(), SWEPT)
+    assert list(frame["value"]) == [0.01, 0.1]
+    assert frame.loc[1, "experiment"] == "lambda-0.1-again"  # a re-run of a value replaces the older one
+    md = sweep_table_md(Sweep(SWEPT, frame))
+    # Headers: the param's leaf, the baseline's display name, the facts; formats: the facts' (registry).
+    assert md.splitlines()[0] == ("| lambda | experiment | seeds | top-1 | JEPA top-1 | zero fraction | "
+                                  "groups per latent | multi-information |")
+    assert md.splitlines()[1] == "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     assert "| 0.01 | lambda-0.01 | 2 | 79.00 ± 0.00 | 80.50 | 0.0% | 4.00 | 6.00 |" in md
+    assert sweep_caption(Sweep(SWEPT, frame)) == ("SparseJEPA's lambda sweep: top-1, zero fraction, groups per latent, "
+                                                  "multi-information")
+
+
+def test_a_swept_method_without_facts_has_a_plainer_sweep():
+    plain = dataclasses.replace(SWEPT, facts={}, goals=())
+    frame = sweep_frame([sweep_point("lambda-1", 1.0, [80.0, 81.0], [80.0], [{"zero_fraction": 0.5}] * 2, [2.0], [])],
+                        plain)
+    assert "zero_fraction" not in frame
+    assert sweep_table_md(Sweep(plain, frame)).splitlines()[0] == (
+        "| lambda | experiment | seeds | top-1 | JEPA top-1 | multi-information |")
 
 
 def test_the_sweep_figure_is_drawn(tmp_path):
     from test_report import _assert_png_not_blank
 
-    frame = sweep_frame(points()[1:] + [sweep_point("lambda-0", 0.0, [80.0, 80.2], [80.1], [{}], [2.0])])
+    frame = sweep_frame(points()[1:] + [sweep_point("lambda-0", 0.0, [80.0, 80.2], [80.1], [{}], [2.0], FACTS)],
+                        SWEPT)
     path = tmp_path / "figures" / "lambda_sweep.png"
-    plot_sweep(frame, path, "fashion_mnist")
+    plot_sweep(Sweep(SWEPT, frame), path, "fashion_mnist")
     _assert_png_not_blank(path)
 
 
 def test_the_report_draws_a_collected_sweep_and_tables_it(tmp_path):
-    from test_report import ENV, MODELS, SETTING, _write_fixture
+    from test_report import ENV, METHODS, SETTING, _write_fixture
 
     from pipeline.report import build_report
-    from pipeline.report.sweep import sweep_csv
 
     reports = _write_fixture(tmp_path / "reports")
-    assert "lambda_sweep" not in build_report(reports, MODELS, SETTING, ENV)["written"]  # none collected yet
-    sweep_csv(reports).parent.mkdir(parents=True)
-    sweep_frame(points()).to_csv(sweep_csv(reports), index=False)
-    out = build_report(reports, MODELS, SETTING, ENV)
+    assert "lambda_sweep" not in build_report(reports, METHODS, SETTING, ENV)["written"]  # none collected yet
+    assert read_sweep(SWEPT, reports) is None
+    sweep_csv(SWEPT, reports).parent.mkdir(parents=True)
+    sweep_frame(points(), SWEPT).to_csv(sweep_csv(SWEPT, reports), index=False)
+    out = build_report(reports, METHODS, SETTING, ENV)
     assert out["written"]["lambda_sweep"].exists()
     md = out["written"]["results_md"].read_text()
-    assert "#### Lambda sweep" in md and "| 0.1 | lambda-0.1-again |" in md and "`reports/figures/lambda_sweep.png`" in md
+    assert "#### Lambda sweep" in md and "| 0.1 | lambda-0.1-again |" in md
+    assert "`reports/figures/lambda_sweep.png`" in md
+    assert ("SparseJEPA's lambda sweep (fashion_mnist top-1 of the target encoder, mean ± std over seeds; JEPA's from "
+            "the same experiments).") in md
+    # A report without the swept method has no sweep, and no figure left from one.
+    out = build_report(reports, METHODS[:2], SETTING, ENV)
+    assert "lambda_sweep" not in out["written"] and not (reports / "figures" / "lambda_sweep.png").exists()
+    assert "#### Lambda sweep" not in out["written"]["results_md"].read_text()
+
+
+def test_the_collecting_command_runs_as_a_module_of_the_report_package():
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    # -W error: runpy warns when the package has already imported the module it is asked to run.
+    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "pipeline.report.sweep", "--help"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "sweep" in done.stdout
+
+
+def test_collect_reads_the_swept_methods_experiments_and_the_baselines_top1(monkeypatch):
+    import dvc.api
+
+    from pipeline import artifacts
+    from pipeline.report import sweep
+
+    def probe(key: str, seed: int, column: str) -> str:
+        return f"{artifacts.probe_path(key, 'fashion_mnist', seed, 'target').as_posix()}:{column}"
+
+    def row(rev: str, name: str | None, value, state: str | None = "Success", top1: float = 80.0) -> dict:
+        out = {"rev": rev, "Experiment": name, "State": state, "sparsity.lambda": value, "seeds": [0, 1]}
+        for seed in (0, 1):
+            out |= {probe("sparse_jepa", seed, "top1"): top1 + seed, probe("jepa", seed, "top1"): 81.0,
+                    probe("sparse_jepa", seed, "multi_information"): 5.0}
+        return out
+
+    rows = [row("workspace", None, 0.0225), row("a1", "lambda-0.1", 0.1, top1=70.0),
+            row("a2", "lambda-0.2", 0.2, state="Queued"), row("a3", "other-0.3", 0.3),
+            {**row("a4", "lambda-0.4", 0.4), probe("sparse_jepa", 1, "top1"): None}]
+    monkeypatch.setattr(dvc.api, "exp_show", lambda num: rows)
+    monkeypatch.setattr(sweep, "_read_json", lambda rev, path: {"zero_fraction": 0.5, "groups_per_latent": 1.5})
+    points = sweep.collect(SWEPT, "fashion_mnist")
+    assert [(p["experiment"], p["value"]) for p in points] == [("workspace", 0.0225), ("lambda-0.1", 0.1)]
+    assert points[1]["top1_mean"] == 70.5 and points[1]["baseline_top1_mean"] == 81.0
+    assert points[1]["zero_fraction"] == 0.5 and points[1]["groups_per_latent"] == 1.5
+    assert points[1]["multi_information"] == 5.0

@@ -7,7 +7,7 @@ from conftest import repo_params
 
 from pipeline import methods
 from pipeline.core.errors import PipelineError
-from pipeline.model.jepa import JEPA
+from pipeline.methods.jepa import JEPA
 from pipeline.pretrain import checkpoint
 from pipeline.pretrain.checkpoint import run_identity
 from pipeline.pretrain.trainer import Trainer

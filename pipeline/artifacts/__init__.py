@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core.errors import PipelineError
+from pipeline.core.workspace import repo_root
 
 DATA = Path("data")
 REPORTS = Path("reports")
@@ -51,11 +52,6 @@ def split_under(argv: list[str]) -> tuple[list[str], Roots]:
     if i != len(argv) - 2 or not argv[-1].isidentifier():
         raise PipelineError(f"`--under <name>` must end a stage's arguments with a plain name, got {argv[i:]}")
     return argv[:i], Roots(DATA / argv[-1], REPORTS / argv[-1])
-
-
-def repo_root() -> Path:
-    """The real repository: DVC_ROOT inside `dvc exp run --temp`/`--queue`, else the working directory."""
-    return Path(os.environ.get("DVC_ROOT") or os.getcwd())
 
 
 def raw_root() -> Path:

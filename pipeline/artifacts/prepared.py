@@ -60,18 +60,6 @@ class PreparedDataset:
         return found
 
 
-def save_prepared(path: str | Path, ds: PreparedDataset) -> None:
-    """Write `ds` to the folder `path`, replacing it only once everything is written."""
-    problems = ds.problems()
-    if problems:
-        # A bug in a converter, not a user error: fail loudly rather than write a bad dataset.
-        raise ValueError(f"refusing to save prepared dataset {ds.name!r}: {'; '.join(problems)}")
-    with atomic_dir(path) as tmp:
-        for key in ARRAYS:
-            np.save(tmp / f"{key}.npy", getattr(ds, key), allow_pickle=False)
-        write_json(tmp / META_FILE, _meta_for(ds))
-
-
 def publish_prepared(work: Path, path: str | Path, name: str, classes: list[str], meta: dict) -> PreparedDataset:
     """Make `path` the prepared folder of the four .npy arrays in `work` (written by the converter).
 
@@ -104,7 +92,7 @@ def _meta_for(ds: PreparedDataset) -> dict:
 
 
 def load_prepared(path: str | Path, mmap: bool = False) -> PreparedDataset:
-    """Read a folder written by save_prepared; mmap=True maps the arrays read-only instead of reading them."""
+    """Read a folder written by publish_prepared; mmap=True maps the arrays read-only instead of reading them."""
     path = Path(path)
     fix = f"run `dvc repro prepare@{path.name}`"
     if not path.is_dir():

@@ -4,14 +4,15 @@
     python -m pipeline.bench.pretrain --batch 256 --steps 20 --compile off
 
 The model is the paper's: ViT-Tiny, patch 4 at 32 px (8x8 patches), predictor width 192 depth 6,
-on CIFAR-shaped random uint8 images (content does not change the cost). Three variants:
+on CIFAR-shaped random uint8 images (content does not change the cost). The variants:
 
-  jepa, sparse_jepa   the pipeline's Trainer: data resident on the device as uint8, batched crops
+  <method>            one per pretrained method of the registry (pipeline/methods/registry.yaml), in its
+                      order: the pipeline's Trainer, data resident on the device as uint8, batched crops
                       and masks, bf16 autocast, fused AdamW and torch.compile on CUDA
   baseline            the loop a reference implementation would write: a torchvision Dataset with
                       per-image RandomResizedCrop, a DataLoader with workers, masks sampled image by
                       image in Python in the collate function (as I-JEPA's MaskCollator), then the
-                      same JEPA update, uncompiled
+                      registry baseline method's update, uncompiled
 
 For each: images/s over timed steps after warm-up (nothing waits for the device inside them), the
 time per phase (data, masks, forward, backward, optimiser, EMA) from a separate pass that waits for
@@ -36,7 +37,7 @@ import torch
 from pipeline import methods
 from pipeline.core.atomic import write_json
 from pipeline.core.hardware import describe
-from pipeline.core.params import Params, load_params
+from pipeline.config.params import Params, load_params
 from pipeline.pretrain.masks import draw_shape, valid_shapes
 from pipeline.pretrain.trainer import Trainer
 from pipeline.runtime.timing import NO_TIMER, PhaseTimer
@@ -248,9 +249,9 @@ def run(batch: int, rounds: int, steps_per_round: int, warmup: int, breakdown_st
             params = paper_params(method, batch, compile_mode, device)
             trainer = Trainer(method.key, method.build, params, images, labels, 10, Path(scratch) / method.key)
             variants.append(Variant(method.key, trainer, trainer.train_step))
-        jepa = methods.get("jepa")
-        base = Trainer("jepa", jepa.build, paper_params(jepa, batch, "off", device), images, labels, 10,
-                       Path(scratch) / "baseline")
+        reference = methods.get(methods.baseline())  # the method the reference loop trains
+        base = Trainer(reference.key, reference.build, paper_params(reference, batch, "off", device), images, labels,
+                       10, Path(scratch) / "baseline")
         batches = baseline_batches(base, images, workers)
 
         def baseline_step(step: int, timer) -> None:
@@ -282,9 +283,14 @@ def print_table(report: dict) -> None:
                  *[f"{r['phase_ms'][p]:,.1f}" for p in PHASES], f"{r['gflops_per_image']:.2f}",
                  f"{r['tflops_per_s']:.3f}", f"{memory:.2f}"]
         print(" | ".join(cells))
-    ours, base = report["results"][0], report["results"][-1]
-    print(f"JEPA vs baseline loop: {ours['images_per_s'] / base['images_per_s']:.2f}x; "
-          f"SparseJEPA vs JEPA: {report['results'][1]['images_per_s'] / ours['images_per_s']:.2f}x")
+    by_variant = {r["variant"]: r for r in report["results"]}
+    ours, base = by_variant[methods.baseline()], by_variant["baseline"]
+    ratios = [f"{methods.display_name(methods.baseline())} vs baseline loop: "
+              f"{ours['images_per_s'] / base['images_per_s']:.2f}x"]
+    ratios += [f"{methods.display_name(r['variant'])} vs {methods.display_name(methods.baseline())}: "
+               f"{r['images_per_s'] / ours['images_per_s']:.2f}x" for r in report["results"]
+               if r is not ours and r is not base]
+    print("; ".join(ratios))
     print(f"making one batch of crops and masks: {ours['host_data_ms_per_batch']:,.1f} ms here (data + masks phases) "
           f"vs {base['host_data_ms_per_batch']:,.1f} ms of host CPU for the baseline's Dataset and collate, "
           f"which its DataLoader workers spend beside training")

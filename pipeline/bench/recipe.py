@@ -1,16 +1,18 @@
 """One trial of the pretraining-recipe sweep (not a DVC stage): pretrain a method in-process exactly as the
 pretrain stage does (same Trainer, same registry build), probe the target AND the context encoder's
-mean-pooled last-layer features with the repo's converged probe, and append a row to
+features (pooled as params.yaml's `extract` block says) with the repo's converged probe, and append a row to
 reports/recipe/results.csv (the measurements params.yaml's recipe comments cite).
 
 Usage (repository root, after `dvc repro prepare@fashion_mnist`):
     python -m pipeline.bench.recipe <trial> <method> <seed> [key=value ...]
-    e.g. python -m pipeline.bench.recipe ema_0.9 jepa 0 'pretrain.ema=[0.9, 0.999]'
+    e.g. python -m pipeline.bench.recipe ema_0.9 <method> 0 'pretrain.ema=[0.9, 0.999]'
 
 Values are YAML (`[0.9, 0.999]`, `true`, `0.001`). $RECIPE_RESULTS names another results file (e.g.
-reports/recipe/sparsity.csv, with SparseJEPA's group facts). `random` probes the untrained encoder of that seed and
-init (the reference). Checkpoints go to a temporary folder ($SPARSEJEPA_CHECKPOINTS/<trial>, default
-/tmp/recipe_ckpt/<trial>), deleted afterwards. Data: $RECIPE_DATA (default data/prepared/fashion_mnist).
+reports/recipe/sparsity.csv). A row holds the method's own facts (its registry `facts` and the facts its
+`goals` bound) where its summary has them; an existing file keeps its own columns, each filled from the
+summary where it holds that key. An untrained reference method probes its encoder of that seed and init.
+Checkpoints go to a temporary folder ($SPARSEJEPA_CHECKPOINTS/<trial>, default /tmp/recipe_ckpt/<trial>),
+deleted afterwards. Data: $RECIPE_DATA (default data/prepared/fashion_mnist).
 """
 from __future__ import annotations
 
@@ -27,24 +29,29 @@ import yaml
 
 from pipeline import methods
 from pipeline.artifacts.prepared import load_prepared
-from pipeline.core.params import load_params
+from pipeline.config.params import load_params
 from pipeline.eval.features import pooled_features
 from pipeline.eval.probe import run_probe
-from pipeline.pretrain.monitor import encoder_signals
+from pipeline.pretrain.signals import encoder_signals
 from pipeline.pretrain.trainer import Trainer
+from pipeline.report.facts import method_facts
 
 ROOT = Path.cwd()
 RESULTS = ROOT / os.environ.get("RECIPE_RESULTS", "reports/recipe/results.csv")
-COLUMNS = ("trial", "method", "seed", "overrides", "target_top1", "context_top1", "target_l2", "target_on_edge",
-           "context_l2", "context_on_edge", "wall_s", "final_loss", "ema_init_share", "position_share",
-           "position_loss", "effective_rank", "feature_std", "online_top1", "final_loss_jepa", "zero_fraction",
-           "groups_per_latent", "map_norm")
-GROUP_FACTS = ("final_loss_jepa", "zero_fraction", "groups_per_latent", "map_norm")  # SparseJEPA's, when it has them
+BASE_COLUMNS = ("trial", "method", "seed", "overrides", "target_top1", "context_top1", "target_l2",
+                "target_on_edge", "context_l2", "context_on_edge", "wall_s", "final_loss", "ema_init_share",
+                "position_share", "position_loss", "effective_rank", "feature_std", "online_top1", "final_loss_jepa")
+
+
+def columns() -> tuple[str, ...]:
+    """A new results file's header: the base columns, then every registry method's own facts."""
+    every = [m for under in methods.pipelines() for m in methods.pipeline_methods(under)]
+    return tuple(dict.fromkeys([*BASE_COLUMNS, *(k for m in every for k in method_facts(m))]))
 
 
 def probe(encoder, data, params) -> tuple[float, float, bool]:
     cfg = params.extract
-    feats = [pooled_features(encoder, getattr(data, f"{split}_images"), cfg.batch_size, cfg.layers, "mean",
+    feats = [pooled_features(encoder, getattr(data, f"{split}_images"), cfg.batch_size, cfg.layers, cfg.pooling,
                              label=f"features {split}") for split in ("train", "test")]
     result = run_probe(feats[0], torch.from_numpy(data.train_labels), feats[1], torch.from_numpy(data.test_labels),
                        data.num_classes, params.probe, params.seed, "cpu")
@@ -64,6 +71,7 @@ def main(argv: list[str]) -> None:
 
     row = {"trial": trial, "method": key, "seed": int(seed),
            "overrides": json.dumps(overrides)}
+    summary: dict = {}
     if method.pretrained:
         ckpt = Path(os.environ.get("SPARSEJEPA_CHECKPOINTS", "/tmp/recipe_ckpt")) / trial / f"{key}_s{seed}"
         shutil.rmtree(ckpt, ignore_errors=True)
@@ -72,7 +80,7 @@ def main(argv: list[str]) -> None:
             result = trainer.run()
         finally:
             shutil.rmtree(ckpt, ignore_errors=True)
-        s = result.summary
+        s = summary = result.summary
         if params.pretrain.monitor_every:  # the online-probe trajectory, for a look at when the probe peaks
             hist = RESULTS.parent / "history" / f"{trial}_{key}_s{seed}.csv"
             hist.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +91,7 @@ def main(argv: list[str]) -> None:
         row.update(wall_s=s["wall_s"], final_loss=s["final_loss"], ema_init_share=s["ema_init_share"],
                    position_share=s["position_share"], position_loss=s["position_loss"],
                    effective_rank=s["effective_rank"], feature_std=s["feature_std"], online_top1=s["online_top1_last"],
-                   **{k: s[k] for k in GROUP_FACTS if k in s})
+                   **{k: s[k] for k in ("final_loss_jepa", *method_facts(method)) if k in s})
         target, context = result.target_encoder.eval(), trainer.model.encoder.eval()
     else:
         target = context = method.build(params, data.image_size).eval()
@@ -105,9 +113,10 @@ def main(argv: list[str]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     new = not RESULTS.exists()
     # An existing file keeps its own columns (an older sweep's): a row never shifts under another header.
-    columns = COLUMNS if new else next(csv.reader(RESULTS.open()))
+    header = columns() if new else next(csv.reader(RESULTS.open()))
+    row.update({k: summary[k] for k in header if k in summary and k not in row})
     with RESULTS.open("a", newline="") as f:
-        writer = csv.DictWriter(f, columns, extrasaction="ignore")
+        writer = csv.DictWriter(f, header, extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})

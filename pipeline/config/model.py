@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.core.params import require
+from pipeline.config.checks import require
 
 # The patch embedding's initialisation. Weight: trunc_normal (std 0.02 on the flattened patch, I-JEPA and
 # timm) or xavier (uniform, fan-in + fan-out, MAE): at 4 px x 3 channels (fan-in 48) std 0.02 makes the

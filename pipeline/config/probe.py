@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.core.params import require
+from pipeline.config.checks import require
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from pipeline.core.params import require
+from pipeline.config.checks import require
 
 
 @dataclass(frozen=True)
 class SparsityConfig:
+    SPELLED: ClassVar[dict[str, str]] = {"lambda_": "lambda"}  # params.yaml's key is a Python keyword
     lambda_: float
     lr: float
     momentum: float

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import coerce, require
+from pipeline.config.checks import coerce, require
 
 
 @dataclass(frozen=True)

@@ -58,3 +58,13 @@ def link_or_copy(source: str | Path, target: str | Path) -> None:
 def write_json(path: str | Path, obj) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def save_torch(path: str | Path, state: dict) -> None:
+    """torch.save, atomically and byte-reproducibly."""
+    import torch  # only the stages that write tensors pay for the import
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        # Through a file object: torch.save(path) names the archive after the (temporary) file,
+        # which would make identical weights hash differently and needlessly re-run DVC stages.
+        torch.save(state, f)

@@ -10,9 +10,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline.artifacts.encoder import damaged, read_encoder
+from pipeline.config.model import ModelConfig
 from pipeline.core.errors import PipelineError
+from pipeline.core.hardware import autocast
 from pipeline.model.vit import Encoder, normalize
 from pipeline.runtime.progress import StepProgress
+
+
+def load_encoder(path) -> tuple[Encoder, dict]:
+    """The frozen encoder the pretrain stage saved at `path` (eval mode, no gradients), and its params."""
+    saved = read_encoder(path)
+    try:
+        encoder = Encoder(ModelConfig(**saved["model"]), saved["image_size"])
+        encoder.load_state_dict(saved["state_dict"])
+    except Exception as e:
+        raise damaged(path, e) from None
+    return encoder.eval().requires_grad_(False), saved.get("params", {})
 
 
 POOLED_TOKENS = {"mean": lambda n: 1, "spatial_2x2": lambda n: 4, "tokens": lambda n: n}
@@ -54,7 +68,7 @@ def pooled_features(encoder: Encoder, images: torch.Tensor | np.ndarray, batch_s
             if isinstance(batch, np.ndarray):
                 batch = torch.from_numpy(np.array(batch))  # a copy: a read-only memmap slice cannot back a tensor
             x = normalize(batch.to(device))
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with autocast(device):
                 tokens = encoder.layer_outputs(x, layers)
             pooled = torch.cat([pool_tokens(t.float(), encoder.grid, pooling) for t in tokens], dim=1)
             out[start:start + len(x)] = pooled.cpu()

@@ -1,10 +1,183 @@
-"""SparseJEPA: JEPA with region maps and their group lasso, as params.yaml's `sparsity` block sets them
-(pipeline/model/group_sparse.py); the KL term too when `sparsity.kl` is on (off by default; the ladder's
-sparse_jepa_kl rung has it on)."""
+"""SparseJEPA: JEPA plus latent-to-group maps, their group lasso by exact proximal SGD, and optionally the
+KL term. Its ablation ladder's rungs (jepa_regions: lambda 0; sparse_jepa_kl: the KL on) are registry
+entries over this file that fix some of the `sparsity` block (pipeline/methods/registry.yaml).
+
+    L = L_jepa + lambda * mean_{g,j} ||W^(g)[:, j]||_2   (+ beta * KL(q(z|x) || N(0, I)) when `sparsity.kl`)
+
+W^(g) (predictor width p x latent width K, no bias, as oi-VAE's maps) embeds the context latents z
+when the predictor predicts a target block in region g; a zero column j of W^(g) means latent j does
+not serve region g. The penalty is a mean over the G*K columns rather than oi-VAE's sum, only so
+that lambda's scale does not change with G and K (it is lambda / (G*K) times the sum).
+
+W is not on AdamW: it takes its own gradient steps of size eta_t = sparsity.lr * lr_t / pretrain.lr
+(the main schedule's shape) along m, a running mean of its gradients (sparsity.momentum; 0 is oi-VAE's
+plain SGD), each followed by the proximal step of the penalty for that step size,
+
+    W^(g)[:, j] <- w * max(0, 1 - eta_t * lambda / (G*K) / ||w||),   w = W^(g)[:, j] - eta_t * m_j,
+
+a proximal gradient method on exactly the L above, whose fixed points are L's stationary points. So a
+column ends exactly zero when its averaged JEPA gradient stays below lambda / (G*K) in norm: the link
+from latent j to region g is cut by evidence, not by its starting size (measured: with plain SGD, one
+batch's gradient noise revives cut columns). The logged penalty is this L's. The mathematics
+(penalty, proximal step, KL, reparameterisation) is pipeline/model/functional.py.
+
+The KL term, when `sparsity.kl` (off by default, see params.yaml; on in the ladder's sparse_jepa_kl rung),
+is on a latent whose mean can move: a linear head (identity at init) on the context encoder's LayerNorm-ed
+tokens gives q's mean, a second its log-variance; on the tokens themselves (squared mean fixed by the
+LayerNorm) the KL could only fall by raising sigma to 1.
+"""
 from __future__ import annotations
 
-from pipeline.model.group_sparse import GroupSparseJEPA
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.config.params import Params
+from pipeline.methods.jepa import JEPA
+from pipeline.model.functional import fixed_slice, gaussian_kl, group_penalty, proximal_sgd_step_, reparameterise
+from pipeline.model.regions import region_of
+from pipeline.model.vit import normalize
+
+TOP_IMAGES = 8     # images per latent
+TOP_POOL = 2000    # training images searched (a fixed slice, as the monitor's)
 
 
-class SparseJEPA(GroupSparseJEPA):
-    """Nothing fixed: lambda, kl and beta are the `sparsity` block's."""
+class GroupedEmbed(nn.Module):
+    """The predictor's input map, one matrix per group: z (B, Nc, K) -> (B*M, Nc, P)."""
+
+    def __init__(self, in_dim: int, out_dim: int, groups: int, init_std: float = 0.02, bias: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(nn.init.trunc_normal_(torch.empty(groups, out_dim, in_dim), std=init_std,
+                                                         a=-2 * init_std, b=2 * init_std))
+        # An unpenalised per-group bias would let a region be predicted with every column cut.
+        self.bias = nn.Parameter(torch.zeros(groups, out_dim)) if bias else None
+        # The running mean of the weight's gradients (its optimiser state; a buffer, so checkpoints keep it).
+        self.register_buffer("grad_avg", torch.zeros_like(self.weight))
+
+    def forward(self, z: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        batch, nc, _ = z.shape
+        blocks = regions.shape[1]
+        # Embed once per group, then pick each block's group: G small matmuls instead of B*M.
+        per_group = torch.einsum("bnk,gpk->bgnp", z, self.weight)
+        if self.bias is not None:
+            per_group = per_group + self.bias[None, :, None, :]
+        picked = torch.gather(per_group, 1, regions[:, :, None, None].expand(-1, -1, nc, per_group.shape[-1]))
+        return picked.reshape(batch * blocks, nc, -1)
+
+    def column_norms(self) -> torch.Tensor:
+        """(G, K): ||W^(g)[:, j]||_2 for every group g and latent dimension j."""
+        return self.weight.detach().norm(dim=1)
+
+
+def top_activating(features: torch.Tensor, latents: torch.Tensor, count: int) -> torch.Tensor:
+    """(L, count) row indices of `features` (N, K) with the largest values on each of `latents` (L,),
+    largest first."""
+    return features[:, latents].topk(min(count, len(features)), dim=0).indices.T
+
+
+def zero_fraction(norms: torch.Tensor) -> float:
+    """Share of (group, latent) columns that are exactly zero, from the (G, K) column norms."""
+    return float((norms == 0).float().mean())
+
+
+def groups_per_latent(norms: torch.Tensor) -> float:
+    """Mean number of groups a latent dimension still serves (G: no grouping; 0: the latent is unused)."""
+    return float((norms > 0).sum(dim=0).float().mean())
+
+
+class LatentHead(nn.Module):
+    """q(z|x) per context token: mean = A z (A identity at init), log-variance = B z + c.
+
+    The mean is a learned map, so the KL can pull it in (and the group maps must pay, in the lasso, for
+    scaling it back up) instead of being fixed by the encoder's LayerNorm. The log-variance starts
+    input-independent at sigma `init_std`, so early training is JEPA-like.
+    """
+
+    def __init__(self, dim: int, init_std: float = 0.1):
+        super().__init__()
+        self.mean = nn.Linear(dim, dim)
+        nn.init.eye_(self.mean.weight)
+        nn.init.zeros_(self.mean.bias)
+        self.logvar = nn.Linear(dim, dim)
+        nn.init.zeros_(self.logvar.weight)
+        nn.init.constant_(self.logvar.bias, 2 * math.log(init_std))
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mean(z), self.logvar(z)
+
+
+class SparseJEPA(JEPA):
+    """JEPA whose predictor embeds the context through one map per target region (`sparsity.groups`),
+    the maps on proximal SGD for the group lasso (`sparsity.lambda`, `sparsity.lr`) and, with
+    `sparsity.kl`, stochastic context latents and their KL term (weight `sparsity.beta`)."""
+
+    def __init__(self, params: Params, image_size: int):
+        # Read by make_embed, which JEPA's constructor calls. A ladder rung's fixed values are already in it.
+        self.sparsity = params.sparsity
+        super().__init__(params, image_size)
+        self.peak_lr = params.pretrain.lr
+        # Made after the JEPA modules, so that their init (and the random reference's) is JEPA's.
+        self.latent_head = LatentHead(params.model.width) if self.sparsity.kl else None
+
+    @property
+    def group_embed(self) -> GroupedEmbed:
+        return self.predictor.embed
+
+    def make_embed(self, in_dim: int, out_dim: int) -> nn.Module:
+        return GroupedEmbed(in_dim, out_dim, self.sparsity.groups, self.sparsity.init_std, self.sparsity.bias)
+
+    def context_latents(self, z, noise, shard):
+        if self.latent_head is None:
+            return z, {"kl": torch.zeros((), device=z.device)}
+        mean, logvar = self.latent_head(z)
+        kl = gaussian_kl(mean.float(), logvar.float())
+        sigma = (0.5 * logvar.detach().float()).exp().mean()
+        return reparameterise(mean, logvar, noise, shard), {"kl": kl, "sigma": sigma}
+
+    def target_regions(self, centers: torch.Tensor) -> torch.Tensor:
+        return region_of(centers, self.encoder.grid, self.sparsity.groups)
+
+    def regularisation(self, terms):
+        return self.sparsity.beta * terms["kl"]  # 0 without the KL head
+
+    def optimizer_groups(self, weight_decay, exclude=()):
+        # The group maps are not AdamW's: after_optimizer_step moves them (proximal SGD).
+        return super().optimizer_groups(weight_decay, (*exclude, self.group_embed.weight))
+
+    def map_step(self, lr: float) -> float:
+        """The maps' SGD step at the main schedule's lr: sparsity.lr scaled by the schedule's shape."""
+        return self.sparsity.lr * lr / self.peak_lr
+
+    def after_optimizer_step(self, lr: float) -> None:
+        embed = self.group_embed
+        proximal_sgd_step_(embed.weight, embed.grad_avg, self.map_step(lr), self.sparsity.lambda_,
+                           self.sparsity.momentum)
+
+    def log_terms(self) -> dict[str, float]:
+        weight = self.group_embed.weight.detach()
+        norms = self.group_embed.column_norms()
+        return {"penalty": float(group_penalty(weight, self.sparsity.lambda_)), "zero_fraction": zero_fraction(norms),
+                "groups_per_latent": groups_per_latent(norms), "map_norm": float(weight.norm())}
+
+    def summary(self) -> dict[str, float]:
+        terms = self.log_terms()
+        return {"zero_fraction": terms["zero_fraction"], "groups_per_latent": terms["groups_per_latent"],
+                "map_norm": terms["map_norm"], "final_penalty": terms["penalty"],
+                "lambda": self.sparsity.lambda_, "beta": self.sparsity.beta if self.latent_head is not None else 0.0}
+
+    @torch.no_grad()
+    def outputs(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """The (G, K) column norms and, for every latent, the indices of the TOP_IMAGES training images (of a
+        fixed slice) whose pooled target features are largest on it: what the report's group figure draws
+        (it picks which latents to show)."""
+        norms = self.group_embed.column_norms()
+        idx = fixed_slice(len(images), TOP_POOL)
+        feats = torch.cat([self.target_encoder.eval()(normalize(images[chunk.to(images.device)])).float().mean(1).cpu()
+                           for chunk in idx.split(512)])
+        if self.latent_head is not None:  # the maps read q's mean (a linear mix of the tokens), not the tokens
+            head = self.latent_head.mean
+            feats = head(feats.to(head.weight.device, head.weight.dtype)).float().cpu()
+        top = top_activating(feats, torch.arange(feats.shape[1]), TOP_IMAGES)
+        return {"column_norms": norms.cpu().numpy(), "top_images": idx[top].numpy()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from pipeline.core.params import Params
+from pipeline.config.params import Params
 from pipeline.model.vit import Encoder
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 from pipeline.artifacts import checkpoint_root
-from pipeline.artifacts.encoder import save_torch
+from pipeline.core.atomic import save_torch
 from pipeline.core.codebase import code_fingerprint
-from pipeline.core.params import SECTIONS, Params, as_dict
+from pipeline.config.params import SECTIONS, Params, as_dict
 
 LAST = "last.pt"
 # Logging, snapshot cadence, device, compilation and process count do not change what is computed

@@ -8,12 +8,13 @@ from pipeline import artifacts
 from pipeline.artifacts.encoder import write_encoder
 from pipeline.artifacts.prepared import PreparedDataset
 from pipeline.artifacts.records import write_history, write_outputs, write_summary
-from pipeline.core.params import Params
+from pipeline.config.params import Params
+from pipeline.core.hardware import resolve_device
 from pipeline.methods import Method
 from pipeline.pretrain import checkpoint
 from pipeline.pretrain.distributed import init_from_env
-from pipeline.pretrain.monitor import encoder_signals
-from pipeline.pretrain.trainer import Trainer, resolve_device
+from pipeline.pretrain.signals import encoder_signals
+from pipeline.pretrain.trainer import Trainer
 from pipeline.runtime import tracking
 
 

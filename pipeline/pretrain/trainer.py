@@ -3,7 +3,7 @@
 One step: augment a batch, sample its masks, predict the target blocks' target-encoder
 features from the context, AdamW step, the model's after-step hook (e.g. SparseJEPA's proximal
 step), EMA update of the target encoder. The loop knows a method only through the hooks of
-pipeline/model/jepa.py. All randomness comes from generators saved in the checkpoint and
+pipeline/methods/jepa.py. All randomness comes from generators saved in the checkpoint and
 the data order is a function of (seed, epoch), so a killed run resumes exactly where it stopped.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -19,31 +19,22 @@ from torch.nn.parallel import DistributedDataParallel
 
 from pipeline.artifacts.encoder import encoder_record
 from pipeline.core.errors import PipelineError
-from pipeline.core.hardware import describe, to_device
-from pipeline.core.params import Params
-from pipeline.model.jepa import JEPA, ema_update_
+from pipeline.core.hardware import autocast, describe, resolve_device, to_device
+from pipeline.config.params import Params
+from pipeline.model.functional import ema_update_
 from pipeline.model.vit import Encoder
 from pipeline.pretrain import checkpoint
 from pipeline.pretrain.augment import apply_augment, draw_augment
 from pipeline.pretrain.distributed import World, current_world
 from pipeline.pretrain.masks import check_feasible, sample_masks
-from pipeline.pretrain.monitor import encoder_signals
+from pipeline.pretrain.signals import encoder_signals
 from pipeline.pretrain.schedules import Schedules
 from pipeline.runtime.interrupts import StopRequest
 from pipeline.runtime.progress import StepProgress
 from pipeline.runtime.timing import NO_TIMER
 
-
-def resolve_device(name: str, world: World = World()) -> torch.device:
-    """`pretrain.device` as a torch device; under torchrun each process gets the GPU torchrun gave it."""
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise PipelineError(f"pretrain.device is '{name}' but no CUDA device is visible; "
-                            f"use -S pretrain.device=auto (CPU fallback) or run on a GPU machine")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and world.size > 1:
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device(name)
+if TYPE_CHECKING:
+    from pipeline.methods.jepa import JEPA
 
 
 @dataclass
@@ -90,7 +81,7 @@ class Trainer:
         self.name, self.params = name, params
         self.cfg = params.pretrain
         self.world = current_world()
-        self.device = resolve_device(self.cfg.device, self.world)
+        self.device = resolve_device(self.cfg.device, self.world.size > 1)
         # Resident on the device as uint8: the hot loop never waits on a host-side loader.
         self.images = train_images.to(self.device)
         self.labels = train_labels
@@ -204,8 +195,7 @@ class Trainer:
             group["lr"] = lr
             if group["name"] == "decay":
                 group["weight_decay"] = wd
-        with timer("forward"), torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                              enabled=self.device.type == "cuda"):
+        with timer("forward"), autocast(self.device):
             out = self.forward(images, context, targets, centers, self.noise_gen, (self.world.rank, self.world.size))
         with timer("backward"):
             self.optimizer.zero_grad(set_to_none=True)

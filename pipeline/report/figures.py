@@ -68,14 +68,14 @@ def _series(history: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]
 # Plotting (matplotlib imported lazily: it costs about a second at startup)
 # ---------------------------------------------------------------------------------------------
 
-def _pyplot():
+def pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
 
-def _save(fig, path: Path) -> None:
+def save(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         # The temporary name ends in .tmp, so the format must be given explicitly.
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
@@ -87,7 +87,7 @@ def plot_probe_seeds(frame: pd.DataFrame, rows: list[tuple[str, str, str]], data
     horizontal line, the raw pixels as a dashed line, so the seed spread is seen beside the gaps between rows.
     A failed (NaN) run is counted under its row, and its row gets no mean, as in the table.
     `rows`: (model, encoder, label) in the table's order."""
-    plt = _pyplot()
+    plt = pyplot()
     datasets = list(dict.fromkeys(frame["dataset"]))
     fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(1.2 + 1.1 * len(rows) * max(1, len(datasets)), 4.2),
                              squeeze=False)
@@ -122,7 +122,7 @@ def plot_probe_seeds(frame: pd.DataFrame, rows: list[tuple[str, str, str]], data
             ax.set_ylabel("top-1 (%)")
             ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
-        _save(fig, path)
+        save(fig, path)
     finally:
         plt.close(fig)
 
@@ -130,7 +130,7 @@ def plot_probe_seeds(frame: pd.DataFrame, rows: list[tuple[str, str, str]], data
 def plot_pretrain_curves(histories: Mapping[tuple[str, int], pd.DataFrame], path: Path) -> None:
     """Every pretrained method's prediction loss, one line per seed in the method's colour; beside it, the
     regularisers and the zero-column fraction of the methods that log them (penalty, kl, zero_fraction)."""
-    plt = _pyplot()
+    plt = pyplot()
     models = list(dict.fromkeys(m for m, _ in histories))
     colours = {m: f"C{i}" for i, m in enumerate(models)}
     with_terms = {k: h for k, h in histories.items() if any(_series(h, c) for c in ("penalty", "kl"))}
@@ -145,7 +145,7 @@ def plot_pretrain_curves(histories: Mapping[tuple[str, int], pd.DataFrame], path
         if with_zero:
             _plot_zero_fraction(axes.pop(0), with_zero, colours)
         fig.tight_layout()
-        _save(fig, path)
+        save(fig, path)
     finally:
         plt.close(fig)
 
@@ -212,7 +212,7 @@ def _plot_zero_fraction(ax, histories: Mapping[tuple[str, int], pd.DataFrame], c
 
 def plot_column_norms(norms: np.ndarray, path: Path, model: str) -> None:
     """Heatmap of the G x K column-norm map, latents sorted by dominant group; exact zeros in white."""
-    plt = _pyplot()
+    plt = pyplot()
     ordered = norms[:, sort_latents_by_group(norms)]
     groups, latents = norms.shape
     cmap = plt.get_cmap("viridis").with_extremes(bad="white")
@@ -227,7 +227,7 @@ def plot_column_norms(norms: np.ndarray, path: Path, model: str) -> None:
         ax.set_title(f"{model_name(model)} latent-to-group column norms — exact zeros (white): "
                      f"{zero_fraction(norms):.1%}")
         fig.tight_layout()
-        _save(fig, path)
+        save(fig, path)
     finally:
         plt.close(fig)
 
@@ -237,7 +237,7 @@ def plot_groups(norms: np.ndarray, latents: np.ndarray, top_images: np.ndarray, 
     """What the groups are: one row per latent of `latents` (see `pick_latents`), its column norms laid out on
     the image's region grid (which regions it serves; an exact zero is a cut link, white) and the training
     images that activate it most (`top_images`, one row per latent shown: indices into `images`, uint8 NHWC)."""
-    plt = _pyplot()
+    plt = pyplot()
     rows, shown = len(latents), top_images.shape[1]
     cmap = plt.get_cmap("viridis").with_extremes(bad="white")
     fig, axes = plt.subplots(rows, shown + 1, figsize=(1.1 * (shown + 1) + 0.6, 1.15 * rows + 0.6), squeeze=False)
@@ -260,6 +260,6 @@ def plot_groups(norms: np.ndarray, latents: np.ndarray, top_images: np.ndarray, 
                      "what they serve and respond to",
                      fontsize=9)
         fig.tight_layout()
-        _save(fig, path)
+        save(fig, path)
     finally:
         plt.close(fig)

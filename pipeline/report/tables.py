@@ -1,7 +1,8 @@
 """The report's tables: pure functions from probe records and pretraining facts to pandas and Markdown.
 
-Method display names come from the registry; dataset display names from the probe records (each
-carries what its prepared dataset's meta.json says).
+Method display names and paper numbers come from the registry (a method's `facts` are the pretraining
+table's own columns); dataset display names from the probe records (each carries what its prepared
+dataset's meta.json says).
 """
 from __future__ import annotations
 
@@ -14,14 +15,9 @@ import pandas as pd
 from pipeline import methods
 from pipeline.artifacts import PIXELS
 from pipeline.artifacts.records import as_float
+from pipeline.methods import Fact, Method
+from pipeline.report.facts import mean_facts
 from pipeline.report.stats import Difference, paired_difference, spread
-
-# Linear-probe top-1 (%) reported in the SparseJEPA paper. Datasets missing here (e.g. our
-# quick CPU setting on FashionMNIST) have no paper number and show "—".
-PAPER_TOP1: dict[str, dict[str, float]] = {
-    "jepa": {"cifar100": 40.01, "places205": 21.24, "clevr_count": 59.13, "inat18": 16.52},
-    "sparse_jepa": {"cifar100": 45.4, "places205": 23.36, "clevr_count": 62.33, "inat18": 19.63},
-}
 
 RESULTS_COLUMNS = [
     "model", "encoder", "seed", "dataset", "model_name", "dataset_name",
@@ -70,7 +66,7 @@ def model_name(key: str) -> str:
 
 
 def row_label(row: Row) -> str:
-    """"Raw pixels", "Random encoder", "JEPA target", "JEPA context"."""
+    """"Raw pixels", an untrained reference's name, or "<method> target" / "<method> context"."""
     return f"{model_name(row.method)} {row.encoder}" if row.pretrained else model_name(row.method)
 
 
@@ -85,7 +81,9 @@ def dataset_names(runs: Runs, datasets: list[str]) -> dict[str, str]:
 
 
 def paper_top1(model: str, dataset: str) -> float:
-    return PAPER_TOP1.get(model, {}).get(dataset, math.nan)
+    """The linear-probe top-1 (%) the SparseJEPA paper reports for a method (registry `paper_top1`); NaN for
+    a dataset it has none for (e.g. our quick CPU setting on FashionMNIST), shown as a dash."""
+    return math.nan if model == PIXELS else methods.get(model).paper_top1.get(dataset, math.nan)
 
 
 def top1_by_seed(runs: Runs, row: Row, dataset: str) -> dict:
@@ -123,10 +121,6 @@ def summary_frame(runs: Runs, rows: list[Row], datasets: list[str]) -> pd.DataFr
                         # The paper probes the target encoder.
                         "paper_top1": paper_top1(row.method, dataset) if row.encoder == "target" else math.nan})
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
-
-
-def fmt_top1(value: float) -> str:
-    return "NaN" if math.isnan(value) else f"{value:.2f}"
 
 
 def fmt_paper(value: float) -> str:
@@ -212,53 +206,6 @@ def differences_table_md(runs: Runs, pairs: list[tuple[Row, Row]], datasets: lis
     return markdown_table(header, lines)
 
 
-def targets_md(runs: Runs, rows: list[Row], dataset: str, min_gain_over_random: float,
-               min_gain_over_pixels: float) -> str:
-    """Each pretrained encoder's mean gain on `dataset` over the untrained references (paired by seed, with
-    its interval) and over the raw pixels, against the goals (params.yaml `report`). A goal is met when
-    the mean gain reaches it; the interval says whether that mean is itself beyond noise."""
-    pixels = spread(list(top1_by_seed(runs, Row(PIXELS, PIXELS), dataset).values())).mean
-    references = [r for r in rows if r.method != PIXELS and not r.pretrained]
-    lines = []
-    for row in (r for r in rows if r.pretrained):
-        mine = top1_by_seed(runs, row, dataset)
-        parts = []
-        for ref in references:
-            d = paired_difference(mine, top1_by_seed(runs, ref, dataset))
-            met = "met" if d.mean >= min_gain_over_random else "not met"
-            parts.append(f"{fmt_difference(d)} over the {model_name(ref.method).lower()} "
-                         f"(goal ≥ {min_gain_over_random:+g}: {met})")
-        gain = spread(list(mine.values())).mean - pixels
-        parts.append(f"{fmt_points(gain)} over raw pixels (goal ≥ {min_gain_over_pixels:+g}: "
-                     f"{'met' if gain >= min_gain_over_pixels else 'not met'})")
-        lines.append(f"- {row_label(row)}: " + "; ".join(parts))
-    return "\n".join(lines)
-
-
-def sparsity_targets_md(facts: Mapping[str, Mapping[int, dict[str, float]]], runs: Runs, rows: list[Row],
-                        dataset: str, baseline: str, min_zero_fraction: float, max_groups_per_latent: float) -> str:
-    """For each method whose maps log a zero fraction under a group lasso (lambda > 0; the ladder's lambda-0
-    rung cuts nothing by construction): its mean zero fraction and groups per latent over seeds against the
-    goals, and its target encoder's paired difference to the baseline's on `dataset` (goal: within noise or
-    above, i.e. the interval's upper end >= 0)."""
-    base = top1_by_seed(runs, Row(baseline, "target"), dataset)
-    lines = []
-    for row in (r for r in rows if r.pretrained and r.encoder == "target" and r.method != baseline):
-        mean, _ = mean_facts(facts.get(row.method, {}))
-        zero, groups = mean.get("zero_fraction", math.nan), mean.get("groups_per_latent", math.nan)
-        if math.isnan(zero) or math.isnan(groups) or not mean.get("lambda", math.nan) > 0:
-            continue
-        d = paired_difference(top1_by_seed(runs, row, dataset), base)
-        kept = not math.isnan(d.high) and d.high >= 0
-        lines.append(
-            f"- {model_name(row.method)}: {zero:.1%} of latent-to-group columns exactly zero (goal ≥ "
-            f"{min_zero_fraction:.0%}: {'met' if zero >= min_zero_fraction else 'not met'}); {groups:.2f} groups "
-            f"per latent (goal ≤ {max_groups_per_latent:g}: {'met' if groups <= max_groups_per_latent else 'not met'}"
-            f"); target top-1 {fmt_difference(d)} against {model_name(baseline)} target (goal: within noise or "
-            f"above: {'met' if kept else 'not met'})")
-    return "\n".join(lines)
-
-
 def _count(n: int, per_class: int, listed: int | None) -> str:
     """"10,000 (1,000 per class of 60,000)" or "10,000 (all)"."""
     if not per_class:
@@ -303,55 +250,35 @@ def _source_text(source: list[dict]) -> str:
     return files + (" (md5 checked)" if checked else " (no official checksum)")
 
 
-def pretrain_facts(summary: dict, history: pd.DataFrame | None) -> dict[str, float]:
-    """Final pretraining scalars, from summary.json first and the history's last values as fallback."""
-    def last(column: str) -> float:
-        if history is None or column not in history:
-            return math.nan
-        values = history[column].dropna()
-        return float(values.iloc[-1]) if len(values) else math.nan
-
-    def pick(key: str, column: str) -> float:
-        value = as_float(summary.get(key))
-        return last(column) if math.isnan(value) else value
-
-    return {
-        "img_per_s": pick("img_per_s", "img_per_s"),
-        "wall_s": as_float(summary.get("wall_s")),
-        "steps": pick("steps", "step"),
-        "final_loss": pick("final_loss_jepa", "loss_jepa"),
-        "zero_fraction": pick("zero_fraction", "zero_fraction"),
-        "groups_per_latent": pick("groups_per_latent", "groups_per_latent"),
-        "lambda": as_float(summary.get("lambda")),
-        "feature_std": pick("feature_std", "feature_std"),
-        "effective_rank": pick("effective_rank", "effective_rank"),
-        "position_share": pick("position_share", "position_share"),
-        "position_loss": pick("position_loss", "position_loss"),
-        "ema_init_share": as_float(summary.get("ema_init_share")),
-    }
-
-
-def mean_facts(facts: Mapping[Any, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
-    """Per fact, the mean and std over seeds ({seed: facts} -> ({fact: mean}, {fact: std}))."""
-    keys = sorted({k for f in facts.values() for k in f})
-    spreads = {k: spread([as_float(f.get(k)) for f in facts.values()]) for k in keys}
-    return {k: s.mean for k, s in spreads.items()}, {k: s.std for k, s in spreads.items()}
+def shown_facts(method_list: list[Method]) -> dict[str, Fact]:
+    """The pretraining table's own columns: every listed method's registry `facts`, in registry order (the
+    first method to name a fact gives its label and format)."""
+    out: dict[str, Fact] = {}
+    for method in method_list:
+        for key, fact in method.facts.items():
+            out.setdefault(key, fact)
+    return out
 
 
 def pretrain_table_md(facts: Mapping[str, Mapping[int, dict[str, float]]], runs: Runs, rows: list[Row],
-                      datasets: list[str]) -> str:
-    """Per method, pretraining facts (mean over seeds) and each encoder's features' multi-information."""
-    header = ["Model", "encoder", "images/s", "wall time per seed", "steps", "zero columns"]
+                      datasets: list[str], method_list: list[Method]) -> str:
+    """Per method, pretraining facts (mean over seeds; a method's own facts where its registry entry names
+    them, a dash elsewhere) and each encoder's features' multi-information."""
+    columns = shown_facts(method_list)
+    by_key = {m.key: m for m in method_list}
+    header = ["Model", "encoder", "images/s", "wall time per seed", "steps", *(f.label for f in columns.values())]
     names = dataset_names(runs, datasets)
     header += [f"MI {names[d]} (nats)" for d in datasets]
     lines = []
     for row in (r for r in rows if r.method != PIXELS):
         mean, _ = mean_facts(facts.get(row.method, {}))
+        own = by_key[row.method].facts
         cells = [model_name(row.method), row.encoder if row.pretrained else DASH,
                  _fmt_or_dash(mean.get("img_per_s", math.nan), "{:,.0f}"),
                  fmt_duration(mean.get("wall_s", math.nan)),
-                 _fmt_or_dash(mean.get("steps", math.nan), "{:,.0f}"),
-                 _fmt_or_dash(mean.get("zero_fraction", math.nan), "{:.1%}")]
+                 _fmt_or_dash(mean.get("steps", math.nan), "{:,.0f}")]
+        cells += [_fmt_or_dash(mean.get(key, math.nan) if key in own else math.nan, fact.format)
+                  for key, fact in columns.items()]
         cells += [_fmt_or_dash(spread([as_float(r.get("multi_information"))
                                        for r in runs.get((row.key, d), {}).values()]).mean, "{:.2f}")
                   for d in datasets]
@@ -386,35 +313,6 @@ def _fmt_or_dash(value: float, spec: str) -> str:
     return DASH if math.isnan(value) else spec.format(value)
 
 
-_ENV_LABELS = {
-    "setting": "Setting",
-    "pretrain_dataset": "Pretraining data",
-    "device": "Hardware",
-    "torch": "PyTorch",
-    "date": "Date",
-    "wall_s": "Pretraining wall time per seed",
-}
-
-
-def environment_md(environment: Mapping[str, Any]) -> str:
-    """Render whatever run facts the caller passes as a short bullet list, in the given order."""
-    lines = []
-    for key, value in environment.items():
-        label = _ENV_LABELS.get(key, key)
-        lines.append(f"- {label}: {_env_value(key, value)}")
-    return "\n".join(lines)
-
-
-def _env_value(key: str, value: Any) -> str:
-    if isinstance(value, Mapping):
-        return ", ".join(f"{model_name(str(k))} {_env_value(key, v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_env_value(key, v) for v in value)
-    if key.endswith("wall_s") and isinstance(value, (int, float)):
-        return fmt_duration(float(value))
-    return str(value)
-
-
 def probe_check_md(runs: Runs, rows: list[Row], datasets: list[str]) -> str:
     """One line saying whether every probe reached its optimum with its penalty inside the searched grid."""
     names = dataset_names(runs, datasets)
@@ -438,77 +336,3 @@ def probe_check_md(runs: Runs, rows: list[Row], datasets: list[str]) -> str:
         return "Probe check: records without a convergence check (re-run their probe stages): " + ", ".join(unchecked)
     return ("Probe check: every fit reached its optimum (gradient max-norm below `probe.tolerance`) and every "
             "chosen penalty lies inside the searched grid.")
-
-
-@dataclass(frozen=True)
-class Sections:
-    """The rendered pieces of the report, in the order results_markdown lays them out."""
-    seeds: list[int]
-    baseline: str             # display name of the method the others are compared with
-    results_table: str
-    differences_table: str
-    targets: str              # Markdown bullet list ("" for none)
-    pretrain_dataset: str     # display name
-    probe_check: str
-    data_table: str
-    environment: Mapping[str, Any]
-    pretrain_table: str
-    diagnostics_table: str
-    figures: Mapping[str, str]  # caption -> path
-    sweep_table: str = ""       # the collected lambda sweep (pipeline/report/sweep.py), "" before one
-
-
-def results_markdown(s: Sections) -> str:
-    """The README section: level-3 heading (never level 1, so it nests under any README heading)."""
-    n = len(s.seeds)
-    parts = [
-        "### Results",
-        f"Linear-probe top-1 accuracy (%) on each dataset's test split, mean ± std over {n} seed"
-        f"{'s' if n != 1 else ''} ({', '.join(map(str, s.seeds))}; a seed fixes the encoder's init, data order, crops "
-        "and masks, and the probe's validation split). Every row is probed the same way: L2-regularised "
-        "logistic regression on standardised features, solved to its optimum, the penalty chosen on a validation "
-        "split of train. *Raw pixels* probes the prepared images themselves (one run: it has no seed); the "
-        "random encoder is the untrained init every method starts from; *target* is the EMA target encoder "
-        "(what I-JEPA and the paper probe), *context* the encoder trained by gradient. *paper* is the SparseJEPA "
-        f"paper's number ({DASH}: none), comparable only in the paper's setting (ViT-Tiny pretrained on CIFAR-100 "
-        "for 300 epochs at 32 px; see *Run* below for this one's).",
-        s.results_table,
-        s.probe_check,
-        f"Paired differences over seeds (a − b, same seed for both), mean [95% t interval]. *Within noise*: the "
-        f"interval covers 0, so these seeds cannot tell a from b. Methods are compared with {s.baseline} encoder by "
-        "encoder, and every pretrained encoder with the untrained reference.",
-        s.differences_table,
-    ]
-    if s.targets:
-        parts += [f"Goals on {s.pretrain_dataset} (the pretraining data; params.yaml `report`), mean gain over "
-                  "seeds [95% interval]:", s.targets]
-    parts += [
-        "Probe data (per-class subsets are `subsets.<dataset>` in params.yaml; the probe's validation split "
-        "is carved from the train images):",
-        s.data_table,
-    ]
-    if s.environment:
-        parts += ["Run:", environment_md(s.environment)]
-    parts += [
-        "#### Pretraining",
-        "Mean over seeds. MI is the Gaussian multi-information (total correlation) of the probed features; "
-        "zero columns is the fraction of exactly-zero latent-to-group columns (methods with group maps).",
-        s.pretrain_table,
-        "#### Collapse and shortcut diagnostics",
-        "Of the target encoder at the end of pretraining (the random encoder: its init), on 2,000 training "
-        "images, mean ± std over seeds. Feature std (mean over dimensions) and effective rank (at most the "
-        "feature width: the exponential of the entropy of the normalised singular values) are taken on the "
-        "pooled features. Position share is the share of the variance of the layer-normed tokens (the JEPA "
-        "targets) that their position alone explains; position-mean loss is the JEPA loss of a predictor that "
-        "outputs the mean token at each position, ignoring the context: a final JEPA loss near or above it means "
-        "the predictor learnt little beyond position. It is an optimistic reference (the means are taken on the "
-        "same un-cropped images they are scored on, while the JEPA loss is the mean of the last logged steps on "
-        "random crops). EMA init share is the product of the EMA momenta: the share of the probed target "
-        "encoder that is still its initialisation.",
-        s.diagnostics_table,
-    ]
-    if s.sweep_table:
-        parts += ["#### Lambda sweep", s.sweep_table.strip()]
-    if s.figures:
-        parts.append("Figures: " + ", ".join(f"`{path}` ({what})" for what, path in s.figures.items()) + ".")
-    return "\n\n".join(parts) + "\n"

@@ -12,15 +12,13 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+from pipeline.core.workspace import repo_root
+
 EXPERIMENT = os.environ.get("SPARSEJEPA_MLFLOW_EXPERIMENT", "sparsejepa")
 
 
-def repo_root() -> Path:
-    return Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
-
-
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root().resolve() / 'mlflow.db'}"
 
 
 def enabled() -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import BLOCKS, PARAMS_FILE, params_from_dict, read_params_file, with_overrides
+from pipeline.config.params import BLOCKS, PARAMS_FILE, params_from_dict, read_params_file, with_overrides
 
 FOLDER = Path(__file__).parent
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
-import math
-import types
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
+from pipeline.config.checks import coerce, require
 from pipeline.core.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -39,8 +38,6 @@ PARAMS_FILE = "params.yaml"
 # the top level, `subsets` a mapping of datasets.
 SECTIONS = ("data", "model", "predictor", "masks", "pretrain", "sparsity", "extract", "probe", "report")
 BLOCKS = ("seeds", "subsets", *SECTIONS)
-# params.yaml spells `lambda`, a Python keyword.
-_RENAMES = {"lambda": "lambda_"}
 
 
 class Params:
@@ -170,72 +167,32 @@ def section_from_dict(name: str, block: dict | None):
     if not isinstance(block, dict):
         raise PipelineError(f"params.yaml: '{name}' must be a mapping of keys to values")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    missing = sorted(_spelled(k) for k in known - {_RENAMES.get(k, k) for k in block})
+    attr_of = {spelled(cls, f.name): f.name for f in dataclasses.fields(cls)}
+    missing = sorted(set(attr_of) - set(block))
     if missing:
         raise PipelineError(f"params.yaml has no '{name}.{missing[0]}'; add it to the '{name}' block "
                             f"(see the committed params.yaml): code holds no defaults")
     kwargs = {}
     for key, value in block.items():
-        attr = _RENAMES.get(key, key)
-        if attr not in known:
-            spelled = sorted(_spelled(k) for k in known)
-            raise PipelineError(f"params.yaml: unknown key '{name}.{key}'; known keys: {', '.join(spelled)}")
-        kwargs[attr] = coerce(f"{name}.{key}", value, hints[attr])
+        if key not in attr_of:
+            raise PipelineError(f"params.yaml: unknown key '{name}.{key}'; known keys: {', '.join(sorted(attr_of))}")
+        kwargs[attr_of[key]] = coerce(f"{name}.{key}", value, hints[attr_of[key]])
     config = cls(**kwargs)
     config.validate()
     return config
 
 
-def _spelled(attr: str) -> str:
-    """An attribute's name as params.yaml spells it."""
-    return {v: k for k, v in _RENAMES.items()}.get(attr, attr)
+def spelled(cls, attr: str) -> str:
+    """An attribute's name as params.yaml spells it: a block whose key is a Python keyword maps it in its
+    class's SPELLED ({"lambda_": "lambda"})."""
+    return getattr(cls, "SPELLED", {}).get(attr, attr)
 
 
 def as_dict(config) -> dict:
     """Config back to params.yaml spelling, for logging and fingerprints."""
     out = {}
     for f in dataclasses.fields(config):
-        key = _spelled(f.name)
+        key = spelled(type(config), f.name)
         value = getattr(config, f.name)
         out[key] = list(value) if isinstance(value, tuple) else value
     return out
-
-
-def coerce(key: str, value, hint):
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, (list, tuple)):
-            raise PipelineError(f"params.yaml: {key} must be a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(coerce(key, v, args[0]) for v in value)
-        if len(value) != len(args):
-            raise PipelineError(f"params.yaml: {key} must be a list of {len(args)} values, got {value!r}")
-        return tuple(coerce(key, v, a) for v, a in zip(value, args))
-    if origin in (typing.Union, types.UnionType):
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise PipelineError(f"params.yaml: {key} must be true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise PipelineError(f"params.yaml: {key} must be an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise PipelineError(f"params.yaml: {key} must be a number, got {value!r}")
-        if not math.isfinite(value):
-            raise PipelineError(f"params.yaml: {key} must be finite, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise PipelineError(f"params.yaml: {key} must be a string, got {value!r}")
-        return value
-    return value
-
-
-def require(ok: bool, key: str, value, expected: str) -> None:
-    if not ok:
-        raise PipelineError(f"params.yaml: {key} = {value!r} is invalid; it must be {expected}")

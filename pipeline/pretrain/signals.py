@@ -4,7 +4,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from pipeline.core.hardware import autocast
 from pipeline.eval.monitor import effective_rank, feature_std, position_loss, position_share, ridge_accuracy
+from pipeline.model.functional import fixed_slice
 from pipeline.model.vit import Encoder, normalize
 
 MONITOR_IMAGES = 2000  # half fit, half scored by the online ridge probe
@@ -18,13 +20,13 @@ def encoder_signals(encoder: Encoder, images: torch.Tensor, labels: torch.Tensor
     layer-normed tokens (the JEPA targets): the share of their variance that position explains and, with
     the training `loss`, the loss of the per-position-mean predictor. Leaves the encoder in eval mode."""
     n = min(MONITOR_IMAGES, len(images))
-    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(12345))[:n]
+    idx = fixed_slice(len(images), n)
     encoder = encoder.eval()
     device = images.device
     feats, targets = [], []
     for chunk in idx.split(512):
         x = normalize(images[chunk.to(device)])
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with autocast(device):
             tokens = encoder(x).float()
         feats.append(tokens.mean(dim=1).cpu())
         targets.append(F.layer_norm(tokens, tokens.shape[-1:]).cpu())
