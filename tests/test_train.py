@@ -153,6 +153,29 @@ def test_compiled_step_computes_what_the_eager_step_does(tmp_path):
         assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=2e-2)
 
 
+def _failing_compile(*args, **kwargs):
+    def forward(*a, **k):
+        raise AssertionError("inductor could not tile this kernel")
+    return forward
+
+
+def test_a_model_this_torch_cannot_compile_trains_eager_under_auto(tmp_path, monkeypatch):
+    eager = make("jepa", toy_params(compile="off"), tmp_path / "eager")
+    trainer = make("jepa", toy_params(compile="auto"), tmp_path / "auto")
+    # What auto does on CUDA, on the CPU: compile, here with a compiler that fails as torch 2.11's did on an H200.
+    trainer.forward, trainer.compiled, trainer._compile_proven = _failing_compile(), True, False
+    out = trainer.train_step(0)
+    assert not trainer.compiled and trainer.forward is trainer.eager_forward
+    assert float(out["loss"]) == float(eager.train_step(0)["loss"])
+
+
+def test_a_failed_compile_asked_for_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch, "compile", _failing_compile)
+    trainer = make("jepa", toy_params(compile="on"), tmp_path)
+    with pytest.raises(PipelineError, match="torch.compile failed.*pretrain.compile"):
+        trainer.train_step(0)
+
+
 def test_asking_for_cuda_without_one_is_a_clear_error(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")

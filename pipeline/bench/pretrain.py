@@ -199,6 +199,7 @@ def _result(v: Variant, breakdown_steps: int) -> dict:
         "images_per_s": round(img_per_s, 1), "step_ms": round(1000 * v.seconds / v.timed_steps, 1),
         "phase_ms": {p: round(1000 * v.timer.seconds.get(p, 0.0) / breakdown_steps, 2) for p in PHASES},
         "gflops_per_image": round(flops / 1e9, 3), "tflops_per_s": round(flops * img_per_s / 1e12, 3),
+        "compiled": trainer.compiled,  # False where compiling was asked but this torch could not (trained eager)
     }
     if trainer.device.type == "cuda":
         result["peak_gpu_memory_gb"] = round(step_peak_memory(v) / 2**30, 2)

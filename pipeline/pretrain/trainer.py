@@ -109,8 +109,10 @@ class Trainer:
         if self.world.size > 1:
             on_gpu = self.device.type == "cuda"
             wrapped = DistributedDataParallel(self.model, device_ids=[self.device.index] if on_gpu else None)
-        compiled = self.cfg.compile == "on" or (self.cfg.compile == "auto" and self.device.type == "cuda")
-        self.forward = torch.compile(wrapped, dynamic=True) if compiled else wrapped
+        self.compiled = self.cfg.compile == "on" or (self.cfg.compile == "auto" and self.device.type == "cuda")
+        self.eager_forward = wrapped
+        self.forward = torch.compile(wrapped, dynamic=True) if self.compiled else wrapped
+        self._compile_proven = not self.compiled
         self.optimizer = torch.optim.AdamW(self.model.optimizer_groups(self.cfg.weight_decay[0]), lr=self.cfg.lr,
                                            betas=(0.9, 0.999), fused=self.device.type == "cuda")
         self.gen = torch.Generator().manual_seed(seed)  # crops and masks, on the host
@@ -196,7 +198,7 @@ class Trainer:
             if group["name"] == "decay":
                 group["weight_decay"] = wd
         with timer("forward"), autocast(self.device):
-            out = self.forward(images, context, targets, centers, self.noise_gen, (self.world.rank, self.world.size))
+            out = self._forward(images, context, targets, centers, self.noise_gen, (self.world.rank, self.world.size))
         with timer("backward"):
             self.optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
@@ -205,6 +207,25 @@ class Trainer:
             self.model.after_optimizer_step(lr)
         with timer("ema"):
             ema_update_(self.model.target_encoder, self.model.encoder, momentum)
+        return out
+
+    def _forward(self, *args) -> dict[str, torch.Tensor]:
+        """The model's forward, compiled where asked. The first compiled call compiles; should this torch fail to
+        compile the model (measured: torch 2.11's inductor on an H200), `auto` warns and trains eager, `on` stops."""
+        if self._compile_proven:
+            return self.forward(*args)
+        try:
+            out = self.forward(*args)
+        except Exception as e:  # dynamo and inductor raise many types; the eager retry re-raises a model error
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            if self.cfg.compile == "on":
+                raise PipelineError(f"pretrain {self.name}: torch.compile failed on this torch {torch.__version__} "
+                                    f"({type(e).__name__}: {first}); set -S pretrain.compile=auto or off") from e
+            print(f"pretrain {self.name}: torch.compile failed ({type(e).__name__}: {first}); training eager",
+                  flush=True)
+            self.forward, self.compiled = self.eager_forward, False
+            out = self.forward(*args)
+        self._compile_proven = True
         return out
 
     # -- monitoring ----------------------------------------------------------------------------
