@@ -80,7 +80,7 @@ def validate_baseline(obj, source: str = "baseline") -> dict:
                             f"'<method>/<encoder>/<dataset>': {{'top1': ...}}; {fix}")
     for key, entry in probes.items():
         if not _probe_key_ok(key) or not isinstance(entry, dict):
-            # An older one-seed baseline ('<model>/<dataset>') lands here: every probe would read as
+            # An older one-seed baseline ('<method>/<dataset>') lands here: every probe would read as
             # MISSING beside a 'new' twin, a misleading regression report instead of this one line.
             raise PipelineError(f"{source} probe {key!r} must be named '<method>/<encoder>/<dataset>' "
                                 f"(encoder {' or '.join(artifacts.ENCODERS)}) or '{artifacts.PIXELS}/<dataset>' "
@@ -150,9 +150,9 @@ def gain_rows(current: dict[str, float], min_gain: float | dict[str, float]) -> 
     references = [f"{m.key}/target" for m in methods.all_methods() if not m.pretrained]
     rows = []
     for probe, now in sorted(current.items()):
-        model, dataset = probe.rsplit("/", 1)
+        method, dataset = probe.rsplit("/", 1)
         wanted = min_gain.get(dataset) if isinstance(min_gain, dict) else min_gain
-        if model in references or not model.endswith("/target") or wanted is None:
+        if method in references or not method.endswith("/target") or wanted is None:
             continue
         for reference in references:
             if f"{reference}/{dataset}" not in current:
@@ -265,7 +265,7 @@ def load_results(results_dir: Path) -> dict[str, list[float]]:
         if key is None:
             continue
         try:
-            top1 = read_probe(path)["top1"]
+            top1 = read_probe(path).top1
         except PipelineError:
             top1 = math.nan
         runs.setdefault(key, []).append(top1)

@@ -10,7 +10,7 @@ import torch
 
 from pipeline import artifacts
 from pipeline.artifacts.features import read_features
-from pipeline.artifacts.records import write_probe
+from pipeline.artifacts.records import ProbeRecord, write_probe
 from pipeline.core.errors import PipelineError
 from pipeline.core.hardware import resolve_device
 from pipeline.config.params import load_params
@@ -45,10 +45,9 @@ def probe_one(key: str, dataset: str, seed: int | None, encoder: str, params, ro
     device = resolve_device()
     result = run_probe(train_x, train_y, test_x, test_y, int(f["num_classes"]), run_params.probe, run_params.seed,
                        device)
-    record = {"model": key, "seed": seed, "encoder": encoder, "dataset": dataset, **result.to_dict(),
-              # Same images for every method: the test split's features.
-              "multi_information": multi_information(test_x),
-              "data": f["dataset"]}
+    # multi_information: of the same images for every method, the test split's features.
+    record = ProbeRecord.of(result, method=key, seed=seed, encoder=encoder, dataset=dataset,
+                            multi_information=multi_information(test_x), data=f["dataset"])
     write_probe(artifacts.probe_path(key, dataset, seed, encoder, roots.reports), record)
     label = key if seed is None else f"{key}/seed{seed}/{encoder}"
     print(f"probe {label}/{dataset}: top-1 {result.top1:.2f}% (val {result.val_top1:.2f}%, l2 {result.l2:g}"
@@ -60,7 +59,7 @@ def probe_one(key: str, dataset: str, seed: int | None, encoder: str, params, ro
         run.log_metrics({"top1": result.top1, "val_top1": result.val_top1, "chosen_l2": result.l2,
                          "on_edge": float(result.on_edge), "converged": float(result.converged),
                          "iterations": result.iterations, "grad_norm": result.grad_norm,
-                         "multi_information": record["multi_information"]})
+                         "multi_information": record.multi_information})
 
 
 if __name__ == "__main__":

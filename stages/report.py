@@ -19,9 +19,9 @@ def main(argv: list[str]) -> None:
     under = argv[-1] if argv else None  # split_under took `--under <name>`, the last two arguments
     params = load_params(["seeds", "data", "report"])
     method_list, seeds = methods.pipeline_methods(under), list(params.seeds)
-    models = [m.key for m in method_list]
+    keys = [m.key for m in method_list]
     setting = Setting(seeds, list(params.data.probe), params.data.pretrain, params.report)
-    out = build_report(roots.reports, method_list, setting, environment(params.data.pretrain, models, seeds,
+    out = build_report(roots.reports, method_list, setting, environment(params.data.pretrain, keys, seeds,
                                                                         roots.reports))
     for path in out["written"].values():
         print(f"wrote {path}")
@@ -30,10 +30,10 @@ def main(argv: list[str]) -> None:
 
     with tracking.Run("report") as run:
         summary = out["summary"]
-        run.log_metrics({f"top1_mean.{r.model}.{r.encoder}.{r.dataset}": r.top1_mean
+        run.log_metrics({f"top1_mean.{r.method}.{r.encoder}.{r.dataset}": r.top1_mean
                          for r in summary.itertuples() if r.top1_mean == r.top1_mean})
         run.log_artifacts(out["written"].values(), folder="report")
-    tracking.print_compare_links([artifacts.PIXELS, *models], list(params.data.probe))
+    tracking.print_compare_links([artifacts.PIXELS, *keys], list(params.data.probe))
 
 
 if __name__ == "__main__":

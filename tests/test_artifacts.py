@@ -1,5 +1,6 @@
 """Every stage artefact has one path function and one format module, whose writer and reader round-trip
 and whose reader turns a damaged file into one line naming it."""
+import json
 import math
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from pipeline import artifacts
 from pipeline.artifacts.encoder import read_encoder, write_encoder
 from pipeline.eval.features import load_encoder
 from pipeline.artifacts.features import read_features, write_features
-from pipeline.artifacts.records import (read_history, read_outputs, read_probe, read_summary, write_history,
+from pipeline.artifacts.records import (ProbeRecord, PretrainSummary, read_history, read_outputs, read_probe, read_summary, write_history,
                                         write_outputs, write_probe, write_summary)
 from pipeline.core.errors import PipelineError
 from pipeline.model.vit import Encoder
@@ -86,12 +87,29 @@ def test_features_round_trip(tmp_path):
 
 
 def test_records_round_trip(tmp_path):
-    write_probe(tmp_path / "p.json", {"top1": 71.5, "model": "jepa"})
-    assert read_probe(tmp_path / "p.json")["top1"] == 71.5
-    write_probe(tmp_path / "nan.json", {"top1": None})
-    assert math.isnan(read_probe(tmp_path / "nan.json")["top1"])  # a failed run reads as NaN, not a crash
-    write_summary(tmp_path / "s.json", {"steps": 3})
-    assert read_summary(tmp_path / "s.json") == {"steps": 3} and read_summary(tmp_path / "none.json") == {}
+    record = ProbeRecord(method="jepa", seed=0, encoder="target", dataset="toy", top1=71.5, val_top1=72.0, l2=1e-3,
+                         grad_norm=1e-7, converged=True, multi_information=3.5, grid=[{"l2": 0.1, "val_top1": 70.0}], data={"display_name": "Toy"})
+    write_probe(tmp_path / "p.json", record)
+    assert read_probe(tmp_path / "p.json") == record
+    assert list(json.loads((tmp_path / "p.json").read_text()))[:4] == ["method", "seed", "encoder", "dataset"]
+    (tmp_path / "nan.json").write_text('{"method": "jepa", "encoder": "target", "dataset": "toy", "top1": null}')
+    assert math.isnan(read_probe(tmp_path / "nan.json").top1)  # a failed run reads as NaN, not a crash
+    # A record written before the key was `method` still reads.
+    (tmp_path / "old.json").write_text('{"model": "jepa", "encoder": "target", "dataset": "toy", "top1": 5}')
+    assert read_probe(tmp_path / "old.json").method == "jepa"
+    (tmp_path / "incomplete.json").write_text('{"top1": 5}')
+    with pytest.raises(PipelineError, match="lacks dataset, encoder, method"):
+        read_probe(tmp_path / "incomplete.json")
+
+    summary = PretrainSummary(method="sparse_jepa", seed=1, steps=3, final_objective=0.5, own={"zero_fraction": 0.25})
+    write_summary(tmp_path / "s.json", summary)
+    on_disk = json.loads((tmp_path / "s.json").read_text())
+    assert on_disk["zero_fraction"] == 0.25 and "own" not in on_disk  # the method's facts sit flat beside the rest
+    assert read_summary(tmp_path / "s.json") == summary and read_summary(tmp_path / "none.json") is None
+    assert summary.value("zero_fraction") == 0.25 and summary.value("final_objective") == 0.5
+    assert math.isnan(summary.value("wall_s")) and math.isnan(summary.value("groups_per_latent"))
+    with pytest.raises(PipelineError, match="clash"):
+        write_summary(tmp_path / "c.json", PretrainSummary(method="x", seed=0, steps=1, own={"steps": 2}))
     write_history(tmp_path / "h.csv", [{"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.25, "online_top1": 30.0}])
     history = read_history(tmp_path / "h.csv")
     assert list(history["loss"]) == [0.5, 0.25] and math.isnan(history["online_top1"][0])

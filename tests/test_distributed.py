@@ -31,21 +31,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _train_as_one_of_two(rank: int, port: int, kind: str, out: str) -> None:
+def _train_as_one_of_two(rank: int, port: int, method: str, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
     try:
-        grads = _first_step_gradients(kind, Path(out) / f"grads{rank}")
-        trainer = make(kind, toy_params(), Path(out) / f"rank{rank}")
+        grads = _first_step_gradients(method, Path(out) / f"grads{rank}")
+        trainer = make(method, toy_params(), Path(out) / f"rank{rank}")
         trainer.run(stop_after=STEPS)
         if rank == 0:
-            torch.save({"state": trainer.model.state_dict(), "losses": [r["loss"] for r in trainer.history],
+            torch.save({"state": trainer.model.state_dict(), "losses": [r["objective"] for r in trainer.history],
                         "grads": grads}, Path(out) / "ddp.pt")
     finally:
         dist.destroy_process_group()
 
 
-def _first_step_gradients(kind: str, run_dir: Path) -> dict[str, torch.Tensor]:
+def _first_step_gradients(method: str, run_dir: Path) -> dict[str, torch.Tensor]:
     """The gradients of step 0 (AdamW would hide a gradient summed instead of averaged: compare them too),
     and under "images" how many images this process pushed through the model."""
     from pipeline.pretrain import trainer as train
@@ -54,7 +54,7 @@ def _first_step_gradients(kind: str, run_dir: Path) -> dict[str, torch.Tensor]:
     real = train.apply_augment
     train.apply_augment = lambda images, *args: seen.append(len(images)) or real(images, *args)
     try:
-        trainer = make(kind, toy_params(), run_dir)
+        trainer = make(method, toy_params(), run_dir)
         trainer.train_step(0)
     finally:
         train.apply_augment = real
@@ -62,14 +62,14 @@ def _first_step_gradients(kind: str, run_dir: Path) -> dict[str, torch.Tensor]:
     return {**grads, "images": torch.tensor(seen)}
 
 
-@pytest.mark.parametrize("kind", ["jepa", "sparse_jepa"])  # sparse_jepa: group maps, proximal step, KL noise
-def test_two_gloo_processes_update_like_one_process_on_the_same_global_batch(kind, tmp_path):
-    single = make(kind, toy_params(), tmp_path / "single")
+@pytest.mark.parametrize("method", ["jepa", "sparse_jepa"])  # sparse_jepa: group maps, proximal step, KL noise
+def test_two_gloo_processes_update_like_one_process_on_the_same_global_batch(method, tmp_path):
+    single = make(method, toy_params(), tmp_path / "single")
     single.run(stop_after=STEPS)
-    mp.spawn(_train_as_one_of_two, args=(_free_port(), kind, str(tmp_path)), nprocs=2)
+    mp.spawn(_train_as_one_of_two, args=(_free_port(), method, str(tmp_path)), nprocs=2)
     ddp = torch.load(tmp_path / "ddp.pt")
 
-    grads = _first_step_gradients(kind, tmp_path / "grads")
+    grads = _first_step_gradients(method, tmp_path / "grads")
     assert grads.pop("images").tolist() == [8] and ddp["grads"].pop("images").tolist() == [4]  # half each
     assert set(ddp["grads"]) == set(grads)
     for name, value in grads.items():
@@ -80,9 +80,9 @@ def test_two_gloo_processes_update_like_one_process_on_the_same_global_batch(kin
     for name, value in reference.items():
         # Gradients are summed in another order across processes: equal up to float rounding.
         torch.testing.assert_close(ddp["state"][name], value, rtol=1e-5, atol=1e-6, msg=name)
-    np.testing.assert_allclose(ddp["losses"], [r["loss"] for r in single.history], rtol=1e-5)
+    np.testing.assert_allclose(ddp["losses"], [r["objective"] for r in single.history], rtol=1e-5)
     # Not trivially equal: the weights moved away from their initialisation.
-    init = make(kind, toy_params(), tmp_path / "init").model.state_dict()
+    init = make(method, toy_params(), tmp_path / "init").model.state_dict()
     assert not torch.equal(init["encoder.patch_embed.weight"], reference["encoder.patch_embed.weight"])
 
 

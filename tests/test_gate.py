@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import artifacts
+from pipeline.artifacts.records import ProbeRecord, write_probe
 from pipeline.gate import Row, compare, gate_passed, load_results, main, means, probe_tolerance, updated_baseline
 
 BASELINE = {
@@ -165,13 +166,15 @@ def _write_runs(folder: Path, runs: dict[str, list[float]]) -> Path:
     for key, values in runs.items():
         parts = key.split("/")
         if parts[0] == artifacts.PIXELS:
+            method, encoder, dataset = artifacts.PIXELS, artifacts.PIXELS, parts[1]
             paths = [artifacts.probe_path(artifacts.PIXELS, parts[1], reports=folder.parent)]
         else:
             method, encoder, dataset = parts
             paths = [artifacts.probe_path(method, dataset, seed, encoder, folder.parent) for seed in range(len(values))]
-        for path, top1 in zip(paths, values):
+        for seed, (path, top1) in enumerate(zip(paths, values)):
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"top1": top1}))
+            write_probe(path, ProbeRecord(method=method, seed=None if method == artifacts.PIXELS else seed,
+                                          encoder=encoder, dataset=dataset, top1=top1))
     return folder
 
 
@@ -201,7 +204,8 @@ def test_load_results_groups_seeds_per_probe(tmp_path: Path) -> None:
 def test_load_results_reads_a_damaged_record_as_nan(tmp_path: Path) -> None:
     results = _write_runs(tmp_path / "probe", {"jepa/target/cifar100": [40.0, 41.0, 42.0], "pixels/cifar100": [20.0]})
     (results / "jepa" / "seed1" / "target" / "cifar100.json").write_text("{not json")
-    (results / "pixels" / "cifar100.json").write_text('{"top1": null}')
+    (results / "pixels" / "cifar100.json").write_text('{"method": "pixels", "encoder": "pixels", "dataset": "cifar100", '
+                                                      '"top1": null}')
     runs = load_results(results)
     assert len(runs["jepa/target/cifar100"]) == 3 and sum(math.isnan(v) for v in runs["jepa/target/cifar100"]) == 1
     assert math.isnan(runs["pixels/cifar100"][0])

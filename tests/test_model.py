@@ -145,25 +145,36 @@ def test_sincos_positions_are_distinct_and_fixed():
     assert torch.cdist(pos, pos).add(torch.eye(16)).min() > 0.1
 
 
+BASE_TERMS = {"objective", "autograd_loss", "loss_jepa"}
+
+
 @pytest.mark.parametrize("method, sparsity, terms", [
-    ("jepa", {}, {"loss", "loss_jepa"}),
-    ("sparse_jepa", {"lambda": 0.1, "kl": False, "groups": 4}, {"loss", "loss_jepa", "kl"}),
-    ("sparse_jepa", {"lambda": 0.1, "kl": True, "beta": 0.01, "groups": 2}, {"loss", "loss_jepa", "kl", "sigma"}),
-    ("sparse_jepa_kl", {"lambda": 0.1, "kl": False, "beta": 0.01, "groups": 2}, {"loss", "loss_jepa", "kl", "sigma"}),
+    ("jepa", {}, BASE_TERMS),
+    ("sparse_jepa", {"lambda": 0.1, "kl": False, "groups": 4}, BASE_TERMS | {"kl", "penalty"}),
+    ("sparse_jepa", {"lambda": 0.1, "kl": True, "beta": 0.01, "groups": 2}, BASE_TERMS | {"kl", "sigma", "penalty"}),
+    ("sparse_jepa_kl", {"lambda": 0.1, "kl": False, "beta": 0.01, "groups": 2},
+     BASE_TERMS | {"kl", "sigma", "penalty"}),
 ])
 def test_jepa_forward_backward_shapes_and_gradients(method, sparsity, terms):
     model = tiny(method, **sparsity)
     images = torch.randn(3, 3, 32, 32)
     masks = sample_masks(repo_params().masks, 3, model.encoder.grid, torch.Generator().manual_seed(0))
     out = model(images, masks.context, masks.targets, masks.target_centers)
-    assert set(out) == terms and torch.isfinite(out["loss"])
-    out["loss"].backward()
+    assert set(out) == terms and torch.isfinite(out["autograd_loss"])
+    out["autograd_loss"].backward()
     assert all(p.grad is None for p in model.target_encoder.parameters())  # no gradient into the EMA copy
     assert model.encoder.patch_embed.weight.grad.abs().sum() > 0
+    # The objective L is what the README states: autograd's loss plus the group lasso it does not see.
+    penalty = float(out.get("penalty", 0.0))
+    assert not out["objective"].requires_grad
+    assert float(out["objective"]) == pytest.approx(float(out["autograd_loss"]) + penalty)
+    if "penalty" in terms:
+        assert penalty == pytest.approx(0.1 * float(model.group_embed.weight.norm(dim=1).mean()))
+        assert model.group_embed.weight.grad is not None and not out["penalty"].requires_grad
     if "sigma" in terms:
         assert out["kl"] > 0 and model.latent_head.logvar.bias.grad is not None
         assert model.latent_head.mean.weight.grad is not None  # the KL can move q's mean, not only sigma
-        assert float(out["loss"]) == pytest.approx(float(out["loss_jepa"] + 0.01 * out["kl"]))
+        assert float(out["autograd_loss"]) == pytest.approx(float(out["loss_jepa"] + 0.01 * out["kl"]))
 
 
 def test_methods_are_the_shared_model_with_their_own_hooks():
@@ -176,7 +187,7 @@ def test_methods_are_the_shared_model_with_their_own_hooks():
             assert torch.equal(a, b), name
     images = torch.randint(0, 256, (20, 32, 32, 3), dtype=torch.uint8)
     assert jepa.log_terms() == {} and jepa.summary() == {} and jepa.outputs(images) == {}
-    assert {"penalty", "zero_fraction", "groups_per_latent", "map_norm"} == set(sparse.log_terms())
+    assert {"zero_fraction", "groups_per_latent", "map_norm"} == set(sparse.log_terms())
     out = sparse.outputs(images)
     assert out["column_norms"].shape == (4, 16)  # tiny: 4 groups, width 16
     assert out["top_images"].shape == (16, 8) and out["top_images"].max() < 20  # 8 images for every latent

@@ -172,8 +172,8 @@ def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
     tags = {}
     for run_uuid, key, value in con.execute("select run_uuid, key, value from tags"):
         tags.setdefault(run_uuid, {})[key] = value
-    probes = {(t.get("dvc_exp"), t.get("model")): run for run, t in tags.items() if t.get("stage") == "probe"}
-    seeds = {(t.get("model"), t.get("seed"), t.get("encoder")) for t in tags.values() if t.get("stage") == "probe"}
+    probes = {(t.get("dvc_exp"), t.get("method")): run for run, t in tags.items() if t.get("stage") == "probe"}
+    seeds = {(t.get("method"), t.get("seed"), t.get("encoder")) for t in tags.values() if t.get("stage") == "probe"}
     assert {("jepa", "0", "context"), ("jepa", "1", "target"), ("pixels", None, "pixels")} <= seeds
     assert ("workspace", "jepa") in probes and ("workspace", "sparse_jepa") in probes
     exp_names = {t["dvc_exp"] for t in tags.values()} - {"workspace"}
@@ -188,7 +188,7 @@ def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
     metrics = {k for (k,) in con.execute("select key from metrics where run_uuid = ?", (run,))}
     assert {"top1", "val_top1"} <= metrics
     pretrain_runs = [run for run, t in tags.items() if t.get("stage") == "pretrain"]
-    steps = con.execute("select count(distinct step) from metrics where key = 'loss' and run_uuid = ?",
+    steps = con.execute("select count(distinct step) from metrics where key = 'objective' and run_uuid = ?",
                         (pretrain_runs[0],)).fetchone()[0]
     assert steps >= 2  # per-step losses, not one final number
 

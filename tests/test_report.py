@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from pipeline import artifacts, methods
-from pipeline.artifacts.records import write_outputs
+from pipeline.artifacts.records import ProbeRecord, write_outputs
 from pipeline.config.report import ReportConfig
 from pipeline.core.errors import PipelineError
 from pipeline.report import Setting, build_report, environment
@@ -63,7 +63,7 @@ CIFAR_DATA = {"display_name": "CIFAR-100", "train_per_class": 100, "test_per_cla
 def _write_probe(path: Path, model: str, dataset: str, top1: float, seed: int | None = None,
                  encoder: str | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    probe = {"model": model, "seed": seed, "encoder": encoder, "dataset": dataset, "top1": top1, "val_top1": 50.0,
+    probe = {"method": model, "seed": seed, "encoder": encoder, "dataset": dataset, "top1": top1, "val_top1": 50.0,
              "l2": 1e-4, "on_edge": False, "converged": True, "iterations": 300, "n_train": 900, "n_val": 100,
              "n_test": 200, "num_classes": 10, "feature_dim": 64,
              "multi_information": 3.0 + 0.25 * (seed or 0)}
@@ -88,7 +88,8 @@ def _write_history(reports: Path, model: str, seed: int, steps: int = 120) -> No
     scale = (0.9 if model == "jepa" else 1.2) + 0.1 * seed
     frame = pd.DataFrame({
         "step": step, "epoch": step // 40, "images": step * 64,
-        "loss": scale / (1 + 0.05 * step), "loss_jepa": scale / (1 + 0.05 * step),
+        "objective": scale / (1 + 0.05 * step), "autograd_loss": scale / (1 + 0.05 * step),
+        "loss_jepa": scale / (1 + 0.05 * step),
         "lr": 1e-3, "wd": 0.05, "ema": 0.996, "img_per_s": 500.0,
         # Monitor-only column: empty except every 40 steps, as the trainer writes it.
         "online_top1": np.where(step % 40 == 0, 30.0, np.nan),
@@ -96,7 +97,8 @@ def _write_history(reports: Path, model: str, seed: int, steps: int = 120) -> No
     if model == "sparse_jepa":  # only SparseJEPA logs its regularisers and pruning (JEPA's log has no such column)
         frame["penalty"] = (0.1 + 0.02 * seed) * np.exp(-step / 50)
         frame["kl"] = 0.02 + 0.001 * step
-        frame["loss"] += frame["penalty"] + 0.001 * frame["kl"]
+        frame["autograd_loss"] += 0.001 * frame["kl"]
+        frame["objective"] = frame["autograd_loss"] + frame["penalty"]
         frame["zero_fraction"] = np.linspace(0, 0.25 + 0.125 * seed, steps)
     path = artifacts.history_path(model, seed, reports)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,9 +109,9 @@ def _write_summary(reports: Path, model: str, seed: int) -> None:
     signals = {"feature_std": 0.11 + 0.01 * seed, "effective_rank": 7.46, "position_share": 0.8,
                "position_loss": 0.15}
     if model == "random":  # what pretrain_method writes for an untrained reference
-        summary = {"model": model, "seed": seed, "steps": 0, **signals}
+        summary = {"method": model, "seed": seed, "steps": 0, **signals}
     else:
-        summary = {"model": model, "seed": seed, "wall_s": 80.0 + 10 * seed, "img_per_s": 512.5, "steps": 120,
+        summary = {"method": model, "seed": seed, "wall_s": 80.0 + 10 * seed, "img_per_s": 512.5, "steps": 120,
                    "epochs": 3, "final_loss_jepa": 0.1234, "device": "cpu", "ema_init_share": 0.31, **signals}
     if model == "sparse_jepa":
         summary["zero_fraction"] = 0.25 + 0.125 * seed  # mean 37.5%
@@ -280,16 +282,16 @@ def test_results_csv_has_one_row_per_probe_run(built: dict) -> None:
     assert list(frame.columns) == RESULTS_COLUMNS
     # 2 raw-pixel runs + 3 seeds x (1 random + 2 JEPA + 2 SparseJEPA encoders) x 2 datasets.
     assert len(frame) == 2 + 3 * 5 * 2
-    assert not frame.duplicated(["model", "encoder", "seed", "dataset"]).any()
-    runs = frame[frame["model"] != artifacts.PIXELS]
+    assert not frame.duplicated(["method", "encoder", "seed", "dataset"]).any()
+    runs = frame[frame["method"] != artifacts.PIXELS]
     assert sorted(set(runs["seed"].astype(int))) == SEEDS
-    assert frame[frame["model"] == artifacts.PIXELS]["seed"].isna().all()  # the raw pixels have no seed
+    assert frame[frame["method"] == artifacts.PIXELS]["seed"].isna().all()  # the raw pixels have no seed
     lines = built["written"]["results_csv"].read_text().splitlines()
     assert lines[3].startswith("random,target,0,cifar100,")  # a seed is an integer, not "0.0"
-    one = frame.set_index(["model", "encoder", "seed", "dataset"]).loc[("jepa", "context", 2, "cifar100")]
-    assert one["top1"] == 40.0 and one["model_name"] == "JEPA" and one["dataset_name"] == "CIFAR-100"
+    one = frame.set_index(["method", "encoder", "seed", "dataset"]).loc[("jepa", "context", 2, "cifar100")]
+    assert one["top1"] == 40.0 and one["method_name"] == "JEPA" and one["dataset_name"] == "CIFAR-100"
     assert one["multi_information"] == pytest.approx(3.5) and one["converged"]
-    failed = frame.set_index(["model", "encoder", "seed", "dataset"]).loc[("sparse_jepa", "context", 2,
+    failed = frame.set_index(["method", "encoder", "seed", "dataset"]).loc[("sparse_jepa", "context", 2,
                                                                            "fashion_mnist")]
     assert math.isnan(failed["top1"])
 
@@ -298,7 +300,7 @@ def test_results_summary_csv_has_the_means(built: dict) -> None:
     frame = pd.read_csv(built["written"]["results_summary_csv"])
     assert list(frame.columns) == SUMMARY_COLUMNS
     assert len(frame) == 6 * 2  # one per (results row, dataset)
-    cells = frame.set_index(["model", "encoder", "dataset"])
+    cells = frame.set_index(["method", "encoder", "dataset"])
     for (model, encoder, dataset), values in TOP1.items():
         cell = cells.loc[(model, encoder, dataset)]
         assert cell["seeds"] == 3
@@ -324,15 +326,20 @@ def test_results_md_probe_data_table(md: str) -> None:
     assert _row(table, "fashion_mnist")[3:5] == ["1,000 (all)", "200 (all)"]  # records without data facts
 
 
+def _record(**fields) -> ProbeRecord:
+    """A probe record as the report reads it; what was probed matters only through the runs' keys here."""
+    return ProbeRecord(**{"method": "m", "seed": 0, "encoder": "target", "dataset": "d", **fields})
+
+
 def test_data_table_names_extracted_trees_and_unchecked_files() -> None:
     tree = "$SPARSEJEPA_DATA_MIRROR/clevr-mini/CLEVR_v1.0"
-    runs = {("random/target", "clevr_count"): {0: {
-                "n_train": 180, "n_val": 20, "n_test": 67, "num_classes": 8, "data": {
+    runs = {("random/target", "clevr_count"): {0: _record(
+                n_train=180, n_val=20, n_test=67, num_classes=8, data={
                     "display_name": "CLEVR/Count", "test_split": "official val", "listed": {"train": 200, "test": 67},
-                    "source": [{"extracted_tree": tree}]}}},
-            ("random/target", "places205"): {0: {"n_train": 9, "n_val": 1, "n_test": 4, "num_classes": 2, "data": {
+                    "source": [{"extracted_tree": tree}]})},
+            ("random/target", "places205"): {0: _record(n_train=9, n_val=1, n_test=4, num_classes=2, data={
                 "display_name": "Places205", "train_per_class": 5, "listed": {"train": 30, "test": 4},
-                "source": [{"file": "a.tar.gz", "md5": "1", "official_md5": None, "url": "u"}]}}}}
+                "source": [{"file": "a.tar.gz", "md5": "1", "official_md5": None, "url": "u"}]})}}
     table = _table(data_table_md(runs, ["clevr_count", "places205"]), "Dataset")
     assert _row(table, "CLEVR/Count") == ["CLEVR/Count", "official val", f"extracted tree `{tree}`",
                                           "200 (all)", "67 (all)", "8"]
@@ -381,7 +388,7 @@ def test_probe_check_line_in_report_names_the_failed_run(md: str) -> None:
 
 def test_probe_check_flags_an_edge_penalty_or_an_unconverged_fit() -> None:
     def record(**check):
-        return {"top1": 50.0, "data": {"display_name": "CIFAR-100"}, **check}
+        return _record(**{"top1": 50.0, "data": {"display_name": "CIFAR-100"}, **check})
 
     jepa, random = Row("jepa", "target"), Row("random", "target")
     ok = {("jepa/target", "cifar100"): {0: record(on_edge=False, converged=True),
@@ -398,7 +405,7 @@ def test_probe_check_flags_an_edge_penalty_or_an_unconverged_fit() -> None:
     assert "Raw pixels on CIFAR-100: penalty on an edge" in line  # no seed to name
     old = {("jepa/target", "cifar100"): {0: record()}}
     assert "without a convergence check" in probe_check_md(old, [jepa], ["cifar100"])
-    nan = {("jepa/target", "cifar100"): {0: {**record(on_edge=False, converged=True), "top1": None}}}
+    nan = {("jepa/target", "cifar100"): {0: record(on_edge=False, converged=True, top1=math.nan)}}
     assert "JEPA target seed 0 on CIFAR-100: top-1 is NaN" in probe_check_md(nan, [jepa], ["cifar100"])
 
 
@@ -522,8 +529,8 @@ def test_sync_readme_cli(built: dict, tmp_path: Path, capsys) -> None:
 
 
 def test_method_goals_read_the_registry_goals_bounds_and_the_paired_difference_to_the_baseline() -> None:
-    runs = {("jepa/target", "d"): {0: {"top1": 80.0}, 1: {"top1": 81.0}, 2: {"top1": 80.5}},
-            ("sparse_jepa/target", "d"): {0: {"top1": 79.0}, 1: {"top1": 79.5}, 2: {"top1": 79.6}}}
+    runs = {("jepa/target", "d"): {0: _record(top1=80.0), 1: _record(top1=81.0), 2: _record(top1=80.5)},
+            ("sparse_jepa/target", "d"): {0: _record(top1=79.0), 1: _record(top1=79.5), 2: _record(top1=79.6)}}
     method_list = [methods.get("jepa"), methods.get("sparse_jepa")]
     facts = {"sparse_jepa": {s: {"zero_fraction": z, "groups_per_latent": g}
                              for s, z, g in ((0, 0.3, 2.5), (1, 0.2, 3.5), (2, 0.4, 2.0))}}
@@ -531,7 +538,7 @@ def test_method_goals_read_the_registry_goals_bounds_and_the_paired_difference_t
     assert md.startswith("- SparseJEPA: 30.0% of latent-to-group columns exactly zero (goal ≥ 25%: met); "
                          "2.67 groups per latent (goal ≤ 3: met); target top-1 -1.13 [")
     assert md.endswith("lower against JEPA target (goal: within noise or above: not met)")
-    close = {**runs, ("sparse_jepa/target", "d"): {0: {"top1": 80.5}, 1: {"top1": 80.0}, 2: {"top1": 81.2}}}
+    close = {**runs, ("sparse_jepa/target", "d"): {0: _record(top1=80.5), 1: _record(top1=80.0), 2: _record(top1=81.2)}}
     facts["sparse_jepa"][2]["zero_fraction"] = 0.0
     md = method_goals_md(facts, close, method_list, "d", "jepa", REPORT)
     assert "16.7% of latent-to-group columns exactly zero (goal ≥ 25%: not met)" in md

@@ -31,27 +31,27 @@ def toy_data(n=32, size=24):
     return torch.randint(0, 256, (n, size, size, 3), dtype=torch.uint8, generator=gen), torch.arange(n) % 4
 
 
-def make(kind, params, run_dir):
+def make(method, params, run_dir):
     images, labels = toy_data()
-    return Trainer(kind, methods.get(kind).build, params, images, labels, 4, run_dir)
+    return Trainer(method, methods.get(method).build, params, images, labels, 4, run_dir)
 
 
-@pytest.mark.parametrize("kind", ["jepa", "sparse_jepa"])
-def test_killed_run_resumes_to_the_same_weights(kind, tmp_path):
+@pytest.mark.parametrize("method", ["jepa", "sparse_jepa"])
+def test_killed_run_resumes_to_the_same_weights(method, tmp_path):
     params = toy_params()
-    straight = make(kind, params, tmp_path / "a").run()
+    straight = make(method, params, tmp_path / "a").run()
 
-    first = make(kind, params, tmp_path / "b")
+    first = make(method, params, tmp_path / "b")
     first.run(stop_after=3)  # what a kill after step 3 leaves: the checkpoint of step 3
     assert checkpoint.load(tmp_path / "b" / checkpoint.LAST)["step"] == 3
-    resumed = make(kind, params, tmp_path / "b")
+    resumed = make(method, params, tmp_path / "b")
     assert resumed.resumed_from == 3
     result = resumed.run()
 
     for (name, a), (_, b) in zip(straight.target_encoder.state_dict().items(),
                                  result.target_encoder.state_dict().items()):
         assert torch.equal(a, b), name
-    assert [r["loss"] for r in straight.history] == [r["loss"] for r in result.history]
+    assert [r["objective"] for r in straight.history] == [r["objective"] for r in result.history]
     assert straight.outputs.keys() == result.outputs.keys()
     for name in straight.outputs:
         assert (straight.outputs[name] == result.outputs[name]).all(), name
@@ -69,17 +69,21 @@ def test_training_changes_the_target_encoder_and_reports(tmp_path):
     assert result.context_encoder is trainer.model.encoder
     context = result.context_encoder.state_dict()
     assert any(not torch.equal(context[k], after[k]) for k in after)
-    assert result.summary["steps"] == 8 and result.summary["seed"] == 3 and result.outputs["column_norms"].shape == (4, 16)
+    assert result.summary.steps == 8 and result.summary.seed == 3 and result.outputs["column_norms"].shape == (4, 16)
     row = result.history[-1]
-    assert {"loss", "loss_jepa", "penalty", "kl", "zero_fraction", "online_top1", "effective_rank"} <= set(row)
+    assert {"objective", "autograd_loss", "loss_jepa", "penalty", "kl", "zero_fraction", "online_top1",
+            "effective_rank"} <= set(row)
     assert row["penalty"] > 0 and row["kl"] > 0
+    # The logged objective is L: the loss autograd saw plus the lasso the proximal step minimises (step means).
+    assert row["objective"] == pytest.approx(row["autograd_loss"] + row["penalty"], rel=1e-5)
+    assert result.summary.final_objective == row["objective"] and result.summary.final_loss_jepa == row["loss_jepa"]
 
 
 def test_a_strong_penalty_zeroes_columns_and_none_keeps_them(tmp_path):
     strong = toy_params({"lambda": 1000.0, "kl": False}, checkpoint_every=100)
-    assert make("sparse_jepa", strong, tmp_path / "s").run().summary["zero_fraction"] > 0.5
+    assert make("sparse_jepa", strong, tmp_path / "s").run().summary.value("zero_fraction") > 0.5
     none = toy_params({"lambda": 0.0, "kl": False}, checkpoint_every=100)
-    assert make("sparse_jepa", none, tmp_path / "n").run().summary["zero_fraction"] == 0.0
+    assert make("sparse_jepa", none, tmp_path / "n").run().summary.value("zero_fraction") == 0.0
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
@@ -92,7 +96,8 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tm
         calls["n"] += 1
         out = original(self, *args, **kwargs)
         if calls["n"] >= 4:
-            out["loss"] = out["loss"] * float("nan")
+            out["autograd_loss"] = out["autograd_loss"] * float("nan")
+            out["objective"] = out["objective"] * float("nan")
         return out
 
     monkeypatch.setattr(JEPA, "forward", poisoned)
@@ -125,15 +130,15 @@ def test_batch_larger_than_dataset_is_a_clear_error(tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_cuda_bf16_training_runs_and_stays_finite(tmp_path):
     result = make("sparse_jepa", toy_params(device="cuda"), tmp_path).run()
-    assert result.summary["device"].startswith("cuda")
-    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
+    assert result.summary.device.startswith("cuda")
+    assert all(torch.isfinite(torch.tensor(r["objective"])) for r in result.history)
     assert next(result.target_encoder.parameters()).is_cuda
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-@pytest.mark.parametrize("kind", ["jepa", "sparse_jepa"])
-def test_cuda_step_never_waits_for_the_device(kind, tmp_path):
-    trainer = make(kind, toy_params(device="cuda", compile="off"), tmp_path)
+@pytest.mark.parametrize("method", ["jepa", "sparse_jepa"])
+def test_cuda_step_never_waits_for_the_device(method, tmp_path):
+    trainer = make(method, toy_params(device="cuda", compile="off"), tmp_path)
     trainer.train_step(0)  # first-use allocations and cuBLAS set-up may synchronise
     torch.cuda.set_sync_debug_mode("error")  # any synchronising call inside a step now raises
     try:
@@ -150,7 +155,7 @@ def test_compiled_step_computes_what_the_eager_step_does(tmp_path):
     for step in range(3):
         a, b = eager.train_step(step), compiled.train_step(step)
         # bf16 kernels fused differently: equal up to bf16 rounding.
-        assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=2e-2)
+        assert float(a["objective"]) == pytest.approx(float(b["objective"]), rel=2e-2)
 
 
 def _failing_compile(*args, **kwargs):
@@ -166,7 +171,7 @@ def test_a_model_this_torch_cannot_compile_trains_eager_under_auto(tmp_path, mon
     trainer.forward, trainer.compiled, trainer._compile_proven = _failing_compile(), True, False
     out = trainer.train_step(0)
     assert not trainer.compiled and trainer.forward is trainer.eager_forward
-    assert float(out["loss"]) == float(eager.train_step(0)["loss"])
+    assert float(out["objective"]) == float(eager.train_step(0)["objective"])
 
 
 def test_a_failed_compile_asked_for_is_a_clear_error(tmp_path, monkeypatch):

@@ -1,26 +1,32 @@
 """The small JSON and CSV records: pretraining summary, history and method outputs, and probe records.
 
-    reports/pretrain/<method>/seed<k>/summary.json   {"model", "seed", "steps", "wall_s", "img_per_s",
-                                                      "final_loss_jepa", ... and the method's own fields}
-    reports/pretrain/<method>/seed<k>/history.csv    one row per logged step: step, loss, loss_jepa, lr, ...
+    reports/pretrain/<method>/seed<k>/summary.json   a PretrainSummary (its method's own facts flat beside it)
+    reports/pretrain/<method>/seed<k>/history.csv    one row per logged step: step, objective, autograd_loss,
+                                                      loss_jepa, lr, ... (the trainer's log rows)
     reports/pretrain/<method>/seed<k>/outputs.json   {name: nested lists}: arrays the method reports of
                                                       itself, e.g. SparseJEPA's G x K column norms
-    reports/probe/.../<dataset>.json                 {"model", "seed", "encoder", "dataset", "top1",
-                                                      "val_top1", "l2", ..., "data"}
+    reports/probe/.../<dataset>.json                 a ProbeRecord: a ProbeResult and what was probed
 
+The two JSON records are typed: each key is a field defined once below, written and read through its type.
 Readers turn a damaged file into one line naming it and the stage that rewrites it.
 """
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pipeline.core.atomic import atomic_path, write_json
 from pipeline.core.errors import PipelineError
+
+NAN = math.nan
+# Records written before the method key was called `method` (committed ones under reports/longer, say).
+LEGACY_KEYS = {"model": "method"}
 
 
 def read_json(path: Path, fix: str = "re-run the stage that writes it (dvc repro)") -> dict:
@@ -37,18 +43,67 @@ def read_json(path: Path, fix: str = "re-run the stage that writes it (dvc repro
 
 # -- probe records --------------------------------------------------------------------------------
 
-def write_probe(path: Path, record: dict) -> None:
-    write_json(path, record)
+@dataclass(frozen=True, kw_only=True)
+class ProbeResult:
+    """What one linear probe found (pipeline/eval/probe.py). Defaults are what an incomplete record reads as."""
+    top1: float = NAN  # % on the official test split; NaN: the run failed
+    val_top1: float = NAN  # % on the held-out part of train, for the chosen penalty
+    l2: float = NAN  # the chosen penalty
+    on_edge: bool = False  # the chosen penalty is an end of the (widened) grid: the search may not have found the best
+    converged: bool | None = None  # the final fit's gradient max-norm is below probe.tolerance (None: unchecked)
+    iterations: int = 0  # L-BFGS iterations of the final fit
+    grad_norm: float = NAN  # its final gradient max-norm
+    n_train: int = 0
+    n_val: int = 0
+    n_test: int = 0
+    num_classes: int = 0
+    feature_dim: int = 0
+    grid: list[dict] = field(default_factory=list)  # every penalty tried: validation top-1, iterations, gradient norm
+    untried: list[float] = field(default_factory=list)  # penalties of probe.l2 the path stopped before
 
 
-def read_probe(path: Path) -> dict:
-    """A probe record; a missing or null top1 reads as NaN (a failed run), never as a crash later."""
+@dataclass(frozen=True, kw_only=True)
+class ProbeRecord(ProbeResult):
+    """reports/probe/<method>/seed<k>/<encoder>/<dataset>.json (or reports/probe/pixels/<dataset>.json)."""
+    method: str  # the method key, or "pixels"
+    seed: int | None  # None: the raw pixels (one reference, no seed)
+    encoder: str  # target, context, or pixels
+    dataset: str
+    multi_information: float = NAN  # of the test split's features (pipeline/eval/monitor.py)
+    data: dict = field(default_factory=dict)  # the prepared dataset's meta.json: display name, subsets, sources
+
+    @classmethod
+    def of(cls, result: ProbeResult, **probed: Any) -> ProbeRecord:
+        return cls(**asdict(result), **probed)
+
+    def to_json(self) -> dict:
+        """What was probed first, then the result, as the file reads."""
+        head = ("method", "seed", "encoder", "dataset")
+        values = asdict(self)
+        return {**{k: values[k] for k in head}, **{k: v for k, v in values.items() if k not in head}}
+
+    @classmethod
+    def from_json(cls, obj: dict, path: Path) -> ProbeRecord:
+        obj = {LEGACY_KEYS.get(k, k): v for k, v in obj.items()}
+        known = {f.name for f in fields(cls)}
+        missing = {"method", "encoder", "dataset"} - set(obj)
+        if missing:
+            raise PipelineError(f"probe record {path} lacks {', '.join(sorted(missing))}; re-run its probe stage "
+                                f"(dvc repro)")
+        values = {k: v for k, v in obj.items() if k in known}
+        # A failed run leaves top1 null (or absent): NaN, never a crash later.
+        return cls(**{"seed": None, **values, "top1": as_float(obj.get("top1"))})
+
+
+def write_probe(path: Path, record: ProbeRecord) -> None:
+    write_json(path, record.to_json())
+
+
+def read_probe(path: Path) -> ProbeRecord:
     path = Path(path)
     if not path.exists():
         raise PipelineError(f"probe result {path} is missing; run `dvc repro` so the probe stage writes it")
-    record = read_json(path)
-    record["top1"] = as_float(record.get("top1"))
-    return record
+    return ProbeRecord.from_json(read_json(path), path)
 
 
 def as_float(value) -> float:
@@ -61,13 +116,68 @@ def as_float(value) -> float:
 
 # -- pretraining summary, history and method outputs ---------------------------------------------
 
-def write_summary(path: Path, summary: dict) -> None:
-    write_json(path, summary)
+@dataclass(frozen=True, kw_only=True)
+class PretrainSummary:
+    """reports/pretrain/<method>/seed<k>/summary.json: one seed's pretraining run (an untrained reference:
+    steps 0 and its collapse signals). None: not recorded for that run."""
+    method: str
+    seed: int
+    steps: int
+    device: str | None = None
+    hardware: str | None = None  # the machine, in words
+    setting: str | None = None  # the model and schedule, in words
+    epochs: float | None = None
+    images_seen: int | None = None
+    wall_s: float | None = None
+    img_per_s: float | None = None
+    # The last logged row's losses: the objective L the README states, the loss autograd differentiates (L less
+    # the terms a method minimises outside autograd, e.g. by a proximal step), and the prediction loss alone.
+    final_objective: float | None = None
+    final_autograd_loss: float | None = None
+    final_loss_jepa: float | None = None
+    online_top1: float | None = None  # an untrained reference's online probe
+    online_top1_last: float | None = None
+    online_top1_best: float | None = None
+    feature_std: float | None = None
+    effective_rank: float | None = None
+    position_share: float | None = None
+    position_loss: float | None = None
+    ema_init_share: float | None = None  # share of the probed EMA encoder that is still its init
+    own: dict[str, float] = field(default_factory=dict)  # the method's summary hook (e.g. zero_fraction), flat in the JSON
+
+    def value(self, key: str) -> float:
+        """A base fact or one of the method's own, as a float (NaN when not recorded)."""
+        names = {f.name for f in fields(self)} - {"own"}
+        return as_float(getattr(self, key) if key in names else self.own.get(key))
+
+    def to_json(self) -> dict:
+        values = asdict(self)
+        own = values.pop("own")
+        clash = set(own) & set(values)
+        if clash:
+            raise PipelineError(f"method summary keys {sorted(clash)} clash with the trainer's; rename them in the "
+                                f"method's summary hook")
+        return {**values, **own}
+
+    @classmethod
+    def from_json(cls, obj: dict, path: Path) -> PretrainSummary:
+        obj = {LEGACY_KEYS.get(k, k): v for k, v in obj.items()}
+        names = {f.name for f in fields(cls)} - {"own"}
+        if not {"method", "seed", "steps"} <= set(obj):
+            raise PipelineError(f"pretraining summary {path} lacks method, seed or steps; re-run its pretrain "
+                                f"stage (dvc repro)")
+        return cls(**{k: v for k, v in obj.items() if k in names},
+                   own={k: v for k, v in obj.items() if k not in names})
 
 
-def read_summary(path: Path) -> dict:
-    """The pretraining summary, or {} when the method has not been run here."""
-    return read_json(path) if Path(path).exists() else {}
+def write_summary(path: Path, summary: PretrainSummary) -> None:
+    write_json(path, summary.to_json())
+
+
+def read_summary(path: Path) -> PretrainSummary | None:
+    """The pretraining summary, or None when the method has not been run here."""
+    path = Path(path)
+    return PretrainSummary.from_json(read_json(path), path) if path.exists() else None
 
 
 def write_history(path: Path, rows: list[dict]) -> None:

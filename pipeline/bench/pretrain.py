@@ -235,7 +235,7 @@ def flops_per_image(trainer: Trainer) -> float:
     with FlopCounterMode(display=False) as counter:
         out = trainer.model(images, masks.context.to(trainer.device), masks.targets.to(trainer.device),
                             masks.target_centers.to(trainer.device))
-        out["loss"].backward()
+        out["autograd_loss"].backward()
     trainer.optimizer.zero_grad(set_to_none=True)
     return counter.get_total_flops() / batch
 

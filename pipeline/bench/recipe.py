@@ -39,7 +39,7 @@ from pipeline.report.facts import method_facts
 ROOT = Path.cwd()
 RESULTS = ROOT / os.environ.get("RECIPE_RESULTS", "reports/recipe/results.csv")
 BASE_COLUMNS = ("trial", "method", "seed", "overrides", "target_top1", "context_top1", "target_l2",
-                "target_on_edge", "context_l2", "context_on_edge", "wall_s", "final_loss", "ema_init_share",
+                "target_on_edge", "context_l2", "context_on_edge", "wall_s", "final_objective", "ema_init_share",
                 "position_share", "position_loss", "effective_rank", "feature_std", "online_top1", "final_loss_jepa")
 
 
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> None:
 
     row = {"trial": trial, "method": key, "seed": int(seed),
            "overrides": json.dumps(overrides)}
-    summary: dict = {}
+    summary: dict = {}  # the run's summary.json, as written
     if method.pretrained:
         ckpt = Path(os.environ.get("SPARSEJEPA_CHECKPOINTS", "/tmp/recipe_ckpt")) / trial / f"{key}_s{seed}"
         shutil.rmtree(ckpt, ignore_errors=True)
@@ -80,7 +80,8 @@ def main(argv: list[str]) -> None:
             result = trainer.run()
         finally:
             shutil.rmtree(ckpt, ignore_errors=True)
-        s = summary = result.summary
+        s = result.summary
+        summary = s.to_json()
         if params.pretrain.monitor_every:  # the online-probe trajectory, for a look at when the probe peaks
             hist = RESULTS.parent / "history" / f"{trial}_{key}_s{seed}.csv"
             hist.parent.mkdir(parents=True, exist_ok=True)
@@ -88,10 +89,10 @@ def main(argv: list[str]) -> None:
             with hist.open("w", newline="") as f:
                 csv.DictWriter(f, names).writeheader()
                 csv.DictWriter(f, names).writerows(result.history)
-        row.update(wall_s=s["wall_s"], final_loss=s["final_loss"], ema_init_share=s["ema_init_share"],
-                   position_share=s["position_share"], position_loss=s["position_loss"],
-                   effective_rank=s["effective_rank"], feature_std=s["feature_std"], online_top1=s["online_top1_last"],
-                   **{k: s[k] for k in ("final_loss_jepa", *method_facts(method)) if k in s})
+        row.update(wall_s=s.wall_s, final_objective=s.final_objective, ema_init_share=s.ema_init_share,
+                   position_share=s.position_share, position_loss=s.position_loss,
+                   effective_rank=s.effective_rank, feature_std=s.feature_std, online_top1=s.online_top1_last,
+                   final_loss_jepa=s.final_loss_jepa, **{k: s.value(k) for k in method_facts(method)})
         target, context = result.target_encoder.eval(), trainer.model.encoder.eval()
     else:
         target = context = method.build(params, data.image_size).eval()

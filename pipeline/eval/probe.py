@@ -21,37 +21,17 @@ memory than one chunk's logits.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from pipeline.artifacts.records import ProbeResult
 from pipeline.config.probe import ProbeConfig
 from pipeline.core.errors import PipelineError
 
 DTYPE = torch.float64  # the optimum to the solver's tolerance, not float32's rounding floor
 CHECK_EVERY = 25  # L-BFGS iterations between checks of the objective's gradient
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    top1: float  # % on the official test split
-    val_top1: float  # % on the held-out part of train, for the chosen penalty
-    l2: float  # the chosen penalty
-    on_edge: bool  # the chosen penalty is an end of the (widened) grid: the search may not have found the best
-    converged: bool  # the final fit's gradient max-norm is below probe.tolerance
-    iterations: int  # L-BFGS iterations of the final fit
-    grad_norm: float  # its final gradient max-norm
-    n_train: int
-    n_val: int
-    n_test: int
-    num_classes: int
-    feature_dim: int
-    grid: list[dict]  # every penalty tried: its validation top-1, iterations, gradient norm, convergence
-    untried: list[float]  # penalties of probe.l2 the path stopped before (validation had fallen probe.patience times)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

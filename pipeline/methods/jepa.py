@@ -10,6 +10,7 @@ calls only these, so it never needs to know which method it trains:
     regularisation(terms)            what the extra terms add to the loss
     optimizer_groups(weight_decay)   AdamW parameter groups
     after_optimizer_step(lr)         e.g. a proximal step
+    outside_autograd()               the objective's terms that after_optimizer_step minimises, not autograd
     log_terms()                      scalars for each logged row
     summary()                        scalars for the run's summary
     outputs(images)                  arrays the method reports of itself at the end (e.g. column norms),
@@ -71,6 +72,10 @@ class JEPA(nn.Module):
     def after_optimizer_step(self, lr: float) -> None:
         pass
 
+    def outside_autograd(self) -> dict[str, torch.Tensor]:
+        """Terms of the objective L that no gradient flows from (a proximal step minimises them), detached."""
+        return {}
+
     def log_terms(self) -> dict[str, float]:
         return {}
 
@@ -84,7 +89,7 @@ class JEPA(nn.Module):
     def forward(self, images: torch.Tensor, context: torch.Tensor, target_blocks: torch.Tensor,
                 target_centers: torch.Tensor, noise: torch.Generator | None = None,
                 shard: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
-        """Loss terms for one batch: a Masks' tensors (context, targets, target_centers) on the images' device.
+        """The objective, the loss autograd differentiates, and their terms for one batch: a Masks' tensors (context, targets, target_centers) on the images' device.
 
         Plain tensors, not a Masks, so torch.compile sees no Python number that changes every batch.
         `shard` (rank, processes) lets a stochastic method draw the global batch's noise and keep its rows.
@@ -99,4 +104,9 @@ class JEPA(nn.Module):
         z, terms = self.context_latents(self.encoder(images, context), noise, shard)
         pred = self.predictor(z, context, target_blocks, self.target_regions(target_centers)).float()
         loss_jepa = prediction_loss(pred, targets, self.loss_name)
-        return {"loss": loss_jepa + self.regularisation(terms), "loss_jepa": loss_jepa, **terms}
+        autograd_loss = loss_jepa + self.regularisation(terms)
+        outside = self.outside_autograd()
+        # The objective L as the method states it, at this step's parameters: what autograd differentiates plus
+        # what the method minimises otherwise. Only autograd_loss is back-propagated.
+        objective = autograd_loss.detach() + sum(outside.values(), torch.zeros((), device=loss_jepa.device))
+        return {"objective": objective, "autograd_loss": autograd_loss, "loss_jepa": loss_jepa, **terms, **outside}

@@ -18,7 +18,8 @@ plain SGD), each followed by the proximal step of the penalty for that step size
 a proximal gradient method on exactly the L above, whose fixed points are L's stationary points. So a
 column ends exactly zero when its averaged JEPA gradient stays below lambda / (G*K) in norm: the link
 from latent j to region g is cut by evidence, not by its starting size (measured: with plain SGD, one
-batch's gradient noise revives cut columns). The logged penalty is this L's. The mathematics
+batch's gradient noise revives cut columns). Each step logs this L as `objective`, beside `autograd_loss`
+(L less the penalty, what back-propagation sees) and the penalty. The mathematics
 (penalty, proximal step, KL, reparameterisation) is pipeline/model/functional.py.
 
 The KL term, when `sparsity.kl` (off by default, see params.yaml; on in the ladder's sparse_jepa_kl rung),
@@ -155,16 +156,17 @@ class SparseJEPA(JEPA):
         proximal_sgd_step_(embed.weight, embed.grad_avg, self.map_step(lr), self.sparsity.lambda_,
                            self.sparsity.momentum)
 
+    def outside_autograd(self) -> dict[str, torch.Tensor]:
+        # The group lasso: after_optimizer_step's proximal step minimises it.
+        return {"penalty": group_penalty(self.group_embed.weight.detach(), self.sparsity.lambda_)}
+
     def log_terms(self) -> dict[str, float]:
-        weight = self.group_embed.weight.detach()
         norms = self.group_embed.column_norms()
-        return {"penalty": float(group_penalty(weight, self.sparsity.lambda_)), "zero_fraction": zero_fraction(norms),
-                "groups_per_latent": groups_per_latent(norms), "map_norm": float(weight.norm())}
+        return {"zero_fraction": zero_fraction(norms), "groups_per_latent": groups_per_latent(norms),
+                "map_norm": float(self.group_embed.weight.detach().norm())}
 
     def summary(self) -> dict[str, float]:
-        terms = self.log_terms()
-        return {"zero_fraction": terms["zero_fraction"], "groups_per_latent": terms["groups_per_latent"],
-                "map_norm": terms["map_norm"], "final_penalty": terms["penalty"],
+        return {**self.log_terms(), "final_penalty": float(self.outside_autograd()["penalty"]),
                 "lambda": self.sparsity.lambda_, "beta": self.sparsity.beta if self.latent_head is not None else 0.0}
 
     @torch.no_grad()

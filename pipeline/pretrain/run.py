@@ -7,7 +7,7 @@ import torch
 from pipeline import artifacts
 from pipeline.artifacts.encoder import write_encoder
 from pipeline.artifacts.prepared import PreparedDataset
-from pipeline.artifacts.records import write_history, write_outputs, write_summary
+from pipeline.artifacts.records import PretrainSummary, write_history, write_outputs, write_summary
 from pipeline.config.params import Params
 from pipeline.core.hardware import resolve_device
 from pipeline.methods import Method
@@ -39,7 +39,8 @@ def pretrain_method(method: Method, dataset: str, data: PreparedDataset, params:
         print(f"pretrain {method.key} on {dataset}: {trainer.schedules.total_steps} steps of "
               f"{params.pretrain.batch_size} on {trainer.device}; checkpoints in {run_dir}", flush=True)
         result = trainer.run(on_log=lambda row: run.log_metrics(row, step=row["step"]))
-        run.log_metrics({f"final_{k}": v for k, v in result.summary.items() if isinstance(v, (int, float))})
+        run.log_metrics({k if k.startswith("final_") else f"final_{k}": v for k, v in result.summary.to_json().items()
+                         if isinstance(v, (int, float)) and not isinstance(v, bool)})
 
     seed = params.seed
     write_summary(artifacts.summary_path(method.key, seed, roots.reports), result.summary)
@@ -47,7 +48,7 @@ def pretrain_method(method: Method, dataset: str, data: PreparedDataset, params:
     write_outputs(artifacts.outputs_path(method.key, seed, roots.reports), result.outputs)
     for name, encoder in (("target", result.target_encoder), ("context", result.context_encoder)):
         write_encoder(artifacts.encoder_path(method.key, seed, name, roots.data), encoder, method.key,
-                      {"params": logged, "steps": result.summary["steps"], "encoder": name})
+                      {"params": logged, "steps": result.summary.steps, "encoder": name})
     print(f"wrote {artifacts.encoder_path(method.key, seed, data=roots.data).parent}", flush=True)
 
 
@@ -59,7 +60,7 @@ def write_reference(method: Method, data: PreparedDataset, params: Params,
                               data.num_classes)
     seed = params.seed
     write_summary(artifacts.summary_path(method.key, seed, roots.reports),
-                  {"model": method.key, "seed": seed, "steps": 0, **signals})
+                  PretrainSummary(method=method.key, seed=seed, steps=0, **signals))
     write_history(artifacts.history_path(method.key, seed, roots.reports), [{"step": 0, **signals}])
     write_outputs(artifacts.outputs_path(method.key, seed, roots.reports), {})
     path = artifacts.encoder_path(method.key, seed, data=roots.data)

@@ -18,6 +18,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from pipeline.artifacts.encoder import encoder_record
+from pipeline.artifacts.records import PretrainSummary
 from pipeline.core.errors import PipelineError
 from pipeline.core.hardware import autocast, describe, resolve_device, to_device
 from pipeline.config.params import Params
@@ -42,7 +43,7 @@ class TrainResult:
     target_encoder: Encoder
     context_encoder: Encoder
     history: list[dict]
-    summary: dict
+    summary: PretrainSummary
     outputs: dict[str, np.ndarray]  # the model's own arrays (its `outputs` hook)
 
 
@@ -201,7 +202,7 @@ class Trainer:
             out = self._forward(images, context, targets, centers, self.noise_gen, (self.world.rank, self.world.size))
         with timer("backward"):
             self.optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
+            out["autograd_loss"].backward()
         with timer("optimizer"):
             self.optimizer.step()
             self.model.after_optimizer_step(lr)
@@ -249,7 +250,7 @@ class Trainer:
             self.model.train()
             while self.step < end:
                 out = self.train_step(self.step)
-                bad |= ~torch.isfinite(out["loss"].detach())
+                bad |= ~torch.isfinite(out["objective"])  # autograd_loss plus the terms outside it
                 meter.add(out, self.cfg.batch_size)
                 self.step += 1
                 is_last = self.step == total
@@ -262,7 +263,7 @@ class Trainer:
                         self.model.train()
                     self.history.append(row)
                     on_log(row)
-                    bar.update(self.step, f"loss {row['loss']:.4f} {row['img_per_s']:.0f} img/s")
+                    bar.update(self.step, f"objective {row['objective']:.4f} {row['img_per_s']:.0f} img/s")
                     meter = _Meter()
                 checkpoint_now = self.step % self.cfg.checkpoint_every == 0 or self.step == end
                 # Processes agree on stopping (a sync) only at log and checkpoint steps, so all stop together.
@@ -313,18 +314,17 @@ class Trainer:
         m = self.params.model
         setting = (f"ViT width {m.width} depth {m.depth} patch {m.patch_size} at {self.images.shape[1]}px, "
                    f"{len(self.images)} training images, {self.cfg.epochs:g} epochs of batch {self.cfg.batch_size}")
-        summary = {"model": self.name, "seed": self.params.seed, "device": str(self.device), "hardware": describe(self.device),
-                   "setting": setting, "steps": self.step,
-                   "epochs": self.step / self.steps_per_epoch, "images_seen": self.step * self.cfg.batch_size,
-                   "wall_s": round(self.elapsed, 1),
-                   "img_per_s": self.step * self.cfg.batch_size / max(self.elapsed, 1e-9),
-                   "final_loss": last.get("loss"), "final_loss_jepa": last.get("loss_jepa"),
-                   "online_top1_last": online[-1] if online else None,
-                   "online_top1_best": max(online) if online else None,
-                   "feature_std": last.get("feature_std"), "effective_rank": last.get("effective_rank"),
-                   "position_share": last.get("position_share"), "position_loss": last.get("position_loss"),
-                   # EMA: target = prod(m) * init + ..., so this share of the probed encoder is still its init.
-                   "ema_init_share": self.schedules.ema_init_share(self.step),
-                   **self.model.summary()}
+        summary = PretrainSummary(
+            method=self.name, seed=self.params.seed, steps=self.step, device=str(self.device),
+            hardware=describe(self.device), setting=setting, epochs=self.step / self.steps_per_epoch,
+            images_seen=self.step * self.cfg.batch_size, wall_s=round(self.elapsed, 1),
+            img_per_s=self.step * self.cfg.batch_size / max(self.elapsed, 1e-9),
+            final_objective=last.get("objective"), final_autograd_loss=last.get("autograd_loss"),
+            final_loss_jepa=last.get("loss_jepa"),
+            online_top1_last=online[-1] if online else None, online_top1_best=max(online) if online else None,
+            feature_std=last.get("feature_std"), effective_rank=last.get("effective_rank"),
+            position_share=last.get("position_share"), position_loss=last.get("position_loss"),
+            # EMA: target = prod(m) * init + ..., so this share of the probed encoder is still its init.
+            ema_init_share=self.schedules.ema_init_share(self.step), own=self.model.summary())
         return TrainResult(self.model.target_encoder, self.model.encoder, self.history, summary,
                            self.model.outputs(self.images))

@@ -17,7 +17,7 @@ from pipeline.model.regions import region_grid
 from pipeline.report.figures import pick_latents, plot_column_norms, plot_groups, plot_pretrain_curves, plot_probe_seeds
 from pipeline.report.read import Report
 from pipeline.report.sweep_results import Sweep, plot_sweep, sweep_caption, sweep_name
-from pipeline.report.tables import model_name, row_label
+from pipeline.report.tables import method_name, row_label
 
 TOP_LATENTS = 8  # rows of the group figure
 
@@ -63,7 +63,7 @@ def column_norms(report: Report, method: Method, figures: Path, data: Path) -> F
     if norms is None:
         return _not_drawn(path)
     plot_column_norms(norms, path, method.key)
-    return Figure(name, path, f"{model_name(method.key)} column-norm map, seed {report.setting.seeds[0]}")
+    return Figure(name, path, f"{method_name(method.key)} column-norm map, seed {report.setting.seeds[0]}")
 
 
 def groups(report: Report, method: Method, figures: Path, data: Path) -> Figure | Skip | None:
@@ -82,7 +82,7 @@ def groups(report: Report, method: Method, figures: Path, data: Path) -> Figure 
         return _not_drawn(path)
     images = load_prepared(artifacts.prepared_dir(report.setting.pretrain_dataset, data), mmap=True).train_images
     plot_groups(norms, latents, outputs["top_images"][latents], images, region_grid(len(norms)), path, method.key)
-    return Figure(name, path, f"{model_name(method.key)}: single-region and largest latents, the regions they serve "
+    return Figure(name, path, f"{method_name(method.key)}: single-region and largest latents, the regions they serve "
                               f"and the images that activate them, seed {report.setting.seeds[0]}")
 
 

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from pipeline.artifacts.records import as_float
+from pipeline.artifacts.records import PretrainSummary, as_float
 from pipeline.methods import Method
 from pipeline.report.stats import spread
 
@@ -21,7 +21,7 @@ BASE = {
     "img_per_s": ("img_per_s", "img_per_s"),
     "wall_s": ("wall_s", None),
     "steps": ("steps", "step"),
-    "final_loss": ("final_loss_jepa", "loss_jepa"),  # the prediction loss alone, without a method's regularisers
+    "final_loss_jepa": ("final_loss_jepa", "loss_jepa"),  # the prediction loss alone, without a method's regularisers
     "feature_std": ("feature_std", "feature_std"),
     "effective_rank": ("effective_rank", "effective_rank"),
     "position_share": ("position_share", "position_share"),
@@ -47,7 +47,8 @@ def fact_format(method: Method, key: str) -> str:
     return "{:g}"
 
 
-def pretrain_facts(summary: dict, history: pd.DataFrame | None, keys: Iterable[str] = ()) -> dict[str, float]:
+def pretrain_facts(summary: PretrainSummary | None, history: pd.DataFrame | None,
+                   keys: Iterable[str] = ()) -> dict[str, float]:
     """The base facts and `keys` (a method's own, each a summary key and history column) of one run: from
     summary.json first, the history's last value as fallback."""
     def last(column: str | None) -> float:
@@ -57,7 +58,7 @@ def pretrain_facts(summary: dict, history: pd.DataFrame | None, keys: Iterable[s
         return float(values.iloc[-1]) if len(values) else math.nan
 
     def pick(key: str, column: str | None) -> float:
-        value = as_float(summary.get(key))
+        value = math.nan if summary is None else summary.value(key)
         return last(column) if math.isnan(value) else value
 
     sources = {**BASE, **{k: (k, k) for k in keys}}

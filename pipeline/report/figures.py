@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipeline.artifacts import PIXELS
 from pipeline.core.atomic import atomic_path
-from pipeline.report.tables import model_name
+from pipeline.report.tables import method_name
 
 
 def zero_fraction(norms: np.ndarray) -> float:
@@ -86,7 +86,7 @@ def plot_probe_seeds(frame: pd.DataFrame, rows: list[tuple[str, str, str]], data
     """One panel per dataset: every probe run's top-1 as a dot (one per seed), each row's mean as a short
     horizontal line, the raw pixels as a dashed line, so the seed spread is seen beside the gaps between rows.
     A failed (NaN) run is counted under its row, and its row gets no mean, as in the table.
-    `rows`: (model, encoder, label) in the table's order."""
+    `rows`: (method, encoder, label) in the table's order."""
     plt = pyplot()
     datasets = list(dict.fromkeys(frame["dataset"]))
     fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(1.2 + 1.1 * len(rows) * max(1, len(datasets)), 4.2),
@@ -94,13 +94,13 @@ def plot_probe_seeds(frame: pd.DataFrame, rows: list[tuple[str, str, str]], data
     try:
         for ax, dataset in zip(axes[0], datasets):
             part = frame[frame["dataset"] == dataset]
-            for i, (model, encoder, _) in enumerate(rows):
-                runs = part[(part["model"] == model) & (part["encoder"] == encoder)]["top1"].to_numpy(dtype=float)
+            for i, (method, encoder, _) in enumerate(rows):
+                runs = part[(part["method"] == method) & (part["encoder"] == encoder)]["top1"].to_numpy(dtype=float)
                 if not len(runs):
                     continue
                 failed = int(np.isnan(runs).sum())
                 if not failed:
-                    if model == PIXELS:
+                    if method == PIXELS:
                         ax.axhline(runs.mean(), color="grey", linestyle="--", linewidth=1)
                     # A mark, not a bar: the axis is zoomed to the runs, and a bar cut at its floor would
                     # draw the gaps between rows as ratios of height.
@@ -131,8 +131,8 @@ def plot_pretrain_curves(histories: Mapping[tuple[str, int], pd.DataFrame], path
     """Every pretrained method's prediction loss, one line per seed in the method's colour; beside it, the
     regularisers and the zero-column fraction of the methods that log them (penalty, kl, zero_fraction)."""
     plt = pyplot()
-    models = list(dict.fromkeys(m for m, _ in histories))
-    colours = {m: f"C{i}" for i, m in enumerate(models)}
+    methods_drawn = list(dict.fromkeys(m for m, _ in histories))
+    colours = {m: f"C{i}" for i, m in enumerate(methods_drawn)}
     with_terms = {k: h for k, h in histories.items() if any(_series(h, c) for c in ("penalty", "kl"))}
     with_zero = {k: h for k, h in histories.items() if _series(h, "zero_fraction") is not None}
     n_panels = 1 + bool(with_terms) + bool(with_zero)
@@ -161,15 +161,15 @@ def _label_once(seen: set, text: str) -> str:
 def _plot_prediction_loss(ax, histories: Mapping[tuple[str, int], pd.DataFrame], colours: Mapping[str, str]) -> None:
     # Only loss_jepa compares across methods: a method's total loss adds its own regularisers.
     seen: set = set()
-    for (model, _), history in histories.items():
+    for (method, _), history in histories.items():
         column = "loss_jepa" if _series(history, "loss_jepa") is not None else "loss"  # an older log
         series = _series(history, column)
         if series is None:
             continue
         x, y = series
-        ax.plot(x, y, color=colours[model], alpha=0.15, linewidth=0.8)
-        ax.plot(x, _smooth(y), color=colours[model], linewidth=1.5,
-                label=_label_once(seen, f"{model_name(model)} ({column})"))
+        ax.plot(x, y, color=colours[method], alpha=0.15, linewidth=0.8)
+        ax.plot(x, _smooth(y), color=colours[method], linewidth=1.5,
+                label=_label_once(seen, f"{method_name(method)} ({column})"))
     ax.set_title("Prediction loss (one line per seed)")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
@@ -185,12 +185,12 @@ def _plot_regularisers(ax, histories: Mapping[tuple[str, int], pd.DataFrame], co
     right = ax.twinx()
     for axis, column, style in ((ax, "penalty", "-"), (right, "kl", "--")):
         axis.set_ylabel(f"{column} ({'solid' if style == '-' else 'dashed'})")
-        for (model, _), history in histories.items():
+        for (method, _), history in histories.items():
             series = _series(history, column)
             if series is not None:
                 x, y = series
-                handles += axis.plot(x, _smooth(y), style, color=colours[model], linewidth=1.5,
-                                     label=_label_once(seen, f"{model_name(model)} {column}"))
+                handles += axis.plot(x, _smooth(y), style, color=colours[method], linewidth=1.5,
+                                     label=_label_once(seen, f"{method_name(method)} {column}"))
     ax.set_title("Regularisers")
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
@@ -199,9 +199,9 @@ def _plot_regularisers(ax, histories: Mapping[tuple[str, int], pd.DataFrame], co
 
 def _plot_zero_fraction(ax, histories: Mapping[tuple[str, int], pd.DataFrame], colours: Mapping[str, str]) -> None:
     seen: set = set()
-    for (model, _), history in histories.items():
+    for (method, _), history in histories.items():
         x, y = _series(history, "zero_fraction")
-        ax.plot(x, y, color=colours[model], linewidth=1.5, label=_label_once(seen, model_name(model)))
+        ax.plot(x, y, color=colours[method], linewidth=1.5, label=_label_once(seen, method_name(method)))
     ax.legend()
     ax.set_ylim(0, 1)
     ax.set_title("Zero latent-to-group columns")
@@ -210,7 +210,7 @@ def _plot_zero_fraction(ax, histories: Mapping[tuple[str, int], pd.DataFrame], c
     ax.grid(alpha=0.3)
 
 
-def plot_column_norms(norms: np.ndarray, path: Path, model: str) -> None:
+def plot_column_norms(norms: np.ndarray, path: Path, method: str) -> None:
     """Heatmap of the G x K column-norm map, latents sorted by dominant group; exact zeros in white."""
     plt = pyplot()
     ordered = norms[:, sort_latents_by_group(norms)]
@@ -224,7 +224,7 @@ def plot_column_norms(norms: np.ndarray, path: Path, model: str) -> None:
         ax.set_xlabel(f"latent dimension j (sorted by dominant group; K = {latents})")
         ax.set_ylabel(f"group g (G = {groups})")
         ax.set_yticks(range(groups))
-        ax.set_title(f"{model_name(model)} latent-to-group column norms — exact zeros (white): "
+        ax.set_title(f"{method_name(method)} latent-to-group column norms — exact zeros (white): "
                      f"{zero_fraction(norms):.1%}")
         fig.tight_layout()
         save(fig, path)
@@ -233,7 +233,7 @@ def plot_column_norms(norms: np.ndarray, path: Path, model: str) -> None:
 
 
 def plot_groups(norms: np.ndarray, latents: np.ndarray, top_images: np.ndarray, images: np.ndarray,
-                region_grid: tuple[int, int], path: Path, model: str) -> None:
+                region_grid: tuple[int, int], path: Path, method: str) -> None:
     """What the groups are: one row per latent of `latents` (see `pick_latents`), its column norms laid out on
     the image's region grid (which regions it serves; an exact zero is a cut link, white) and the training
     images that activate it most (`top_images`, one row per latent shown: indices into `images`, uint8 NHWC)."""
@@ -256,7 +256,7 @@ def plot_groups(norms: np.ndarray, latents: np.ndarray, top_images: np.ndarray, 
             ax.set_yticks([])
         axes[0, 0].set_title("regions served", fontsize=8)
         axes[0, 1 + shown // 2].set_title("training images that activate the latent most", fontsize=8)
-        fig.suptitle(f"{model_name(model)}: each region's strongest single-region latent, then the largest maps; "
+        fig.suptitle(f"{method_name(method)}: each region's strongest single-region latent, then the largest maps; "
                      "what they serve and respond to",
                      fontsize=9)
         fig.tight_layout()

@@ -16,7 +16,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.methods import Goal, Method
 from pipeline.report.facts import mean_facts
 from pipeline.report.stats import paired_difference, spread
-from pipeline.report.tables import Row, Runs, fmt_difference, fmt_points, model_name, row_label, top1_by_seed
+from pipeline.report.tables import Row, Runs, fmt_difference, fmt_points, method_name, row_label, top1_by_seed
 
 Facts = Mapping[str, Mapping[int, dict[str, float]]]  # {method: {seed: {fact: value}}}
 
@@ -37,7 +37,7 @@ def gains_md(runs: Runs, rows: list[Row], dataset: str, config: ReportConfig) ->
         parts = []
         for ref in references:
             d = paired_difference(mine, top1_by_seed(runs, ref, dataset))
-            parts.append(f"{fmt_difference(d)} over the {model_name(ref.method).lower()} "
+            parts.append(f"{fmt_difference(d)} over the {method_name(ref.method).lower()} "
                          f"(goal ≥ {config.min_gain_over_random:+g}: {_met(d.mean >= config.min_gain_over_random)})")
         gain = spread(list(mine.values())).mean - pixels
         parts.append(f"{fmt_points(gain)} over raw pixels (goal ≥ {config.min_gain_over_pixels:+g}: "
@@ -78,9 +78,9 @@ def method_goals_md(facts: Facts, runs: Runs, method_list: list[Method], dataset
         if method.key != baseline:
             d = paired_difference(top1_by_seed(runs, Row(method.key, "target"), dataset), base)
             kept = not math.isnan(d.high) and d.high >= 0
-            parts.append(f"target top-1 {fmt_difference(d)} against {model_name(baseline)} target (goal: within "
+            parts.append(f"target top-1 {fmt_difference(d)} against {method_name(baseline)} target (goal: within "
                          f"noise or above: {_met(kept)})")
-        lines.append(f"- {model_name(method.key)}: " + "; ".join(parts))
+        lines.append(f"- {method_name(method.key)}: " + "; ".join(parts))
     return "\n".join(lines)
 
 

@@ -83,20 +83,21 @@ def read_report(reports: Path, method_list: list[Method], setting: Setting, swep
                   summary_frame(runs, rows, datasets))
 
 
-def environment(pretrain_dataset: str, models: list[str], seeds: list[int], reports: Path = artifacts.REPORTS) -> dict:
+def environment(pretrain_dataset: str, method_keys: list[str], seeds: list[int],
+                reports: Path = artifacts.REPORTS) -> dict:
     """Run facts for the report: the setting, hardware and mean wall time per seed of the pretrained methods."""
-    summaries = {(m, seed): s for m in models if is_pretrained(m) for seed in seeds
+    summaries = {(m, seed): s for m in method_keys if is_pretrained(m) for seed in seeds
                  if (s := read_summary(artifacts.summary_path(m, seed, reports)))}
     env = {"pretrain_dataset": pretrain_dataset}
     if summaries:
         first = next(iter(summaries.values()))
-        env["setting"] = first.get("setting", "")
-        env["device"] = first.get("hardware", first.get("device", ""))
+        env["setting"] = first.setting or ""
+        env["device"] = first.hardware or first.device or ""
         walls = {}
         for (m, _), s in summaries.items():
             # A summary without a wall time is left out, not counted as 0 s (that would drag the mean down).
-            if s.get("wall_s") is not None:
-                walls.setdefault(m, []).append(float(s["wall_s"]))
+            if s.wall_s is not None:
+                walls.setdefault(m, []).append(float(s.wall_s))
         env["wall_s"] = {m: sum(w) / len(w) for m, w in walls.items()}
     env["date"] = time.strftime("%Y-%m-%d")
     return env

@@ -14,7 +14,7 @@ from pipeline.report.goals import goals_md
 from pipeline.report.read import Report
 from pipeline.report.sweep_results import Sweep, leaf, sweep_table_md
 from pipeline.report.tables import (DASH, comparisons, data_table_md, diagnostics_table_md, differences_table_md,
-                                    fmt_duration, model_name, pretrain_table_md, probe_check_md, results_table_md)
+                                    fmt_duration, method_name, pretrain_table_md, probe_check_md, results_table_md)
 from pipeline.report.template import fill
 
 TEMPLATE = Path(__file__).with_name("results.md.tmpl")
@@ -36,7 +36,7 @@ def environment_md(environment: Mapping[str, Any]) -> str:
 
 def _env_value(key: str, value: Any) -> str:
     if isinstance(value, Mapping):
-        return ", ".join(f"{model_name(str(k))} {_env_value(key, v)}" for k, v in value.items())
+        return ", ".join(f"{method_name(str(k))} {_env_value(key, v)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return ", ".join(_env_value(key, v) for v in value)
     if key.endswith("wall_s") and isinstance(value, (int, float)):
@@ -46,7 +46,7 @@ def _env_value(key: str, value: Any) -> str:
 
 def _sweep_block(sweep: Sweep, dataset: str) -> dict:
     return {"title": leaf(sweep.method).capitalize(), "method": sweep.method.name, "leaf": leaf(sweep.method),
-            "dataset": dataset, "baseline": model_name(methods.baseline()), "table": sweep_table_md(sweep)}
+            "dataset": dataset, "baseline": method_name(methods.baseline()), "table": sweep_table_md(sweep)}
 
 
 def render(report: Report, figures: list[Figure], environment: Mapping[str, Any], link: Path) -> str:
@@ -61,7 +61,7 @@ def render(report: Report, figures: list[Figure], environment: Mapping[str, Any]
     n = len(setting.seeds)
     return fill(TEMPLATE, {
         "results": {"n_seeds": n, "plural": "s" if n != 1 else "", "seeds": ", ".join(map(str, setting.seeds)),
-                    "dash": DASH, "baseline": model_name(baseline),
+                    "dash": DASH, "baseline": method_name(baseline),
                     "results_table": results_table_md(report.summary, rows, datasets),
                     "probe_check": probe_check_md(runs, rows, datasets),
                     "differences_table": differences_table_md(runs, comparisons(rows, baseline), datasets)},

@@ -14,17 +14,17 @@ import pandas as pd
 
 from pipeline import methods
 from pipeline.artifacts import PIXELS
-from pipeline.artifacts.records import as_float
+from pipeline.artifacts.records import ProbeRecord
 from pipeline.methods import Fact, Method
 from pipeline.report.facts import mean_facts
 from pipeline.report.stats import Difference, paired_difference, spread
 
 RESULTS_COLUMNS = [
-    "model", "encoder", "seed", "dataset", "model_name", "dataset_name",
+    "method", "encoder", "seed", "dataset", "method_name", "dataset_name",
     "top1", "val_top1", "multi_information", "l2", "on_edge", "converged", "iterations",
     "n_train", "n_val", "n_test", "num_classes", "feature_dim",
 ]
-SUMMARY_COLUMNS = ["model", "encoder", "dataset", "model_name", "dataset_name", "seeds", "top1_mean", "top1_std",
+SUMMARY_COLUMNS = ["method", "encoder", "dataset", "method_name", "dataset_name", "seeds", "top1_mean", "top1_std",
                    "paper_top1"]
 
 DASH = "—"
@@ -53,7 +53,7 @@ class Row:
 
 
 # Probe records: {(row key, dataset): {seed: record}}; the raw pixels' one record sits under seed None.
-Runs = Mapping[tuple[str, str], Mapping[Any, dict]]
+Runs = Mapping[tuple[str, str], Mapping[Any, ProbeRecord]]
 
 
 def report_rows(method_list) -> list[Row]:
@@ -61,20 +61,20 @@ def report_rows(method_list) -> list[Row]:
     return [Row(PIXELS, PIXELS), *(Row(m.key, e) for m in method_list for e in m.encoders)]
 
 
-def model_name(key: str) -> str:
+def method_name(key: str) -> str:
     return PIXELS_NAME if key == PIXELS else methods.display_name(key)
 
 
 def row_label(row: Row) -> str:
     """"Raw pixels", an untrained reference's name, or "<method> target" / "<method> context"."""
-    return f"{model_name(row.method)} {row.encoder}" if row.pretrained else model_name(row.method)
+    return f"{method_name(row.method)} {row.encoder}" if row.pretrained else method_name(row.method)
 
 
 def dataset_names(runs: Runs, datasets: list[str]) -> dict[str, str]:
     """Each dataset's display name as its prepared data recorded it (meta.json, via the probe records)."""
     names = {}
     for dataset in datasets:
-        recorded = [r.get("data", {}).get("display_name") for (_, d), by_seed in runs.items() if d == dataset
+        recorded = [r.data.get("display_name") for (_, d), by_seed in runs.items() if d == dataset
                     for r in by_seed.values()]
         names[dataset] = next((n for n in recorded if n), dataset)
     return names
@@ -87,7 +87,7 @@ def paper_top1(model: str, dataset: str) -> float:
 
 
 def top1_by_seed(runs: Runs, row: Row, dataset: str) -> dict:
-    return {seed: as_float(record.get("top1")) for seed, record in runs.get((row.key, dataset), {}).items()}
+    return {seed: record.top1 for seed, record in runs.get((row.key, dataset), {}).items()}
 
 
 def results_frame(runs: Runs, rows: list[Row], datasets: list[str]) -> pd.DataFrame:
@@ -97,10 +97,9 @@ def results_frame(runs: Runs, rows: list[Row], datasets: list[str]) -> pd.DataFr
     for row in rows:
         for dataset in datasets:
             for seed, record in runs.get((row.key, dataset), {}).items():
-                entry = {key: record.get(key, math.nan) for key in RESULTS_COLUMNS}
-                entry.update(model=row.method, encoder=row.encoder, seed=seed, dataset=dataset,
-                             model_name=model_name(row.method), dataset_name=names[dataset],
-                             top1=as_float(record.get("top1")))
+                entry = {key: getattr(record, key, math.nan) for key in RESULTS_COLUMNS}
+                entry.update(method=row.method, encoder=row.encoder, seed=seed, dataset=dataset,
+                             method_name=method_name(row.method), dataset_name=names[dataset])
                 out.append(entry)
     frame = pd.DataFrame(out, columns=RESULTS_COLUMNS)
     # Integers with a gap (the raw pixels have no seed), not floats: the CSV reads "seed 2", not "2.0".
@@ -115,8 +114,8 @@ def summary_frame(runs: Runs, rows: list[Row], datasets: list[str]) -> pd.DataFr
     for row in rows:
         for dataset in datasets:
             s = spread(list(top1_by_seed(runs, row, dataset).values()))
-            out.append({"model": row.method, "encoder": row.encoder, "dataset": dataset,
-                        "model_name": model_name(row.method), "dataset_name": names[dataset], "seeds": s.n,
+            out.append({"method": row.method, "encoder": row.encoder, "dataset": dataset,
+                        "method_name": method_name(row.method), "dataset_name": names[dataset], "seeds": s.n,
                         "top1_mean": s.mean, "top1_std": s.std,
                         # The paper probes the target encoder.
                         "paper_top1": paper_top1(row.method, dataset) if row.encoder == "target" else math.nan})
@@ -171,10 +170,10 @@ def results_table_md(summary: pd.DataFrame, rows: list[Row], datasets: list[str]
     for dataset in datasets:
         name = summary.loc[summary["dataset"] == dataset, "dataset_name"].iloc[0]
         header += [f"{name}", f"{name} paper"]
-    by_key = summary.set_index(["model", "encoder", "dataset"])
+    by_key = summary.set_index(["method", "encoder", "dataset"])
     lines = []
     for row in rows:
-        cells = [model_name(row.method), row.encoder if row.pretrained else DASH]
+        cells = [method_name(row.method), row.encoder if row.pretrained else DASH]
         for dataset in datasets:
             mean, std, paper = by_key.loc[(row.method, row.encoder, dataset), ["top1_mean", "top1_std", "paper_top1"]]
             cells += [fmt_mean_std(mean, std), fmt_paper(paper)]
@@ -219,13 +218,13 @@ def data_table_md(runs: Runs, datasets: list[str]) -> str:
     names = dataset_names(runs, datasets)
     lines = []
     for dataset in datasets:
-        # Every model is probed on the same prepared data; the first record that describes it will do.
+        # Every method is probed on the same prepared data; the first record that describes it will do.
         records = [r for (_, d), by_seed in runs.items() if d == dataset for r in by_seed.values()]
-        probe = next((r for r in records if r.get("data")), records[0] if records else {})
-        data = probe.get("data") or {}
+        probe = next((r for r in records if r.data), records[0] if records else None)
+        data = probe.data if probe else {}
         listed = data.get("listed") or {}
-        n_train = as_float(probe.get("n_train")) + as_float(probe.get("n_val"))
-        n_test = as_float(probe.get("n_test"))
+        n_train = probe.n_train + probe.n_val if probe and probe.n_test else math.nan
+        n_test = probe.n_test if probe and probe.n_test else math.nan
         per_class = {split: int(data.get(f"{split}_per_class", 0)) for split in ("train", "test")}
         lines.append([
             names[dataset],
@@ -233,7 +232,7 @@ def data_table_md(runs: Runs, datasets: list[str]) -> str:
             _source_text(data.get("source", [])),
             DASH if math.isnan(n_train) else _count(int(n_train), per_class["train"], listed.get("train")),
             DASH if math.isnan(n_test) else _count(int(n_test), per_class["test"], listed.get("test")),
-            str(probe.get("num_classes", DASH)),
+            str(probe.num_classes) if probe and probe.num_classes else DASH,
         ])
     return markdown_table(header, lines, align_right_from=3)
 
@@ -273,13 +272,13 @@ def pretrain_table_md(facts: Mapping[str, Mapping[int, dict[str, float]]], runs:
     for row in (r for r in rows if r.method != PIXELS):
         mean, _ = mean_facts(facts.get(row.method, {}))
         own = by_key[row.method].facts
-        cells = [model_name(row.method), row.encoder if row.pretrained else DASH,
+        cells = [method_name(row.method), row.encoder if row.pretrained else DASH,
                  _fmt_or_dash(mean.get("img_per_s", math.nan), "{:,.0f}"),
                  fmt_duration(mean.get("wall_s", math.nan)),
                  _fmt_or_dash(mean.get("steps", math.nan), "{:,.0f}")]
         cells += [_fmt_or_dash(mean.get(key, math.nan) if key in own else math.nan, fact.format)
                   for key, fact in columns.items()]
-        cells += [_fmt_or_dash(spread([as_float(r.get("multi_information"))
+        cells += [_fmt_or_dash(spread([r.multi_information
                                        for r in runs.get((row.key, d), {}).values()]).mean, "{:.2f}")
                   for d in datasets]
         lines.append(cells)
@@ -287,17 +286,17 @@ def pretrain_table_md(facts: Mapping[str, Mapping[int, dict[str, float]]], runs:
 
 
 DIAGNOSTICS = (("feature_std", "{:.3f}"), ("effective_rank", "{:.1f}"), ("position_share", "{:.1%}"),
-               ("position_loss", "{:.4f}"), ("final_loss", "{:.4f}"), ("ema_init_share", "{:.1%}"))
+               ("position_loss", "{:.4f}"), ("final_loss_jepa", "{:.4f}"), ("ema_init_share", "{:.1%}"))
 
 
-def diagnostics_table_md(facts: Mapping[str, Mapping[int, dict[str, float]]], models: list[str]) -> str:
+def diagnostics_table_md(facts: Mapping[str, Mapping[int, dict[str, float]]], method_keys: list[str]) -> str:
     """Collapse and positional-shortcut signals of every method's target encoder, mean +- std over seeds."""
     header = ["Model", "feature std", "effective rank", "position share", "position-mean loss", "final JEPA loss",
               "EMA init share"]
     lines = []
-    for model in models:
-        mean, std = mean_facts(facts.get(model, {}))
-        lines.append([model_name(model)] + [_fmt_spread(mean.get(key, math.nan), std.get(key, math.nan), spec)
+    for method in method_keys:
+        mean, std = mean_facts(facts.get(method, {}))
+        lines.append([method_name(method)] + [_fmt_spread(mean.get(key, math.nan), std.get(key, math.nan), spec)
                                             for key, spec in DIAGNOSTICS])
     return markdown_table(header, lines)
 
@@ -321,12 +320,12 @@ def probe_check_md(runs: Runs, rows: list[Row], datasets: list[str]) -> str:
         for dataset in datasets:
             for seed, probe in runs.get((row.key, dataset), {}).items():
                 where = f"{row_label(row)}{'' if seed is None else f' seed {seed}'} on {names[dataset]}"
-                if "converged" not in probe:
+                if probe.converged is None:
                     unchecked.append(where)
                     continue
-                problems = [what for what, bad in (("penalty on an edge of the searched grid", probe.get("on_edge")),
-                                                    ("fit not converged", not probe.get("converged")),
-                                                    ("top-1 is NaN", math.isnan(as_float(probe.get("top1")))))
+                problems = [what for what, bad in (("penalty on an edge of the searched grid", probe.on_edge),
+                                                    ("fit not converged", not probe.converged),
+                                                    ("top-1 is NaN", math.isnan(probe.top1)))
                             if bad]
                 if problems:
                     flagged.append(f"{where}: {' and '.join(problems)}")

@@ -55,10 +55,10 @@ def _retry(fn, *args, attempts: int = 5, **kwargs):
 class Run:
     """A stage's MLflow run, or a no-op when tracking is off. Use as a context manager."""
 
-    def __init__(self, stage: str, model: str | None = None, dataset: str | None = None,
+    def __init__(self, stage: str, method: str | None = None, dataset: str | None = None,
                  seed: int | None = None, params: dict | None = None, run_id: str | None = None,
                  encoder: str | None = None):
-        self.stage, self.model, self.dataset, self.seed, self.encoder = stage, model, dataset, seed, encoder
+        self.stage, self.method, self.dataset, self.seed, self.encoder = stage, method, dataset, seed, encoder
         self.params = params or {}
         self.run_id = run_id
         self._mlflow = None
@@ -78,11 +78,11 @@ class Run:
         else:
             experiment_id = experiment.experiment_id
         tags = {"dvc_exp": dvc_experiment(), "dvc_baseline_rev": baseline_rev(), "stage": self.stage}
-        for key in ("model", "dataset", "seed", "encoder"):
+        for key in ("method", "dataset", "seed", "encoder"):
             if getattr(self, key) is not None:
                 tags[key] = str(getattr(self, key))
         seed = None if self.seed is None else f"seed{self.seed}"
-        name = "/".join(str(p) for p in (dvc_experiment(), self.stage, self.model, seed, self.encoder, self.dataset)
+        name = "/".join(str(p) for p in (dvc_experiment(), self.stage, self.method, seed, self.encoder, self.dataset)
                         if p)
         if self.run_id and not _run_exists(mlflow, self.run_id):
             # The checkpoint remembers a run this store does not hold (another store, or a deleted db).
@@ -125,7 +125,7 @@ def _short(value) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def print_compare_links(models: list[str], datasets: list[str]) -> None:
+def print_compare_links(method_keys: list[str], datasets: list[str]) -> None:
     """Where, in `mlflow ui`, this DVC experiment's probe runs (every seed and encoder) sit side by side.
 
     A method whose probe DVC took from its cache (e.g. JEPA in a `-S sparsity.lambda=...` experiment)
@@ -145,8 +145,8 @@ def print_compare_links(models: list[str], datasets: list[str]) -> None:
     print(f"  all runs:  {base}/experiments/{experiment.experiment_id}/runs")
     for dataset in datasets:
         ids = []
-        for model in models:
-            match = [r for r in runs if r.data.tags.get("model") == model and r.data.tags.get("dataset") == dataset]
+        for method in method_keys:
+            match = [r for r in runs if r.data.tags.get("method") == method and r.data.tags.get("dataset") == dataset]
             own = [r for r in match if r.data.tags.get("dvc_exp") == this_exp]
             newest = {}  # one run per (seed, encoder): the newest, this experiment's first
             for r in own + match:
