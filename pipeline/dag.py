@@ -39,7 +39,7 @@ HEADERS = {
 # raw -> prepared -> encoders -> features -> probes -> report: one stage per arrow, per dataset
 # (params.yaml's data.probe) for preparation and per method (the registry) after it; a method's stages
 # run every seed and every probed dataset in one process, since starting a stage (imports) costs
-# seconds. The raw-pixel reference has its own extract and probe stage.
+# seconds. The pixel controls (raw, PCA, random projection) have their own extract and probe stage.
 # Each stage declares the params it reads and the code its command imports, so a change re-runs
 # exactly what it affects: `dvc exp run -S sparsity.lambda=0.1` re-runs SparseJEPA's branch and the
 # report, nothing else. pipeline/runtime (progress bars, Ctrl-C, MLflow) cannot change an output and is
@@ -54,6 +54,15 @@ HEADERS = {
 #   dvc exp run ladder/dvc.yaml        (or dvc repro ladder/dvc.yaml)
 # It shares the default pipeline's prepared data and params.yaml; JEPA and SparseJEPA resume from the
 # default pipeline's finished checkpoints (same params and code), so only the new rungs pretrain.
+""",
+    "bases": """\
+# Written by `python -m pipeline.dag` (see dvc.yaml); do not edit.
+# JEPA's anti-collapse bases: the default pipeline's stage templates over the registry's `bases` methods
+# (JEPA, JEPA + VICReg, JEPA + SIGReg) with the pixel controls and the untrained reference, writing under
+# data/bases and reports/bases (its report: reports/bases/results.md). `dvc repro` (dvc.yaml) leaves it
+# out; run it with
+#   dvc exp run bases/dvc.yaml         (or dvc repro bases/dvc.yaml)
+# JEPA resumes from the default pipeline's finished checkpoints (same params and code).
 """,
 }
 
@@ -118,7 +127,8 @@ class Templates:
                            [f"{self.data}/models/{m.key}", *_not_cached([f"{self.reports}/pretrain/{m.key}"])])
 
     def extract(self, key: str) -> dict:
-        blocks = ["data"] if key == PIXELS else ["seeds", "data", "extract"]
+        # The pixel controls' projections are as wide as the encoders' features, which the model makes.
+        blocks = ["seeds", "data", "model", "extract"] if key == PIXELS else ["seeds", "data", "extract"]
         models = [] if key == PIXELS else [f"{self.data}/models/{key}"]
         return self._stage(f"python -m stages.extract {key}", _code(["stages.extract"], blocks) + models +
                            ["data/prepared"], blocks, [f"{self.data}/features/{key}"])
@@ -130,7 +140,7 @@ class Templates:
                            _not_cached([f"{self.reports}/probe/{key}"]))
 
     def report(self) -> dict:
-        blocks = ["seeds", "data", "report"]
+        blocks = ["seeds", "data", "probe", "report"]
         templates = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "pipeline/report").iterdir()
                            if p.is_file() and p.suffix not in (".py", ".pyc"))
         # The group figure's training images; the default pipeline's report also draws the collected sweeps.
@@ -172,7 +182,7 @@ def render(under: str | None) -> str:
 
 
 def main(argv: list[str] | None = None, root: Path = REPO) -> int:
-    parser = argparse.ArgumentParser(description="Write dvc.yaml and ladder/dvc.yaml from the method registry.")
+    parser = argparse.ArgumentParser(description="Write dvc.yaml, ladder/dvc.yaml and bases/dvc.yaml from the method registry.")
     parser.add_argument("--check", action="store_true", help="exit 1 if a committed file differs, write nothing")
     args = parser.parse_args(argv)
     stale = []

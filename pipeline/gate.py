@@ -3,8 +3,8 @@
     python -m pipeline.gate                      # exit 0 pass, 1 regression, 2 unusable baseline/args
     python -m pipeline.gate --update [--tolerance T]   # refresh the baseline after an intended change
 
-A probe is a cell of the results table: `<method>/<encoder>/<dataset>` (its seeds averaged) or
-`pixels/<dataset>`. The baseline (reports/ci_baseline.json) looks like
+A probe is a cell of the results table: `<method>/<encoder>/<dataset>` (its seeds averaged) or a pixel
+control's `pixels/<control>/<dataset>`. The baseline (reports/ci_baseline.json) looks like
     {"tolerance": 0.5, "probes": {"<method>/target/fashion_mnist": {"top1": 80.2, "std": 0.4, "seeds": 3}, ...}}
 A probe fails when it is missing, NaN, or its mean falls more than its tolerance below the baseline
 mean; improvements pass. The tolerance comes from the committed seed spread: the 95% t half-width of
@@ -83,7 +83,8 @@ def validate_baseline(obj, source: str = "baseline") -> dict:
             # An older one-seed baseline ('<method>/<dataset>') lands here: every probe would read as
             # MISSING beside a 'new' twin, a misleading regression report instead of this one line.
             raise PipelineError(f"{source} probe {key!r} must be named '<method>/<encoder>/<dataset>' "
-                                f"(encoder {' or '.join(artifacts.ENCODERS)}) or '{artifacts.PIXELS}/<dataset>' "
+                                f"(encoder {' or '.join(artifacts.ENCODERS)}) or '{artifacts.PIXELS}/<control>/<dataset>' "
+                                f"(control {' or '.join(artifacts.CONTROLS)}) "
                                 f"and map to {{'top1': ...}}; {fix}")
         if not _number(entry.get("top1")):
             raise PipelineError(f"{source} probe {key!r} needs a finite 'top1', got {entry.get('top1')!r}; {fix}")
@@ -105,11 +106,11 @@ def validate_baseline(obj, source: str = "baseline") -> dict:
 
 
 def _probe_key_ok(key: str) -> bool:
-    """The names probe_key gives: '<method>/<encoder>/<dataset>' or 'pixels/<dataset>'."""
+    """The names probe_key gives: '<method>/<encoder>/<dataset>' or 'pixels/<control>/<dataset>'."""
     parts = key.split("/")
-    if len(parts) == 2:
-        return parts[0] == artifacts.PIXELS and bool(parts[1])
-    return len(parts) == 3 and all(parts) and parts[1] in artifacts.ENCODERS
+    if len(parts) != 3 or not all(parts):
+        return False
+    return parts[1] in (artifacts.CONTROLS if parts[0] == artifacts.PIXELS else artifacts.ENCODERS)
 
 
 def probe_tolerance(entry: dict, floor: float) -> float:
@@ -243,12 +244,13 @@ def load_baseline(path: Path) -> dict:
 
 
 def probe_key(relative: Path) -> str | None:
-    """The table cell a record belongs to: <method>/seed<k>/<encoder>/<dataset>.json -> '<method>/<encoder>/<dataset>',
-    pixels/<dataset>.json -> 'pixels/<dataset>'; None for a file of another shape."""
+    """The table cell a record belongs to: <method>/seed<k>/<encoder>/<dataset>.json -> '<method>/<encoder>/<dataset>'
+    (a pixel control drawn per seed alike), pixels/<control>/<dataset>.json -> 'pixels/<control>/<dataset>'; None
+    for a file of another shape."""
     parts = relative.with_suffix("").parts
     if len(parts) == 4 and parts[1].startswith("seed"):
         return f"{parts[0]}/{parts[2]}/{parts[3]}"
-    if len(parts) == 2 and parts[0] == artifacts.PIXELS:
+    if len(parts) == 3 and parts[0] == artifacts.PIXELS and parts[1] in artifacts.CONTROLS:
         return "/".join(parts)
     return None
 

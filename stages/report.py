@@ -1,7 +1,8 @@
 """DVC stage `report`: the results table with seed statistics, pretraining facts and figures under reports/.
 
-Usage: python -m stages.report [--under ladder]   (rows: raw pixels, then the method registry's order, or
-its ablation ladder's with --under ladder, read from and written under reports/ladder; columns: data.probe)
+Usage: python -m stages.report [--under <name>]   (rows: the pixel controls, then the method registry's order,
+or another pipeline's (ladder, bases) with --under <name>, read from and written under reports/<name>; columns:
+data.probe)
 Also logs the table and figures to MLflow and prints where to compare the runs in its UI.
 """
 from pipeline import artifacts, methods
@@ -15,12 +16,12 @@ from pipeline.runtime.cli import run_stage
 def main(argv: list[str]) -> None:
     args, roots = artifacts.split_under(argv)
     if args:
-        raise PipelineError("usage: python -m stages.report [--under ladder]")
+        raise PipelineError("usage: python -m stages.report [--under <name>]")
     under = argv[-1] if argv else None  # split_under took `--under <name>`, the last two arguments
-    params = load_params(["seeds", "data", "report"])
+    params = load_params(["seeds", "data", "probe", "report"])
     method_list, seeds = methods.pipeline_methods(under), list(params.seeds)
     keys = [m.key for m in method_list]
-    setting = Setting(seeds, list(params.data.probe), params.data.pretrain, params.report)
+    setting = Setting(seeds, list(params.data.probe), params.data.pretrain, params.report, params.probe)
     out = build_report(roots.reports, method_list, setting, environment(params.data.pretrain, keys, seeds,
                                                                         roots.reports))
     for path in out["written"].values():

@@ -25,11 +25,18 @@ def test_paths_are_the_documented_layout():
     assert artifacts.encoder_path("jepa", 2, "context") == Path("data/models/jepa/seed2/context.pt")
     assert artifacts.features_path("jepa", "cifar100", 0, "context") == Path(
         "data/features/jepa/seed0/context/cifar100.npz")
-    assert artifacts.features_path("pixels", "cifar100") == Path("data/features/pixels/cifar100.npz")
+    assert artifacts.features_path("pixels", "cifar100", encoder="raw") == Path("data/features/pixels/raw/cifar100.npz")
+    assert artifacts.features_path("pixels", "cifar100", 2, "gaussian") == Path(
+        "data/features/pixels/seed2/gaussian/cifar100.npz")
+    with pytest.raises(PipelineError, match="drawn per seed"):
+        artifacts.features_path("pixels", "cifar100", encoder="gaussian")  # a drawn control needs its seed
+    with pytest.raises(PipelineError, match="not a pixel control"):
+        artifacts.features_path("pixels", "cifar100", 0, "target")
     assert artifacts.summary_path("jepa", 1) == Path("reports/pretrain/jepa/seed1/summary.json")
     assert artifacts.probe_path("jepa", "cifar100", 0, "target", Path("/r")) == Path(
         "/r/probe/jepa/seed0/target/cifar100.json")
-    assert artifacts.probe_path("pixels", "cifar100", reports=Path("/r")) == Path("/r/probe/pixels/cifar100.json")
+    assert artifacts.probe_path("pixels", "cifar100", encoder="pca", reports=Path("/r")) == Path(
+        "/r/probe/pixels/pca/cifar100.json")
     # Each stage's output folder holds exactly that stage's files.
     assert artifacts.models_dir("jepa") in artifacts.encoder_path("jepa", 0).parents
     assert artifacts.method_features_dir("jepa") in artifacts.features_path("jepa", "cifar100", 0).parents
@@ -88,7 +95,9 @@ def test_features_round_trip(tmp_path):
 
 def test_records_round_trip(tmp_path):
     record = ProbeRecord(method="jepa", seed=0, encoder="target", dataset="toy", top1=71.5, val_top1=72.0, l2=1e-3,
-                         grad_norm=1e-7, converged=True, multi_information=3.5, grid=[{"l2": 0.1, "val_top1": 70.0}], data={"display_name": "Toy"})
+                         grad_norm=1e-7, converged=True, multi_information=3.5, grid=[{"l2": 0.1, "val_top1": 70.0}], data={"display_name": "Toy"},
+                         knn_top1=70.0, knn_val_top1=71.0,
+                         low_label={"10": {"top1": [50.0, 52.0], "val_top1": [51.0, 53.0], "l2": [0.1, 1.0]}})
     write_probe(tmp_path / "p.json", record)
     assert read_probe(tmp_path / "p.json") == record
     assert list(json.loads((tmp_path / "p.json").read_text()))[:4] == ["method", "seed", "encoder", "dataset"]

@@ -73,16 +73,16 @@ def test_improvement_passes() -> None:
 
 
 def test_probe_not_in_baseline_is_reported_but_not_gated() -> None:
-    rows = compare(BASELINE, {**GOOD, "random/target/cifar100": 1.0, "pixels/cifar100": 2.0})
-    assert _statuses(rows)["random/target/cifar100"] == "new" and _statuses(rows)["pixels/cifar100"] == "new"
+    rows = compare(BASELINE, {**GOOD, "random/target/cifar100": 1.0, "pixels/raw/cifar100": 2.0})
+    assert _statuses(rows)["random/target/cifar100"] == "new" and _statuses(rows)["pixels/raw/cifar100"] == "new"
     assert gate_passed(rows)
 
 
 def test_the_context_encoder_and_the_pixels_are_gated_like_any_probe() -> None:
     baseline = {"tolerance": 1.0,
-                "probes": {"jepa/context/cifar100": {"top1": 42.0}, "pixels/cifar100": {"top1": 20.0}}}
-    rows = compare(baseline, {"jepa/context/cifar100": 40.0, "pixels/cifar100": 20.0})
-    assert _statuses(rows) == {"jepa/context/cifar100": "DROP", "pixels/cifar100": "ok"}
+                "probes": {"jepa/context/cifar100": {"top1": 42.0}, "pixels/raw/cifar100": {"top1": 20.0}}}
+    rows = compare(baseline, {"jepa/context/cifar100": 40.0, "pixels/raw/cifar100": 20.0})
+    assert _statuses(rows) == {"jepa/context/cifar100": "DROP", "pixels/raw/cifar100": "ok"}
 
 
 # ------------------------------------------------------------------------------ tolerance from the seed spread
@@ -138,7 +138,7 @@ def test_pretrained_model_no_better_than_random_fails_when_a_gain_is_required():
 def test_min_gain_checks_every_pretrained_target_encoder_but_not_the_references():
     baseline = {"tolerance": 50.0, "min_gain_over_random": 3.0, "probes": {"jepa/target/fashion_mnist": {"top1": 70}}}
     rows = compare(baseline, {"random/target/fashion_mnist": 64.0, "jepa/target/fashion_mnist": 70.0,
-                              "jepa/context/fashion_mnist": 65.0, "pixels/fashion_mnist": 60.0})
+                              "jepa/context/fashion_mnist": 65.0, "pixels/raw/fashion_mnist": 60.0})
     gains = {r.probe: r.status for r in rows if " minus " in r.probe}
     # The raw pixels and the context encoder are references, not the probed encoder: no gain over random
     # is asked of them (the context encoder, 1 point under random here, is reported, not gated).
@@ -162,19 +162,16 @@ def test_min_gain_per_dataset_checks_only_the_datasets_named():
 # ------------------------------------------------------------------------------ load_results()
 
 def _write_runs(folder: Path, runs: dict[str, list[float]]) -> Path:
-    """Probe records in artifacts.probe_path's layout: 'm/e/d' -> one record per seed, 'pixels/d' -> one."""
+    """Probe records in artifacts.probe_path's layout: 'm/e/d' -> one record per seed, a pixel control drawn
+    once ('pixels/raw/d') -> one."""
     for key, values in runs.items():
-        parts = key.split("/")
-        if parts[0] == artifacts.PIXELS:
-            method, encoder, dataset = artifacts.PIXELS, artifacts.PIXELS, parts[1]
-            paths = [artifacts.probe_path(artifacts.PIXELS, parts[1], reports=folder.parent)]
-        else:
-            method, encoder, dataset = parts
-            paths = [artifacts.probe_path(method, dataset, seed, encoder, folder.parent) for seed in range(len(values))]
-        for seed, (path, top1) in enumerate(zip(paths, values)):
+        method, encoder, dataset = key.split("/")
+        seeds = artifacts.control_seeds(encoder, tuple(range(len(values)))) if method == artifacts.PIXELS \
+            else range(len(values))
+        for seed, top1 in zip(seeds, values):
+            path = artifacts.probe_path(method, dataset, seed, encoder, folder.parent)
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_probe(path, ProbeRecord(method=method, seed=None if method == artifacts.PIXELS else seed,
-                                          encoder=encoder, dataset=dataset, top1=top1))
+            write_probe(path, ProbeRecord(method=method, seed=seed, encoder=encoder, dataset=dataset, top1=top1))
     return folder
 
 
@@ -183,34 +180,39 @@ def test_probe_layout_matches_artifacts() -> None:
     root = artifacts.probe_dir(Path("r"))
     assert artifacts.probe_path("jepa", "cifar100", 2, "context", Path("r")).relative_to(root).parts == (
         "jepa", "seed2", "context", "cifar100.json")
-    assert artifacts.probe_path(artifacts.PIXELS, "cifar100", reports=Path("r")).relative_to(root).parts == (
-        "pixels", "cifar100.json")
+    assert artifacts.probe_path(artifacts.PIXELS, "cifar100", encoder="raw", reports=Path("r")).relative_to(
+        root).parts == ("pixels", "raw", "cifar100.json")
+    assert artifacts.probe_path(artifacts.PIXELS, "cifar100", 1, "gaussian", Path("r")).relative_to(root).parts == (
+        "pixels", "seed1", "gaussian", "cifar100.json")
 
 
 def test_load_results_groups_seeds_per_probe(tmp_path: Path) -> None:
     results = _write_runs(tmp_path / "probe", {"jepa/target/cifar100": [40.0, 41.0, 42.0],
                                                "jepa/context/cifar100": [38.0, 39.0, 40.0],
                                                "random/target/cifar100": [12.0, 13.0, 14.0],
-                                               "pixels/cifar100": [20.0]})
+                                               "pixels/raw/cifar100": [20.0],
+                                               "pixels/gaussian/cifar100": [18.0, 19.0, 20.0]})
     runs = load_results(results)
     assert {k: sorted(v) for k, v in runs.items()} == {"jepa/target/cifar100": [40.0, 41.0, 42.0],
                                                        "jepa/context/cifar100": [38.0, 39.0, 40.0],
                                                        "random/target/cifar100": [12.0, 13.0, 14.0],
-                                                       "pixels/cifar100": [20.0]}
+                                                       "pixels/raw/cifar100": [20.0],
+                                                       "pixels/gaussian/cifar100": [18.0, 19.0, 20.0]}
     assert means(runs) == {"jepa/target/cifar100": 41.0, "jepa/context/cifar100": 39.0,
-                           "random/target/cifar100": 13.0, "pixels/cifar100": 20.0}
+                           "random/target/cifar100": 13.0, "pixels/raw/cifar100": 20.0,
+                           "pixels/gaussian/cifar100": 19.0}
 
 
 def test_load_results_reads_a_damaged_record_as_nan(tmp_path: Path) -> None:
-    results = _write_runs(tmp_path / "probe", {"jepa/target/cifar100": [40.0, 41.0, 42.0], "pixels/cifar100": [20.0]})
+    results = _write_runs(tmp_path / "probe", {"jepa/target/cifar100": [40.0, 41.0, 42.0], "pixels/raw/cifar100": [20.0]})
     (results / "jepa" / "seed1" / "target" / "cifar100.json").write_text("{not json")
-    (results / "pixels" / "cifar100.json").write_text('{"method": "pixels", "encoder": "pixels", "dataset": "cifar100", '
+    (results / "pixels" / "raw" / "cifar100.json").write_text('{"method": "pixels", "encoder": "raw", "dataset": "cifar100", '
                                                       '"top1": null}')
     runs = load_results(results)
     assert len(runs["jepa/target/cifar100"]) == 3 and sum(math.isnan(v) for v in runs["jepa/target/cifar100"]) == 1
-    assert math.isnan(runs["pixels/cifar100"][0])
+    assert math.isnan(runs["pixels/raw/cifar100"][0])
     # One damaged seed fails its probe, not the whole check.
-    assert {k: math.isnan(v) for k, v in means(runs).items()} == {"jepa/target/cifar100": True, "pixels/cifar100": True}
+    assert {k: math.isnan(v) for k, v in means(runs).items()} == {"jepa/target/cifar100": True, "pixels/raw/cifar100": True}
 
 
 def test_load_results_ignores_files_of_another_shape(tmp_path: Path) -> None:
@@ -218,7 +220,7 @@ def test_load_results_ignores_files_of_another_shape(tmp_path: Path) -> None:
     for stray in ("jepa/cifar100.json",                  # the one-seed layout
                   "jepa/seed0/cifar100.json",            # no encoder folder
                   "jepa/run0/target/cifar100.json",      # not a seed folder
-                  "notes.json", "pixels/extra/cifar100.json", "jepa/seed0/target/grid/cifar100.json"):
+                  "notes.json", "pixels/extra/cifar100.json", "pixels/cifar100.json", "jepa/seed0/target/grid/cifar100.json"):
         path = results / stray
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text('{"top1": 99.0}')
@@ -231,10 +233,10 @@ def test_updated_baseline_writes_mean_std_and_seeds_and_keeps_overrides() -> Non
     old = {"tolerance": 0.5, "min_gain_over_random": {"fashion_mnist": 1.0},
            "probes": {"jepa/target/cifar100": {"top1": 40.0, "std": 9.0, "seeds": 3, "tolerance": 3.0},
                       "gone/target/cifar100": {"top1": 1.0}}}
-    new = updated_baseline(old, {"jepa/target/cifar100": [41.0, 42.0, 43.0], "pixels/cifar100": [20.0]}, None)
+    new = updated_baseline(old, {"jepa/target/cifar100": [41.0, 42.0, 43.0], "pixels/raw/cifar100": [20.0]}, None)
     assert new == {"tolerance": 0.5, "min_gain_over_random": {"fashion_mnist": 1.0}, "probes": {
         "jepa/target/cifar100": {"top1": 42.0, "seeds": 3, "std": 1.0, "tolerance": 3.0},
-        "pixels/cifar100": {"top1": 20.0, "seeds": 1},  # one run: no std to record
+        "pixels/raw/cifar100": {"top1": 20.0, "seeds": 1},  # one run: no std to record
     }}
 
 
@@ -334,16 +336,16 @@ def test_bad_baseline_exits_2_with_one_line(files, content, capsys) -> None:
 def test_update_writes_baseline_and_reports_changes(files, capsys) -> None:
     baseline, results = files
     _write_runs(results, {"jepa/target/cifar100": [40.5, 41.5, 42.5], "random/target/cifar100": [4.0, 5.0, 6.0],
-                          "pixels/cifar100": [20.0]})
+                          "pixels/raw/cifar100": [20.0]})
     assert _main(baseline, results, "--update", "--tolerance", "0.5") == 0
     out = capsys.readouterr().out
     assert "changed jepa/target/cifar100: 40.00 -> 41.50 (+1.50)" in out
-    assert "added   random/target/cifar100: 5.00" in out and "added   pixels/cifar100: 20.00" in out
+    assert "added   random/target/cifar100: 5.00" in out and "added   pixels/raw/cifar100: 20.00" in out
     assert "tolerance" in out
     written = json.loads(baseline.read_text())
     assert written["tolerance"] == 0.5
     assert written["probes"]["jepa/target/cifar100"] == {"top1": 41.5, "seeds": 3, "std": 1.0}
-    assert written["probes"]["pixels/cifar100"] == {"top1": 20.0, "seeds": 1}
+    assert written["probes"]["pixels/raw/cifar100"] == {"top1": 20.0, "seeds": 1}
     # The override is kept; the spread is refreshed from the runs.
     assert written["probes"]["sparse_jepa/target/cifar100"] == {"top1": 45.0, "seeds": 3, "std": 1.0, "tolerance": 3.0}
     assert _main(baseline, results) == 0

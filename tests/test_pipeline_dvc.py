@@ -117,7 +117,8 @@ def project(tmp_path_factory):
 def test_repro_runs_every_stage_and_writes_the_report(project):
     root = project["root"]
     assert set(JEPA_STAGES) | set(SPARSE_STAGES) <= ran_stages(project["repro"])
-    records = [root / "reports/probe/pixels/fashion_mnist.json"]
+    records = [root / "reports/probe/pixels/raw/fashion_mnist.json", root / "reports/probe/pixels/pca/fashion_mnist.json"]
+    records += [root / f"reports/probe/pixels/seed{seed}/gaussian/fashion_mnist.json" for seed in (0, 1)]
     for model in ("random", "jepa", "sparse_jepa", "toy"):
         for seed in (0, 1):
             for encoder in (("target",) if model == "random" else ("target", "context")):
@@ -128,11 +129,16 @@ def test_repro_runs_every_stage_and_writes_the_report(project):
         assert 0 <= probe["top1"] <= 100 and probe["n_test"] == 10000 and probe["n_train"] + probe["n_val"] == 80
         assert probe["data"]["train_per_class"] == 8 and probe["data"]["listed"] == {"train": 60000, "test": 10000}
     assert json.loads(records[0].read_text())["feature_dim"] == 24 * 24  # grey: one channel of raw pixels
-    seeds = {json.loads(p.read_text())["seed"] for p in records[1:]}
-    assert seeds == {0, 1}
+    # The projections are as wide as the encoders' features.
+    width = json.loads(records[-1].read_text())["feature_dim"]
+    assert [json.loads(p.read_text())["feature_dim"] for p in records[1:4]] == [width] * 3
+    seeds = {json.loads(p.read_text())["seed"] for p in records[2:]}
+    assert seeds == {0, 1} and json.loads(records[1].read_text())["seed"] is None
+    assert all(json.loads(p.read_text())["knn_top1"] >= 0 for p in records)
     table = (root / "reports/results.md").read_text()
     assert "SparseJEPA" in table and "FashionMNIST" in table and "| Toy JEPA | context |" in table
     assert "| Raw pixels | — |" in table and "Toy JEPA target − JEPA target" in table
+    assert "| PCA of pixels | — |" in table and "| Random projection of pixels | — |" in table
     assert "| 80 (8 per class of 60,000) | 10,000 (all) | 10 |" in table
     for figure in ("column_norms_sparse_jepa", "pretrain_curves", "probe_seeds"):
         assert (root / f"reports/figures/{figure}.png").stat().st_size > 1000
@@ -174,7 +180,7 @@ def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
         tags.setdefault(run_uuid, {})[key] = value
     probes = {(t.get("dvc_exp"), t.get("method")): run for run, t in tags.items() if t.get("stage") == "probe"}
     seeds = {(t.get("method"), t.get("seed"), t.get("encoder")) for t in tags.values() if t.get("stage") == "probe"}
-    assert {("jepa", "0", "context"), ("jepa", "1", "target"), ("pixels", None, "pixels")} <= seeds
+    assert {("jepa", "0", "context"), ("jepa", "1", "target"), ("pixels", None, "raw"), ("pixels", "1", "gaussian")} <= seeds
     assert ("workspace", "jepa") in probes and ("workspace", "sparse_jepa") in probes
     exp_names = {t["dvc_exp"] for t in tags.values()} - {"workspace"}
     assert len(exp_names) == 1  # the `dvc exp run` experiment's runs carry its name

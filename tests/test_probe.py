@@ -84,7 +84,8 @@ def test_a_best_penalty_on_the_grid_edge_widens_the_search_then_is_flagged(monke
     from pipeline.eval import probe
 
     # A stand-in fit whose validation top-1 peaks at `peak` (log scale), so the search alone is tested.
-    monkeypatch.setattr(probe, "fit", lambda x, y, k, l2, cfg, start=None: probe.Fit(l2, None, 1, 0.0, True))
+    monkeypatch.setattr(probe, "covariance_eig", lambda x: None)
+    monkeypatch.setattr(probe, "fit", lambda x, y, k, l2, cfg, start=None, eig=None: probe.Fit(l2, None, 1, 0.0, True))
     monkeypatch.setattr(probe, "accuracy", lambda f, x, y: -abs(math.log10(f.w / peak)))
     best, _, trials, edge = probe.search(None, None, None, None, 2, dataclasses.replace(CFG, l2=grid, widen=2))
     assert sorted(trials) == pytest.approx(tried) and best == pytest.approx(chosen) and edge is on_edge
@@ -98,7 +99,8 @@ def test_the_path_stops_once_validation_has_fallen_patience_times(monkeypatch, p
     from pipeline.eval import probe
 
     fitted = []
-    monkeypatch.setattr(probe, "fit", lambda x, y, k, l2, cfg, start=None: fitted.append(l2) or probe.Fit(l2, None, 1,
+    monkeypatch.setattr(probe, "covariance_eig", lambda x: None)
+    monkeypatch.setattr(probe, "fit", lambda x, y, k, l2, cfg, start=None, eig=None: fitted.append(l2) or probe.Fit(l2, None, 1,
                                                                                                            0.0, True))
     monkeypatch.setattr(probe, "accuracy", lambda f, x, y: -abs(math.log10(f.w / 1e-2)))
     grid = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0)
@@ -125,7 +127,8 @@ def test_the_path_stops_once_validation_has_fallen_patience_times(monkeypatch, p
 def test_ties_choose_the_middle_of_the_best_plateau(monkeypatch, grid, scores, widen, tried, chosen, on_edge):
     from pipeline.eval import probe
 
-    monkeypatch.setattr(probe, "fit", lambda x, y, k, l2, cfg, start=None: probe.Fit(l2, None, 1, 0.0, True))
+    monkeypatch.setattr(probe, "covariance_eig", lambda x: None)
+    monkeypatch.setattr(probe, "fit", lambda x, y, k, l2, cfg, start=None, eig=None: probe.Fit(l2, None, 1, 0.0, True))
     monkeypatch.setattr(probe, "accuracy",
                         lambda f, x, y: next((v for k, v in scores.items() if math.isclose(k, f.w)), 50.0))
     best, _, trials, edge = probe.search(None, None, None, None, 2, dataclasses.replace(CFG, l2=grid, widen=widen))

@@ -84,18 +84,25 @@ def test_the_recipe_rows_columns_are_the_base_ones_and_every_registry_methods_fa
     assert set(cols[len(recipe.BASE_COLUMNS):]) == own and {"zero_fraction", "groups_per_latent"} <= own
 
 
-def test_the_recipe_probe_pools_as_the_extract_block_says(monkeypatch):
+def test_the_recipe_probe_reads_validation_only_unless_asked_for_test(monkeypatch):
+    """Choices are made on validation: without --test the test images are never even encoded."""
     from types import SimpleNamespace
 
     from pipeline.bench import recipe
 
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(2).repeat(30)
+    feats = torch.randn(60, 4, generator=gen) + 3 * labels[:, None]  # two separable classes
     pooled = []
     monkeypatch.setattr(recipe, "pooled_features", lambda encoder, images, batch, layers, pooling, label: (
-        pooled.append(pooling) or torch.zeros(len(images), 2)))
-    monkeypatch.setattr(recipe, "run_probe", lambda *args: SimpleNamespace(top1=50.0, l2=1e-4, on_edge=False))
-    params = repo_params({"extract.pooling": "spatial_2x2"})
-    data = SimpleNamespace(train_images=torch.zeros(4, 8, 8, 3), test_images=torch.zeros(2, 8, 8, 3),
-                           train_labels=torch.zeros(4, dtype=torch.long).numpy(),
-                           test_labels=torch.zeros(2, dtype=torch.long).numpy(), num_classes=2)
-    assert recipe.probe(None, data, params) == (50.0, 1e-4, False)
-    assert pooled == ["spatial_2x2", "spatial_2x2"]
+        pooled.append((pooling, label)) or feats[:len(images)]))
+    params = repo_params({"extract.pooling": "spatial_2x2", "probe.l2": [1.0, 0.1], "probe.widen": 0})
+    data = SimpleNamespace(train_images=torch.zeros(60, 8, 8, 3), test_images=torch.zeros(20, 8, 8, 3),
+                           train_labels=labels.numpy(), test_labels=labels[:20].numpy(), num_classes=2)
+    found = recipe.probe(None, data, params, test=False)
+    assert pooled == [("spatial_2x2", "features train")] and "top1" not in found
+    assert found["val_top1"] == 100.0 and found["knn_val_top1"] == 100.0 and found["low_label_10_val_top1"] == 100.0
+    assert "low_label_100_val_top1" not in found  # 27 fitting images per class cannot supply 100
+    assert set(found) <= set(recipe.SCORES)
+    assert recipe.probe(None, data, params, test=True)["top1"] == 100.0
+    assert pooled[-1] == ("spatial_2x2", "features test")

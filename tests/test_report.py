@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import repo_params
+
 from pipeline import artifacts, methods
 from pipeline.artifacts.records import ProbeRecord, write_outputs
 from pipeline.config.report import ReportConfig
@@ -35,12 +37,16 @@ SEEDS = [0, 1, 2]
 DATASETS = ["cifar100", "fashion_mnist"]
 REPORT = ReportConfig(min_gain_over_random=5.0, min_gain_over_pixels=0.0, min_zero_fraction=0.25,
                       max_groups_per_latent=3.0)
-SETTING = Setting(SEEDS, DATASETS, "fashion_mnist", REPORT)
+SETTING = Setting(SEEDS, DATASETS, "fashion_mnist", REPORT, repo_params(sections=["probe"]).probe)
 # Two-sided 95% Student-t critical value for 2 degrees of freedom (3 seeds), from the tables.
 T95_2DOF = 4.302652729911275
 
-# Per-seed top-1 of every (method, encoder, dataset); the raw pixels have one run.
-PIXELS_TOP1 = {"cifar100": 20.0, "fashion_mnist": 84.0}
+# Per-seed top-1 of every (method, encoder, dataset); the raw pixels and their PCA have one run, the random
+# projection one per seed.
+CONTROLS_TOP1 = {
+    ("raw", "cifar100"): [20.0], ("pca", "cifar100"): [18.0], ("gaussian", "cifar100"): [15.0, 16.0, 17.0],
+    ("raw", "fashion_mnist"): [84.0], ("pca", "fashion_mnist"): [82.0], ("gaussian", "fashion_mnist"): [80.0, 80.5, 81.0],
+}
 TOP1 = {
     ("random", "target", "cifar100"): [12.0, 13.0, 14.0],
     ("jepa", "target", "cifar100"): [40.0, 41.0, 43.0],
@@ -66,15 +72,19 @@ def _write_probe(path: Path, model: str, dataset: str, top1: float, seed: int | 
     probe = {"method": model, "seed": seed, "encoder": encoder, "dataset": dataset, "top1": top1, "val_top1": 50.0,
              "l2": 1e-4, "on_edge": False, "converged": True, "iterations": 300, "n_train": 900, "n_val": 100,
              "n_test": 200, "num_classes": 10, "feature_dim": 64,
-             "multi_information": 3.0 + 0.25 * (seed or 0)}
+             "multi_information": 3.0 + 0.25 * (seed or 0), "knn_top1": top1 - 2.0, "knn_val_top1": top1 - 1.0,
+             # Two draws at 10 per class: their mean is top1 - 10.
+             "low_label": {"10": {"top1": [top1 - 11.0, top1 - 9.0], "val_top1": [50.0, 50.0], "l2": [0.1, 0.1]}}}
     if dataset == "cifar100":  # what the probe stage records of the prepared data; fashion_mnist's lacks it
         probe["data"] = CIFAR_DATA
     path.write_text(json.dumps(probe))  # json writes NaN as the bare token NaN, as the probe stage does
 
 
 def _write_probes(reports: Path, models: list[str] = MODELS) -> None:
-    for dataset, top1 in PIXELS_TOP1.items():
-        _write_probe(artifacts.probe_path(artifacts.PIXELS, dataset, reports=reports), artifacts.PIXELS, dataset, top1)
+    for (control, dataset), values in CONTROLS_TOP1.items():
+        for seed, top1 in zip(artifacts.control_seeds(control, tuple(SEEDS)), values):
+            _write_probe(artifacts.probe_path(artifacts.PIXELS, dataset, seed, control, reports), artifacts.PIXELS,
+                         dataset, top1, seed, control)
     for (model, encoder, dataset), values in TOP1.items():
         if model in models:
             for seed, top1 in zip(SEEDS, values):
@@ -201,7 +211,8 @@ def test_results_table_rows_and_order(md: str) -> None:
     # Model | encoder | CIFAR-100 | CIFAR-100 paper | fashion_mnist | fashion_mnist paper
     # A dataset without a recorded display name shows its key; column order follows `datasets`.
     assert table[0] == ["Model", "encoder", "CIFAR-100", "CIFAR-100 paper", "fashion_mnist", "fashion_mnist paper"]
-    assert [r[:2] for r in table[1:]] == [["Raw pixels", "—"], ["Random encoder", "—"], ["JEPA", "target"],
+    assert [r[:2] for r in table[1:]] == [["Raw pixels", "—"], ["PCA of pixels", "—"],
+                                          ["Random projection of pixels", "—"], ["Random encoder", "—"], ["JEPA", "target"],
                                           ["JEPA", "context"], ["SparseJEPA", "target"], ["SparseJEPA", "context"]]
 
 
@@ -216,7 +227,20 @@ def test_results_table_cells_are_mean_and_std_over_seeds(md: str) -> None:
                                                          "45.40"]
     assert _row(table, "SparseJEPA", "context")[4] == "NaN"  # one failed seed poisons the cell, visibly
     assert _row(table, "Raw pixels")[2:] == ["20.00", "—", "84.00", "—"]  # one run: no std
+    assert _row(table, "PCA of pixels")[2:] == ["18.00", "—", "82.00", "—"]
+    assert _row(table, "Random projection of pixels")[2:] == ["16.00 ± 1.00", "—", "80.50 ± 0.50", "—"]
     assert _row(table, "Random encoder")[2:4] == ["13.00 ± 1.00", "—"]
+
+
+def test_probes_table_puts_every_probe_side_by_side(md: str) -> None:
+    table = _table(md, "Model", "encoder", "CIFAR-100 linear")
+    assert table[0] == ["Model", "encoder", "CIFAR-100 linear", "CIFAR-100 k-NN", "CIFAR-100 10/class",
+                        "fashion_mnist linear", "fashion_mnist k-NN", "fashion_mnist 10/class"]
+    assert len(table) == 1 + 8
+    values = TOP1[("jepa", "target", "cifar100")]
+    assert _row(table, "JEPA", "target")[2:5] == [_mean_std(values), _mean_std([v - 2 for v in values]),
+                                                   _mean_std([v - 10 for v in values])]
+    assert _row(table, "Raw pixels")[2:5] == ["20.00", "18.00", "10.00"]
 
 
 def test_mean_std_and_points_formatting() -> None:
@@ -250,11 +274,19 @@ def test_paired_difference_higher_and_lower(md: str) -> None:
     assert _row(table, "SparseJEPA context − JEPA context")[2] == "NaN"  # the failed seed
 
 
-def test_comparisons_pair_encoders_with_the_baseline_and_the_untrained_reference(md: str) -> None:
+def test_comparisons_pair_encoders_with_the_baseline_the_untrained_reference_and_the_controls(md: str) -> None:
     labels = [r[0] for r in _table(md, "Comparison (a − b)")[1:]]
     assert labels == ["SparseJEPA target − JEPA target", "SparseJEPA context − JEPA context",
                       "JEPA target − Random encoder", "JEPA context − Random encoder",
-                      "SparseJEPA target − Random encoder", "SparseJEPA context − Random encoder"]
+                      "SparseJEPA target − Random encoder", "SparseJEPA context − Random encoder",
+                      "JEPA target − Raw pixels", "JEPA target − PCA of pixels",
+                      "JEPA target − Random projection of pixels", "SparseJEPA target − Raw pixels",
+                      "SparseJEPA target − PCA of pixels", "SparseJEPA target − Random projection of pixels"]
+    table = _table(md, "Comparison (a − b)")
+    # A control probed once is the same number for every seed: the interval is the seeds' spread about it.
+    assert _row(table, "JEPA target − PCA of pixels")[1].startswith(_interval([22.0, 23.0, 25.0]))
+    # The random projection has a run per seed: paired by seed.
+    assert _row(table, "JEPA target − Random projection of pixels")[1].startswith(_interval([25.0, 25.0, 26.0]))
     jepa_over_random = [a - b for a, b in zip(TOP1[("jepa", "target", "cifar100")],
                                               TOP1[("random", "target", "cifar100")])]
     assert _row(_table(md, "Comparison (a − b)"), "JEPA target − Random encoder")[1].startswith(
@@ -265,13 +297,16 @@ def test_targets_on_the_pretraining_data(md: str) -> None:
     assert "Goals on fashion_mnist (the pretraining data; params.yaml `report`), mean gain over seeds" in md
     lines = {line.split(":")[0][2:]: line for line in md.splitlines() if line.startswith("- ") and "over raw" in line}
     assert set(lines) == {"JEPA target", "JEPA context", "SparseJEPA target", "SparseJEPA context"}
-    # JEPA target: 85.5 mean; over random paired [7, 6.5, 6] -> +6.50 (>= 5: met); over pixels 85.5 - 84 = +1.50.
+    # JEPA target: over random paired [7, 6.5, 6] -> +6.50 (>= 5: met); over the pixels (84, one run) [1, 1.5, 2];
+    # over their PCA (82) [3, 3.5, 4]; over the random projection, paired [5, 5, 5].
     assert lines["JEPA target"] == (f"- JEPA target: {_interval([7.0, 6.5, 6.0])}, higher over the random encoder "
-                                    "(goal ≥ +5: met); +1.50 over raw pixels (goal ≥ +0: met)")
+                                    f"(goal ≥ +5: met); {_interval([1.0, 1.5, 2.0])}, higher over raw pixels "
+                                    f"(goal ≥ +0: met); {_interval([3.0, 3.5, 4.0])}, higher over PCA of pixels; "
+                                    "+5.00 [+5.00, +5.00], higher over random projection of pixels")
     # SparseJEPA target: 81.5 mean; over random [4, 2.5, 1] -> +2.50; over pixels -2.50: neither goal met.
-    assert lines["SparseJEPA target"] == (f"- SparseJEPA target: {_interval([4.0, 2.5, 1.0])}, within noise over the "
-                                          "random encoder (goal ≥ +5: not met); -2.50 over raw pixels "
-                                          "(goal ≥ +0: not met)")
+    assert lines["SparseJEPA target"].startswith(
+        f"- SparseJEPA target: {_interval([4.0, 2.5, 1.0])}, within noise over the random encoder (goal ≥ +5: not "
+        f"met); {_interval([-2.0, -2.5, -3.0])}, lower over raw pixels (goal ≥ +0: not met)")
     assert "NaN over the random encoder (goal ≥ +5: not met)" in lines["SparseJEPA context"]
 
 
@@ -279,18 +314,21 @@ def test_targets_on_the_pretraining_data(md: str) -> None:
 
 def test_results_csv_has_one_row_per_probe_run(built: dict) -> None:
     frame = pd.read_csv(built["written"]["results_csv"])
-    assert list(frame.columns) == RESULTS_COLUMNS
-    # 2 raw-pixel runs + 3 seeds x (1 random + 2 JEPA + 2 SparseJEPA encoders) x 2 datasets.
-    assert len(frame) == 2 + 3 * 5 * 2
+    assert list(frame.columns) == RESULTS_COLUMNS + ["low_label_10_top1"]
+    # 2 x 2 runs of the controls drawn once + 3 seeds x (1 random projection + 1 random + 2 JEPA + 2 SparseJEPA
+    # encoders) x 2 datasets.
+    assert len(frame) == 4 + 3 * 6 * 2
     assert not frame.duplicated(["method", "encoder", "seed", "dataset"]).any()
     runs = frame[frame["method"] != artifacts.PIXELS]
     assert sorted(set(runs["seed"].astype(int))) == SEEDS
-    assert frame[frame["method"] == artifacts.PIXELS]["seed"].isna().all()  # the raw pixels have no seed
+    once = frame[(frame["method"] == artifacts.PIXELS) & (frame["encoder"] != "gaussian")]
+    assert len(once) == 4 and once["seed"].isna().all()  # the raw pixels and their PCA have no seed
     lines = built["written"]["results_csv"].read_text().splitlines()
-    assert lines[3].startswith("random,target,0,cifar100,")  # a seed is an integer, not "0.0"
+    assert lines[5].startswith("pixels,gaussian,0,cifar100,")  # a seed is an integer, not "0.0"
     one = frame.set_index(["method", "encoder", "seed", "dataset"]).loc[("jepa", "context", 2, "cifar100")]
     assert one["top1"] == 40.0 and one["method_name"] == "JEPA" and one["dataset_name"] == "CIFAR-100"
     assert one["multi_information"] == pytest.approx(3.5) and one["converged"]
+    assert one["knn_top1"] == 38.0 and one["low_label_10_top1"] == 30.0  # the mean over its draws
     failed = frame.set_index(["method", "encoder", "seed", "dataset"]).loc[("sparse_jepa", "context", 2,
                                                                            "fashion_mnist")]
     assert math.isnan(failed["top1"])
@@ -298,8 +336,8 @@ def test_results_csv_has_one_row_per_probe_run(built: dict) -> None:
 
 def test_results_summary_csv_has_the_means(built: dict) -> None:
     frame = pd.read_csv(built["written"]["results_summary_csv"])
-    assert list(frame.columns) == SUMMARY_COLUMNS
-    assert len(frame) == 6 * 2  # one per (results row, dataset)
+    assert list(frame.columns) == SUMMARY_COLUMNS + ["low_label_10_mean", "low_label_10_std"]
+    assert len(frame) == 8 * 2  # one per (results row, dataset)
     cells = frame.set_index(["method", "encoder", "dataset"])
     for (model, encoder, dataset), values in TOP1.items():
         cell = cells.loc[(model, encoder, dataset)]
@@ -309,8 +347,13 @@ def test_results_summary_csv_has_the_means(built: dict) -> None:
         else:
             assert cell["top1_mean"] == pytest.approx(statistics.mean(values))
             assert cell["top1_std"] == pytest.approx(statistics.stdev(values))
-    pixels = cells.loc[(artifacts.PIXELS, artifacts.PIXELS, "cifar100")]
+    pixels = cells.loc[(artifacts.PIXELS, "raw", "cifar100")]
     assert pixels["seeds"] == 1 and pixels["top1_mean"] == 20.0 and math.isnan(pixels["top1_std"])
+    gaussian = cells.loc[(artifacts.PIXELS, "gaussian", "cifar100")]
+    assert gaussian["seeds"] == 3 and gaussian["top1_mean"] == 16.0 and gaussian["knn_mean"] == 14.0
+    jepa = cells.loc[("jepa", "target", "cifar100")]
+    assert jepa["low_label_10_mean"] == pytest.approx(statistics.mean(TOP1[("jepa", "target", "cifar100")]) - 10)
+    assert jepa["knn_std"] == pytest.approx(statistics.stdev(TOP1[("jepa", "target", "cifar100")]))
     assert cells.loc[("jepa", "target", "cifar100"), "paper_top1"] == pytest.approx(40.01)
     assert math.isnan(cells.loc[("jepa", "context", "cifar100"), "paper_top1"])
     assert built["summary"].shape == frame.shape
@@ -400,8 +443,8 @@ def test_probe_check_flags_an_edge_penalty_or_an_unconverged_fit() -> None:
     assert line.startswith("**Probe check failed**") and "Random encoder seed 1 on CIFAR-100" in line
     assert "edge of the searched grid and fit not converged" in line
     assert "JEPA target" not in line and "seed 0" not in line  # only the failing run is named
-    pixels = {("pixels", "cifar100"): {None: record(on_edge=True, converged=True)}}
-    line = probe_check_md(pixels, [Row("pixels", "pixels")], ["cifar100"])
+    pixels = {("pixels/raw", "cifar100"): {None: record(on_edge=True, converged=True)}}
+    line = probe_check_md(pixels, [Row("pixels", "raw")], ["cifar100"])
     assert "Raw pixels on CIFAR-100: penalty on an edge" in line  # no seed to name
     old = {("jepa/target", "cifar100"): {0: record()}}
     assert "without a convergence check" in probe_check_md(old, [jepa], ["cifar100"])
@@ -469,13 +512,13 @@ def test_missing_sparse_outputs_skip_the_column_norm_figure(tmp_path: Path) -> N
 
 def test_missing_probe_is_a_pipeline_error(reports: Path) -> None:
     with pytest.raises(PipelineError, match="places205"):
-        build_report(reports, METHODS, Setting(SEEDS, ["cifar100", "places205"], "fashion_mnist", REPORT), {})
+        build_report(reports, METHODS, dataclasses.replace(SETTING, datasets=["cifar100", "places205"]), {})
 
 
 def test_missing_seed_is_a_pipeline_error(reports: Path) -> None:
     # A seed in params.yaml that the probe stages have not run must not shrink the mean silently.
     with pytest.raises(PipelineError, match="seed3"):
-        build_report(reports, METHODS, Setting([*SEEDS, 3], DATASETS, "fashion_mnist", REPORT), {})
+        build_report(reports, METHODS, dataclasses.replace(SETTING, seeds=[*SEEDS, 3]), {})
 
 
 def test_zero_fraction_counts_exact_zeros_only() -> None:
@@ -605,7 +648,7 @@ def test_the_ladders_rungs_are_pretrained_rows_with_both_encoders() -> None:
     rows = {(r.method, r.encoder) for r in report_rows([methods.get(k) for k in methods.pipeline_keys("ladder")])}
     assert {("jepa_regions", "target"), ("jepa_regions", "context"), ("sparse_jepa_kl", "context")} <= rows
     assert Row("sparse_jepa_kl", "target").pretrained and not Row("random", "target").pretrained
-    assert not Row("pixels", "pixels").pretrained
+    assert not Row("pixels", "raw").pretrained and Row("pixels", "raw").control
 
 
 def test_a_lasso_that_cut_every_column_skips_the_group_figure_but_not_the_report(tmp_path: Path) -> None:

@@ -3,13 +3,14 @@
     data/prepared/<dataset>/                          prepared arrays and meta.json   artifacts.prepared
     data/models/<method>/seed<k>/<encoder>.pt         frozen encoder, its params      artifacts.encoder
     data/features/<method>/seed<k>/<encoder>/<dataset>.npz   pooled features, labels  artifacts.features
-    data/features/pixels/<dataset>.npz                raw pixels (the reference)      artifacts.features
+    data/features/pixels/<control>/<dataset>.npz      a pixel control: raw, pca       artifacts.features
+    data/features/pixels/seed<k>/<control>/<dataset>.npz   one drawn per seed: gaussian
     reports/pretrain/<method>/seed<k>/summary.json    run facts                       artifacts.records
     reports/pretrain/<method>/seed<k>/history.csv     logged rows                     artifacts.records
     reports/pretrain/<method>/seed<k>/outputs.json    what the method reports of      artifacts.records
                                                       itself (e.g. column norms)
     reports/probe/<method>/seed<k>/<encoder>/<dataset>.json   probe record (a DVC metric)  artifacts.records
-    reports/probe/pixels/<dataset>.json               the raw-pixel probe record      artifacts.records
+    reports/probe/pixels/[seed<k>/]<control>/<dataset>.json   a pixel control's record  artifacts.records
     reports/results.md, results*.csv, figures/        the report                      pipeline.report
 
 <encoder> is `target` (the EMA target encoder, I-JEPA's probed encoder; an untrained reference's
@@ -69,8 +70,17 @@ def prepared_dir(dataset: str, data: Path = DATA) -> Path:
     return data / "prepared" / dataset
 
 
-PIXELS = "pixels"  # the raw-pixel reference's name where a method's would be
+PIXELS = "pixels"  # the pixel controls' name where a method's would be (pipeline/eval/controls.py)
 ENCODERS = ("target", "context")
+# The pixel controls, in table order, where a method's encoders would be: the raw pixels, and the pixels mapped
+# to the encoders' feature width by PCA or by a random Gaussian projection (drawn anew per seed: SEEDED).
+CONTROLS = ("raw", "pca", "gaussian")
+SEEDED_CONTROLS = ("gaussian",)
+
+
+def control_seeds(control: str, seeds: tuple[int, ...]) -> list[int | None]:
+    """The seeds a pixel control has records for: every seed for a drawn control, else one record (None)."""
+    return list(seeds) if control in SEEDED_CONTROLS else [None]
 
 
 def _run(method: str, seed: int) -> str:
@@ -97,16 +107,28 @@ def saved_encoders(method: str, seed: int, data: Path = DATA) -> list[str]:
 
 
 def method_features_dir(method: str, data: Path = DATA) -> Path:
-    """Every feature file of one method, or of the raw pixels (one extract stage's output)."""
+    """Every feature file of one method, or of the pixel controls (one extract stage's output)."""
     return data / "features" / method
+
+
+def _seed_encoder(method: str, seed: int | None, encoder: str) -> Path:
+    """seed<k>/<encoder>, or <control> for a pixel control drawn once (no seed)."""
+    if method == PIXELS:
+        if encoder not in CONTROLS:
+            raise PipelineError(f"'{encoder}' is not a pixel control; use one of {', '.join(CONTROLS)}")
+        if (seed is None) == (encoder in SEEDED_CONTROLS):
+            raise PipelineError(f"pixel control '{encoder}' is {'' if encoder in SEEDED_CONTROLS else 'not '}drawn "
+                                f"per seed (seed given: {seed})")
+        if seed is None:
+            return Path(encoder)
+    return Path(f"seed{seed}") / encoder
 
 
 def features_path(method: str, dataset: str, seed: int | None = None, encoder: str = "target",
                   data: Path = DATA) -> Path:
-    """A method's features for one seed and encoder; `method` PIXELS (no seed, no encoder): the raw pixels."""
-    if method == PIXELS:
-        return method_features_dir(method, data) / f"{dataset}.npz"
-    return method_features_dir(method, data) / f"seed{seed}" / encoder / f"{dataset}.npz"
+    """A method's features for one seed and encoder, or (`method` PIXELS) a pixel control's, `encoder` the
+    control (its seed None unless the control is drawn per seed)."""
+    return method_features_dir(method, data) / _seed_encoder(method, seed, encoder) / f"{dataset}.npz"
 
 
 def method_reports_dir(method: str, reports: Path = REPORTS) -> Path:
@@ -135,15 +157,13 @@ def probe_dir(reports: Path = REPORTS) -> Path:
 
 
 def method_probe_dir(method: str, reports: Path = REPORTS) -> Path:
-    """Every probe record of one method, or of the raw pixels (one probe stage's output)."""
+    """Every probe record of one method, or of the pixel controls (one probe stage's output)."""
     return probe_dir(reports) / method
 
 
 def probe_path(method: str, dataset: str, seed: int | None = None, encoder: str = "target",
                reports: Path = REPORTS) -> Path:
-    if method == PIXELS:
-        return method_probe_dir(method, reports) / f"{dataset}.json"
-    return method_probe_dir(method, reports) / f"seed{seed}" / encoder / f"{dataset}.json"
+    return method_probe_dir(method, reports) / _seed_encoder(method, seed, encoder) / f"{dataset}.json"
 
 
 def results_md(reports: Path = REPORTS) -> Path:

@@ -64,12 +64,18 @@ class ProbeResult:
 
 @dataclass(frozen=True, kw_only=True)
 class ProbeRecord(ProbeResult):
-    """reports/probe/<method>/seed<k>/<encoder>/<dataset>.json (or reports/probe/pixels/<dataset>.json)."""
+    """reports/probe/<method>/seed<k>/<encoder>/<dataset>.json (or a pixel control's, artifacts.probe_path):
+    the linear probe's result (the fields above), what was probed, and the other probes on the same features."""
     method: str  # the method key, or "pixels"
-    seed: int | None  # None: the raw pixels (one reference, no seed)
-    encoder: str  # target, context, or pixels
+    seed: int | None  # None: a pixel control drawn once (raw pixels, PCA): one record, no seed
+    encoder: str  # target, context, or a pixel control (artifacts.CONTROLS)
     dataset: str
     multi_information: float = NAN  # of the test split's features (pipeline/eval/monitor.py)
+    knn_top1: float = NAN  # % on the test split, all of train voting (pipeline/eval/knn.py)
+    knn_val_top1: float = NAN  # % on the linear probe's validation split, its fitting split voting
+    # The low-label linear probe (pipeline/eval/low_label.py): {labelled images per class: {"top1": [...],
+    # "val_top1": [...], "l2": [...]}, one value per draw}; an n some class cannot supply is absent.
+    low_label: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     data: dict = field(default_factory=dict)  # the prepared dataset's meta.json: display name, subsets, sources
 
     @classmethod

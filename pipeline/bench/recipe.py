@@ -1,10 +1,17 @@
 """One trial of the pretraining-recipe sweep (not a DVC stage): pretrain a method in-process exactly as the
 pretrain stage does (same Trainer, same registry build), probe the target AND the context encoder's
-features (pooled as params.yaml's `extract` block says) with the repo's converged probe, and append a row to
-reports/recipe/results.csv (the measurements params.yaml's recipe comments cite).
+features (pooled as params.yaml's `extract` block says) on the validation split, and append a row to
+reports/recipe/validation.csv.
+
+Choices are made on validation: every probe here (the full linear probe, k-NN, the low-label probe at each
+`probe.low_label` size) is fitted on the probe's fitting split of the pretraining data's train split and
+scored on its held-out validation split (`probe.val_fraction`, carved by the run seed), never on test. The
+linear probe's `val_top1` is the best over its penalty path, so it is a little optimistic; k-NN has nothing
+to choose. `--test` also reads the test split (a final configuration, once), as the earlier trials in
+reports/recipe/results.csv and sparsity.csv did for every trial.
 
 Usage (repository root, after `dvc repro prepare@fashion_mnist`):
-    python -m pipeline.bench.recipe <trial> <method> <seed> [key=value ...]
+    python -m pipeline.bench.recipe <trial> <method> <seed> [key=value ...] [--test]
     e.g. python -m pipeline.bench.recipe ema_0.9 <method> 0 'pretrain.ema=[0.9, 0.999]'
 
 Values are YAML (`[0.9, 0.999]`, `true`, `0.001`). $RECIPE_RESULTS names another results file (e.g.
@@ -31,16 +38,19 @@ from pipeline import methods
 from pipeline.artifacts.prepared import load_prepared
 from pipeline.config.params import load_params
 from pipeline.eval.features import pooled_features
-from pipeline.eval.probe import run_probe
+from pipeline.eval.knn import knn_top1
+from pipeline.eval.low_label import low_label_probe
+from pipeline.eval.probe import DTYPE, Standardizer, run_probe, search, split_train_val
 from pipeline.pretrain.signals import encoder_signals
 from pipeline.pretrain.trainer import Trainer
 from pipeline.report.facts import method_facts
 
 ROOT = Path.cwd()
-RESULTS = ROOT / os.environ.get("RECIPE_RESULTS", "reports/recipe/results.csv")
-BASE_COLUMNS = ("trial", "method", "seed", "overrides", "target_top1", "context_top1", "target_l2",
-                "target_on_edge", "context_l2", "context_on_edge", "wall_s", "final_objective", "ema_init_share",
-                "position_share", "position_loss", "effective_rank", "feature_std", "online_top1", "final_loss_jepa")
+RESULTS = ROOT / os.environ.get("RECIPE_RESULTS", "reports/recipe/validation.csv")
+SCORES = ("val_top1", "knn_val_top1", "low_label_10_val_top1", "low_label_100_val_top1", "l2", "on_edge", "top1")
+BASE_COLUMNS = ("trial", "method", "seed", "overrides", *(f"{e}_{k}" for e in ("target", "context") for k in SCORES),
+                "wall_s", "final_objective", "ema_init_share", "position_share", "position_loss", "effective_rank",
+                "feature_std", "online_top1", "final_loss_jepa")
 
 
 def columns() -> tuple[str, ...]:
@@ -49,17 +59,42 @@ def columns() -> tuple[str, ...]:
     return tuple(dict.fromkeys([*BASE_COLUMNS, *(k for m in every for k in method_facts(m))]))
 
 
-def probe(encoder, data, params) -> tuple[float, float, bool]:
+def features(encoder, images, params, split: str) -> torch.Tensor:
     cfg = params.extract
-    feats = [pooled_features(encoder, getattr(data, f"{split}_images"), cfg.batch_size, cfg.layers, cfg.pooling,
-                             label=f"features {split}") for split in ("train", "test")]
-    result = run_probe(feats[0], torch.from_numpy(data.train_labels), feats[1], torch.from_numpy(data.test_labels),
-                       data.num_classes, params.probe, params.seed, "cpu")
-    return result.top1, result.l2, result.on_edge
+    return pooled_features(encoder, images, cfg.batch_size, cfg.layers, cfg.pooling, label=f"features {split}")
+
+
+def validation_scores(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, params) -> dict:
+    """Every probe fitted on the fitting split and scored on the validation split (the probe's own split)."""
+    cfg = params.probe
+    fit_idx, val_idx = split_train_val(len(train_x), cfg.val_fraction, params.seed)
+    x = train_x.to(DTYPE)
+    scale = Standardizer(x[fit_idx], cfg.standardize)
+    fx, fy, vx, vy = scale(x[fit_idx]), train_y[fit_idx], scale(x[val_idx]), train_y[val_idx]
+    l2, _, trials, on_edge = search(fx, fy, vx, vy, num_classes, cfg)
+    out = {"val_top1": trials[l2]["val_top1"], "l2": l2, "on_edge": on_edge,
+           "knn_val_top1": knn_top1(train_x[fit_idx], fy, train_x[val_idx], vy, num_classes, cfg.knn_k,
+                                    cfg.knn_temperature)}
+    # The low-label probe's `val_top1` per draw is its score on the validation split (its test rows unused here).
+    for n, runs in low_label_probe(fx, fy, vx, vy, vx, vy, num_classes, cfg.low_label, cfg.low_label_draws, cfg,
+                                   params.seed).items():
+        out[f"low_label_{n}_val_top1"] = sum(runs["val_top1"]) / len(runs["val_top1"])
+    return out
+
+
+def probe(encoder, data, params, test: bool) -> dict:
+    """The encoder's validation scores, and with `test` its full linear probe's test top-1 (`top1`)."""
+    train_x, train_y = features(encoder, data.train_images, params, "train"), torch.from_numpy(data.train_labels)
+    out = validation_scores(train_x, train_y, data.num_classes, params)
+    if test:
+        out["top1"] = run_probe(train_x, train_y, features(encoder, data.test_images, params, "test"),
+                                torch.from_numpy(data.test_labels), data.num_classes, params.probe, params.seed).top1
+    return out
 
 
 def main(argv: list[str]) -> None:
-    trial, key, seed, *pairs = argv
+    test = "--test" in argv
+    trial, key, seed, *pairs = [a for a in argv if a != "--test"]
     overrides = {}
     for pair in pairs:
         k, v = pair.split("=", 1)
@@ -102,14 +137,12 @@ def main(argv: list[str]) -> None:
                                                                            "effective_rank", "feature_std")},
                    online_top1=sig["online_top1"])
     started = time.perf_counter()
-    row["target_top1"], row["target_l2"], row["target_on_edge"] = probe(target, data, params)
-    if context is target:
-        row["context_top1"], row["context_l2"], row["context_on_edge"] = (row["target_top1"], row["target_l2"],
-                                                                          row["target_on_edge"])
-    else:
-        row["context_top1"], row["context_l2"], row["context_on_edge"] = probe(context, data, params)
-    print(f"{trial} {key} seed {seed}: target {row['target_top1']:.2f} context {row['context_top1']:.2f} "
-          f"(probes {time.perf_counter() - started:.0f}s) position_share {row['position_share']:.3f} "
+    scores = {"target": probe(target, data, params, test)}
+    scores["context"] = scores["target"] if context is target else probe(context, data, params, test)
+    row.update({f"{encoder}_{k}": v for encoder, found in scores.items() for k, v in found.items()})
+    print(f"{trial} {key} seed {seed}: validation top-1 target {row['target_val_top1']:.2f} context "
+          f"{row['context_val_top1']:.2f}, k-NN target {row['target_knn_val_top1']:.2f} (probes "
+          f"{time.perf_counter() - started:.0f}s) position_share {row['position_share']:.3f} "
           f"ema_init_share {row['ema_init_share']:.3f}", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     new = not RESULTS.exists()

@@ -21,6 +21,7 @@ from pipeline.config.checks import coerce, require
 from pipeline.core.errors import PipelineError
 
 if TYPE_CHECKING:
+    from pipeline.config.anticollapse import AntiCollapseConfig
     from pipeline.config.data import DataConfig
     from pipeline.config.extract import ExtractConfig
     from pipeline.config.masks import MaskConfig
@@ -36,7 +37,8 @@ PARAMS_FILE = "params.yaml"
 
 # params.yaml blocks held by a dataclass (pipeline/config/<block>.py); `seeds` is a plain list of ints at
 # the top level, `subsets` a mapping of datasets.
-SECTIONS = ("data", "model", "predictor", "masks", "pretrain", "sparsity", "extract", "probe", "report")
+SECTIONS = ("data", "model", "predictor", "masks", "pretrain", "sparsity", "anticollapse", "extract", "probe",
+            "report")
 BLOCKS = ("seeds", "subsets", *SECTIONS)
 
 
@@ -55,6 +57,7 @@ class Params:
     masks: MaskConfig
     pretrain: PretrainConfig
     sparsity: SparsityConfig
+    anticollapse: AntiCollapseConfig
     extract: ExtractConfig
     probe: ProbeConfig
     report: ReportConfig

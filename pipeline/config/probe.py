@@ -1,4 +1,4 @@
-"""The `probe` block: the linear probe's penalty search and solver."""
+"""The `probe` block: the linear probe's penalty search and solver, the k-NN probe, the low-label probe."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,6 +16,10 @@ class ProbeConfig:
     tolerance: float
     chunk_rows: int
     standardize: bool
+    knn_k: int
+    knn_temperature: float
+    low_label: tuple[int, ...]
+    low_label_draws: int
 
     def validate(self) -> None:
         require(0 < self.val_fraction < 1, "probe.val_fraction", self.val_fraction, "in (0, 1)")
@@ -27,6 +31,11 @@ class ProbeConfig:
         require(self.max_iter >= 1, "probe.max_iter", self.max_iter, ">= 1")
         require(self.tolerance > 0, "probe.tolerance", self.tolerance, "> 0")
         require(self.chunk_rows >= 1, "probe.chunk_rows", self.chunk_rows, ">= 1")
+        require(self.knn_k >= 1, "probe.knn_k", self.knn_k, ">= 1 (neighbours that vote)")
+        require(self.knn_temperature > 0, "probe.knn_temperature", self.knn_temperature, "> 0")
+        require(all(n >= 1 for n in self.low_label), "probe.low_label", list(self.low_label),
+                "a list of labelled images per class >= 1 (empty: no low-label probe)")
+        require(self.low_label_draws >= 1, "probe.low_label_draws", self.low_label_draws, ">= 1")
 
 
 CONFIG = ProbeConfig

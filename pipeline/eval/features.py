@@ -1,5 +1,5 @@
-"""Frozen-encoder features: pooled patch tokens, computed once per (model, dataset); and the raw-pixel
-reference features every table carries.
+"""Frozen-encoder features: pooled patch tokens, computed once per (model, dataset); and the pixels the
+controls every table carries are made of.
 
 Pooling (`extract.pooling`): `mean` over every patch token (the paper's protocol), `spatial_2x2` the
 mean over each quarter of the patch grid (4 x D), or `tokens`, every token concatenated (N x D).
@@ -30,6 +30,12 @@ def load_encoder(path) -> tuple[Encoder, dict]:
 
 
 POOLED_TOKENS = {"mean": lambda n: 1, "spatial_2x2": lambda n: 4, "tokens": lambda n: n}
+
+
+def feature_width(model: ModelConfig, image_size: int, layers: int, pooling: str) -> int:
+    """The width of an encoder's pooled features (what `pooled_features` returns per image)."""
+    patches = (image_size // model.patch_size) ** 2
+    return layers * POOLED_TOKENS[pooling](patches) * model.width
 
 
 def pool_tokens(tokens: torch.Tensor, grid: tuple[int, int], pooling: str) -> torch.Tensor:

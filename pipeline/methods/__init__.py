@@ -31,8 +31,9 @@ REGISTRY = Path(__file__).with_name("registry.yaml")
 REQUIRED = ("name", "module", "build", "params", "pretrained")
 OPTIONAL = ("fixed", "paper_top1", "facts", "goals", "figures", "sweep")
 FIGURES = ("column_norms", "groups")  # per-method figures the report can draw (pipeline/report/figures.py)
-# The pipelines the registry describes: the default (dvc.yaml, section `methods`) and the ablation ladder.
-PIPELINES = {None: "methods", "ladder": "ladder"}
+# The pipelines the registry describes: the default (dvc.yaml, section `methods`), the ablation ladder and the
+# anti-collapse bases.
+PIPELINES = {None: "methods", "ladder": "ladder", "bases": "bases"}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ Follows I-JEPA's ViT: pre-norm blocks (LayerNorm eps 1e-6), qkv bias, no class t
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 
@@ -42,14 +41,15 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
 
 
 def sincos_2d(dim: int, grid: tuple[int, int]) -> torch.Tensor:
-    """(rows*cols, dim) fixed position embedding: half the channels encode the row, half the column."""
+    """(rows*cols, dim) fixed position embedding: the first half of the channels encodes the column, the second
+    the row, in I-JEPA's order (its get_2d_sincos_pos_embed; tests/test_reference_ijepa.py)."""
     rows, cols = grid
     quarter = dim // 4
     omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)
     r, c = torch.meshgrid(torch.arange(rows, dtype=torch.float64), torch.arange(cols, dtype=torch.float64),
                           indexing="ij")
     parts = []
-    for coord in (r.flatten(), c.flatten()):
+    for coord in (c.flatten(), r.flatten()):
         angles = coord[:, None] * omega[None, :]
         parts += [angles.sin(), angles.cos()]
     return torch.cat(parts, dim=1).float()
@@ -64,7 +64,9 @@ def _blocks(width: int, depth: int, heads: int, mlp_ratio: float) -> nn.ModuleLi
     return nn.ModuleList(Block(width, heads, mlp_ratio, qkv_bias=True, norm_layer=LayerNorm) for _ in range(depth))
 
 
-def _init_weights(module: nn.Module, blocks: nn.ModuleList) -> None:
+def _init_weights(module: nn.Module) -> None:
+    """I-JEPA's init as its training runs it: src/helper.py init_model re-draws every Linear after the model's
+    constructor, which undoes the constructor's depth rescaling of attn.proj and mlp.fc2, so none is applied."""
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.trunc_normal_(m.weight, std=0.02)
@@ -73,10 +75,6 @@ def _init_weights(module: nn.Module, blocks: nn.ModuleList) -> None:
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-    # I-JEPA's depth rescaling keeps the residual stream's variance from growing with depth.
-    for layer, block in enumerate(blocks, start=1):
-        block.attn.proj.weight.data.div_(math.sqrt(2.0 * layer))
-        block.mlp.fc2.weight.data.div_(math.sqrt(2.0 * layer))
 
 
 def init_patch_embed_(conv: nn.Conv2d, weight: str, bias: str) -> None:
@@ -111,7 +109,7 @@ class Encoder(nn.Module):
         self.register_buffer("pos_embed", sincos_2d(cfg.width, self.grid)[None], persistent=False)
         self.blocks = _blocks(cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio)
         self.norm = LayerNorm(cfg.width)
-        _init_weights(self, self.blocks)
+        _init_weights(self)
         init_patch_embed_(self.patch_embed, cfg.patch_weight, cfg.patch_bias)
 
     @property
@@ -164,7 +162,7 @@ class Predictor(nn.Module):
         # Leave `embed` with its own initialisation: SparseJEPA's group maps are calibrated there.
         for name, child in self.named_children():
             if name != "embed":
-                _init_weights(child, self.blocks if name == "blocks" else nn.ModuleList())
+                _init_weights(child)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
     def forward(self, z: torch.Tensor, context: torch.Tensor, targets: torch.Tensor,

@@ -8,7 +8,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from pipeline.artifacts import PIXELS
+from pipeline.artifacts import CONTROLS, PIXELS
 from pipeline.core.atomic import atomic_path
 from pipeline.report.tables import method_name
 
@@ -100,7 +100,7 @@ def plot_probe_seeds(frame: pd.DataFrame, rows: list[tuple[str, str, str]], data
                     continue
                 failed = int(np.isnan(runs).sum())
                 if not failed:
-                    if method == PIXELS:
+                    if (method, encoder) == (PIXELS, CONTROLS[0]):  # the raw pixels
                         ax.axhline(runs.mean(), color="grey", linestyle="--", linewidth=1)
                     # A mark, not a bar: the axis is zoomed to the runs, and a bar cut at its floor would
                     # draw the gaps between rows as ratios of height.

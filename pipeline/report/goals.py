@@ -1,7 +1,7 @@
 """The report's goals on the pretraining data, as Markdown bullets (pure).
 
 Two kinds, both bounded by params.yaml's `report` block (pipeline/config/report.py):
-  gains   every pretrained encoder's mean gain over the untrained references and over the raw pixels
+  gains   every pretrained encoder's gain over the untrained references and over the pixel controls
   method  each method's registry `goals`: a pretraining fact (mean over seeds) against the bound its goal
           names by key, and, beside them, its target encoder within noise of the baseline's or above
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-from pipeline.artifacts import PIXELS
 from pipeline.config.report import ReportConfig
 from pipeline.core.errors import PipelineError
 from pipeline.methods import Goal, Method
 from pipeline.report.facts import mean_facts
-from pipeline.report.stats import paired_difference, spread
-from pipeline.report.tables import Row, Runs, fmt_difference, fmt_points, method_name, row_label, top1_by_seed
+from pipeline.report.stats import paired_difference
+from pipeline.report.tables import (Row, Runs, against, controls, fmt_difference, method_name, references, row_label,
+                                    top1_by_seed)
 
 Facts = Mapping[str, Mapping[int, dict[str, float]]]  # {method: {seed: {fact: value}}}
 
@@ -26,24 +26,29 @@ def _met(ok: bool) -> str:
 
 
 def gains_md(runs: Runs, rows: list[Row], dataset: str, config: ReportConfig) -> str:
-    """Each pretrained encoder's mean gain on `dataset` over the untrained references (paired by seed, with
-    its interval) and over the raw pixels, against the goals. A goal is met when the mean gain reaches it;
-    the interval says whether that mean is itself beyond noise."""
-    pixels = spread(list(top1_by_seed(runs, Row(PIXELS, PIXELS), dataset).values())).mean
-    references = [r for r in rows if r.method != PIXELS and not r.pretrained]
+    """Each pretrained encoder's gain on `dataset` over the untrained references and over the pixel controls
+    (paired by seed, with its interval), against the goals: over the references and over the raw pixels, a goal
+    is met when the mean gain reaches it; the interval says whether that mean is itself beyond noise."""
     lines = []
     for row in (r for r in rows if r.pretrained):
         mine = top1_by_seed(runs, row, dataset)
         parts = []
-        for ref in references:
+        for ref in references(rows):
             d = paired_difference(mine, top1_by_seed(runs, ref, dataset))
             parts.append(f"{fmt_difference(d)} over the {method_name(ref.method).lower()} "
                          f"(goal ≥ {config.min_gain_over_random:+g}: {_met(d.mean >= config.min_gain_over_random)})")
-        gain = spread(list(mine.values())).mean - pixels
-        parts.append(f"{fmt_points(gain)} over raw pixels (goal ≥ {config.min_gain_over_pixels:+g}: "
-                     f"{_met(gain >= config.min_gain_over_pixels)})")
+        for control in controls(rows):
+            d = paired_difference(mine, against(runs, control, dataset, row))
+            goal = (f" (goal ≥ {config.min_gain_over_pixels:+g}: {_met(d.mean >= config.min_gain_over_pixels)})"
+                    if control.encoder == "raw" else "")
+            parts.append(f"{fmt_difference(d)} over {_in_sentence(row_label(control))}{goal}")
         lines.append(f"- {row_label(row)}: " + "; ".join(parts))
     return "\n".join(lines)
+
+
+def _in_sentence(label: str) -> str:
+    """"Raw pixels" -> "raw pixels"; an acronym ("PCA of pixels") keeps its capitals."""
+    return label if label[:2].isupper() else label[0].lower() + label[1:]
 
 
 def bound(config: ReportConfig, goal: Goal) -> float:

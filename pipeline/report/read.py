@@ -1,7 +1,7 @@
 """The report's reader: every record it shows, read once into one typed Report.
 
 Under a reports folder (artifacts' layout): each method's probe records (every seed, every encoder) and
-the raw pixels', its pretraining summaries and histories per seed, the first seed's outputs.json of the
+the pixel controls', its pretraining summaries and histories per seed, the first seed's outputs.json of the
 methods that draw figures from it, and the collected sweeps. A missing probe record is a PipelineError
 naming it (a seed the probe stages have not run must not shrink a mean silently).
 """
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline import artifacts
-from pipeline.artifacts import PIXELS
 from pipeline.artifacts.records import read_history, read_outputs, read_probe, read_summary
+from pipeline.config.probe import ProbeConfig
 from pipeline.config.report import ReportConfig
 from pipeline.methods import Method
 from pipeline.report.facts import method_facts, pretrain_facts
@@ -27,19 +27,20 @@ from pipeline.report.tables import (Row, Runs, dataset_names, is_pretrained, rep
 
 @dataclass(frozen=True)
 class Setting:
-    """What the report covers: params.yaml's seeds, probed datasets and pretraining dataset, and its
-    `report` block (the bounds its goals are held to, by name)."""
+    """What the report covers: params.yaml's seeds, probed datasets and pretraining dataset, its `report` block
+    (the bounds its goals are held to, by name) and the `probe` block (the probes its prose describes)."""
     seeds: list[int]
     datasets: list[str]
     pretrain_dataset: str
     report: ReportConfig
+    probe: ProbeConfig
 
 
 @dataclass(frozen=True)
 class Report:
     setting: Setting
     methods: list[Method]                          # the reported methods, in report order
-    rows: list[Row]                                # the raw pixels, then every encoder of every method
+    rows: list[Row]                                # the pixel controls, then every encoder of every method
     runs: Runs                                     # {(row key, dataset): {seed: probe record}}
     histories: dict[tuple[str, int], pd.DataFrame]  # {(method, seed): history} of the pretrained methods
     facts: dict[str, dict[int, dict[str, float]]]  # {method: {seed: pretraining facts}}
@@ -51,16 +52,14 @@ class Report:
 
 
 def read_runs(reports: Path, rows: list[Row], seeds: list[int], datasets: list[str]) -> dict:
-    """{(row key, dataset): {seed: probe record}}; the raw pixels' one record under seed None."""
+    """{(row key, dataset): {seed: probe record}}; a pixel control drawn once has one record, under seed None."""
     runs = {}
     for row in rows:
+        row_seeds = artifacts.control_seeds(row.encoder, tuple(seeds)) if row.control else seeds
         for dataset in datasets:
-            if row.method == PIXELS:
-                runs[(row.key, dataset)] = {None: read_probe(artifacts.probe_path(PIXELS, dataset, reports=reports))}
-            else:
-                runs[(row.key, dataset)] = {
-                    seed: read_probe(artifacts.probe_path(row.method, dataset, seed, row.encoder, reports))
-                    for seed in seeds}
+            runs[(row.key, dataset)] = {
+                seed: read_probe(artifacts.probe_path(row.method, dataset, seed, row.encoder, reports))
+                for seed in row_seeds}
     return runs
 
 

@@ -14,7 +14,8 @@ from pipeline.report.goals import goals_md
 from pipeline.report.read import Report
 from pipeline.report.sweep_results import Sweep, leaf, sweep_table_md
 from pipeline.report.tables import (DASH, comparisons, data_table_md, diagnostics_table_md, differences_table_md,
-                                    fmt_duration, method_name, pretrain_table_md, probe_check_md, results_table_md)
+                                    fmt_duration, method_name, pretrain_table_md, probe_check_md, probes_table_md,
+                                    results_table_md)
 from pipeline.report.template import fill
 
 TEMPLATE = Path(__file__).with_name("results.md.tmpl")
@@ -49,6 +50,12 @@ def _sweep_block(sweep: Sweep, dataset: str) -> dict:
             "dataset": dataset, "baseline": method_name(methods.baseline()), "table": sweep_table_md(sweep)}
 
 
+def probe_settings(report: Report) -> dict:
+    """The k-NN and low-label settings the prose names, as the records' own params cannot say them."""
+    probe = report.setting.probe
+    return {"knn_k": probe.knn_k, "knn_temperature": f"{probe.knn_temperature:g}", "draws": probe.low_label_draws}
+
+
 def render(report: Report, figures: list[Figure], environment: Mapping[str, Any], link: Path) -> str:
     """results.md: `figures` are listed as links under `link` (their folder as seen from the repository root)."""
     setting, rows, runs = report.setting, report.rows, report.runs
@@ -64,6 +71,8 @@ def render(report: Report, figures: list[Figure], environment: Mapping[str, Any]
                     "dash": DASH, "baseline": method_name(baseline),
                     "results_table": results_table_md(report.summary, rows, datasets),
                     "probe_check": probe_check_md(runs, rows, datasets),
+                    "probes_table": probes_table_md(report.summary, rows, datasets),
+                    **probe_settings(report),
                     "differences_table": differences_table_md(runs, comparisons(rows, baseline), datasets)},
         "goals": {"pretrain_dataset": shown, "goals": goals} if goals else None,
         "data": {"data_table": data_table_md(runs, datasets)},

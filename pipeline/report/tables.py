@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from pipeline import methods
-from pipeline.artifacts import PIXELS
+from pipeline.artifacts import CONTROLS, PIXELS
 from pipeline.artifacts.records import ProbeRecord
 from pipeline.methods import Fact, Method
 from pipeline.report.facts import mean_facts
@@ -21,53 +21,88 @@ from pipeline.report.stats import Difference, paired_difference, spread
 
 RESULTS_COLUMNS = [
     "method", "encoder", "seed", "dataset", "method_name", "dataset_name",
-    "top1", "val_top1", "multi_information", "l2", "on_edge", "converged", "iterations",
+    "top1", "val_top1", "knn_top1", "knn_val_top1", "multi_information", "l2", "on_edge", "converged", "iterations",
     "n_train", "n_val", "n_test", "num_classes", "feature_dim",
 ]
 SUMMARY_COLUMNS = ["method", "encoder", "dataset", "method_name", "dataset_name", "seeds", "top1_mean", "top1_std",
-                   "paper_top1"]
+                   "paper_top1", "knn_mean", "knn_std"]
 
 DASH = "—"
-PIXELS_NAME = "Raw pixels"
+# The pixel controls' names (artifacts.CONTROLS); the projections are as wide as the encoders' features.
+CONTROL_NAMES = {"raw": "Raw pixels", "pca": "PCA of pixels", "gaussian": "Random projection of pixels"}
 
 
 def is_pretrained(method: str) -> bool:
-    """A method the report compares (target and context encoders), not a reference or the raw pixels;
+    """A method the report compares (target and context encoders), not a reference or a pixel control;
     methods.get knows the ablation ladder's rungs too (the ladder's report reads them)."""
     return method != PIXELS and methods.get(method).pretrained
 
 
 @dataclass(frozen=True)
 class Row:
-    """One row of the results table: an encoder of a method (or the raw pixels) over its seeds."""
+    """One row of the results table: an encoder of a method (or a pixel control) over its seeds."""
     method: str   # registry key, or artifacts.PIXELS
-    encoder: str  # "target" or "context" (a method's), "pixels"
+    encoder: str  # "target" or "context" (a method's), or a pixel control (artifacts.CONTROLS)
 
     @property
     def key(self) -> str:
-        return self.method if self.method == PIXELS else f"{self.method}/{self.encoder}"
+        return f"{self.method}/{self.encoder}"
+
+    @property
+    def control(self) -> bool:
+        return self.method == PIXELS
 
     @property
     def pretrained(self) -> bool:
         return is_pretrained(self.method)
 
 
-# Probe records: {(row key, dataset): {seed: record}}; the raw pixels' one record sits under seed None.
+# Probe records: {(row key, dataset): {seed: record}}; a control drawn once has one record, under seed None.
 Runs = Mapping[tuple[str, str], Mapping[Any, ProbeRecord]]
 
 
 def report_rows(method_list) -> list[Row]:
-    """The raw pixels, then every encoder of every method in registry order."""
-    return [Row(PIXELS, PIXELS), *(Row(m.key, e) for m in method_list for e in m.encoders)]
+    """The pixel controls, then every encoder of every method in registry order."""
+    return [*(Row(PIXELS, c) for c in CONTROLS), *(Row(m.key, e) for m in method_list for e in m.encoders)]
+
+
+def controls(rows: list[Row]) -> list[Row]:
+    return [r for r in rows if r.control]
+
+
+def references(rows: list[Row]) -> list[Row]:
+    """The untrained reference encoders (not the pixel controls)."""
+    return [r for r in rows if not r.control and not r.pretrained]
 
 
 def method_name(key: str) -> str:
-    return PIXELS_NAME if key == PIXELS else methods.display_name(key)
+    return "Pixels" if key == PIXELS else methods.display_name(key)
 
 
 def row_label(row: Row) -> str:
-    """"Raw pixels", an untrained reference's name, or "<method> target" / "<method> context"."""
+    """A pixel control's name, an untrained reference's name, or "<method> target" / "<method> context"."""
+    if row.control:
+        return CONTROL_NAMES[row.encoder]
     return f"{method_name(row.method)} {row.encoder}" if row.pretrained else method_name(row.method)
+
+
+def low_label_mean(record: ProbeRecord, per_class: str) -> float:
+    """One record's low-label top-1 (%), the mean over its draws; NaN where it has none at that size."""
+    draws = record.low_label.get(per_class, {}).get("top1", [])
+    return sum(draws) / len(draws) if draws else math.nan
+
+
+def low_label_sizes(runs: Runs) -> list[str]:
+    """Every low-label size (labelled images per class) some record has, smallest first."""
+    return sorted({n for by_seed in runs.values() for r in by_seed.values() for n in r.low_label}, key=int)
+
+
+def score_by_seed(runs: Runs, row: Row, dataset: str, score: str = "top1") -> dict:
+    """{seed: score}: `top1` (the full linear probe), `knn_top1`, or `low_label:<n>` (mean over draws)."""
+    by_seed = runs.get((row.key, dataset), {})
+    if score.startswith("low_label:"):
+        return {seed: low_label_mean(r, score.split(":", 1)[1]) for seed, r in by_seed.items()}
+    return {seed: getattr(r, score) for seed, r in by_seed.items()}
 
 
 def dataset_names(runs: Runs, datasets: list[str]) -> dict[str, str]:
@@ -87,39 +122,53 @@ def paper_top1(model: str, dataset: str) -> float:
 
 
 def top1_by_seed(runs: Runs, row: Row, dataset: str) -> dict:
-    return {seed: record.top1 for seed, record in runs.get((row.key, dataset), {}).items()}
+    return score_by_seed(runs, row, dataset)
 
 
 def results_frame(runs: Runs, rows: list[Row], datasets: list[str]) -> pd.DataFrame:
-    """Long table, one row per probe run: (model, encoder, seed, dataset) in report order."""
+    """Long table, one row per probe run: (model, encoder, seed, dataset) in report order; the low-label probes'
+    mean over draws as `low_label_<n>_top1`."""
     names = dataset_names(runs, datasets)
+    sizes = low_label_sizes(runs)
+    columns = RESULTS_COLUMNS + [f"low_label_{n}_top1" for n in sizes]
     out = []
     for row in rows:
         for dataset in datasets:
             for seed, record in runs.get((row.key, dataset), {}).items():
                 entry = {key: getattr(record, key, math.nan) for key in RESULTS_COLUMNS}
                 entry.update(method=row.method, encoder=row.encoder, seed=seed, dataset=dataset,
-                             method_name=method_name(row.method), dataset_name=names[dataset])
+                             method_name=row_label(row) if row.control else method_name(row.method),
+                             dataset_name=names[dataset])
+                entry.update({f"low_label_{n}_top1": low_label_mean(record, n) for n in sizes})
                 out.append(entry)
-    frame = pd.DataFrame(out, columns=RESULTS_COLUMNS)
-    # Integers with a gap (the raw pixels have no seed), not floats: the CSV reads "seed 2", not "2.0".
+    frame = pd.DataFrame(out, columns=columns)
+    # Integers with a gap (a control drawn once has no seed), not floats: the CSV reads "seed 2", not "2.0".
     frame["seed"] = frame["seed"].astype("Int64")
     return frame
 
 
 def summary_frame(runs: Runs, rows: list[Row], datasets: list[str]) -> pd.DataFrame:
-    """One row per (results row, dataset): mean and std of top-1 over seeds, and the paper's number."""
+    """One row per (results row, dataset): mean and std over seeds of the full linear probe's top-1, the paper's
+    number, the k-NN probe's and each low-label probe's (`low_label_<n>_mean` / `_std`)."""
     names = dataset_names(runs, datasets)
+    sizes = low_label_sizes(runs)
     out = []
     for row in rows:
         for dataset in datasets:
             s = spread(list(top1_by_seed(runs, row, dataset).values()))
-            out.append({"method": row.method, "encoder": row.encoder, "dataset": dataset,
-                        "method_name": method_name(row.method), "dataset_name": names[dataset], "seeds": s.n,
-                        "top1_mean": s.mean, "top1_std": s.std,
-                        # The paper probes the target encoder.
-                        "paper_top1": paper_top1(row.method, dataset) if row.encoder == "target" else math.nan})
-    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+            knn = spread(list(score_by_seed(runs, row, dataset, "knn_top1").values()))
+            entry = {"method": row.method, "encoder": row.encoder, "dataset": dataset,
+                     "method_name": row_label(row) if row.control else method_name(row.method),
+                     "dataset_name": names[dataset], "seeds": s.n, "top1_mean": s.mean, "top1_std": s.std,
+                     # The paper probes the target encoder.
+                     "paper_top1": paper_top1(row.method, dataset) if row.encoder == "target" else math.nan,
+                     "knn_mean": knn.mean, "knn_std": knn.std}
+            for n in sizes:
+                few = spread([v for v in score_by_seed(runs, row, dataset, f"low_label:{n}").values()
+                              if not math.isnan(v)])
+                entry.update({f"low_label_{n}_mean": few.mean, f"low_label_{n}_std": few.std})
+            out.append(entry)
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS + [f"low_label_{n}_{x}" for n in sizes for x in ("mean", "std")])
 
 
 def fmt_paper(value: float) -> str:
@@ -173,7 +222,7 @@ def results_table_md(summary: pd.DataFrame, rows: list[Row], datasets: list[str]
     by_key = summary.set_index(["method", "encoder", "dataset"])
     lines = []
     for row in rows:
-        cells = [method_name(row.method), row.encoder if row.pretrained else DASH]
+        cells = [row_label(row) if row.control else method_name(row.method), row.encoder if row.pretrained else DASH]
         for dataset in datasets:
             mean, std, paper = by_key.loc[(row.method, row.encoder, dataset), ["top1_mean", "top1_std", "paper_top1"]]
             cells += [fmt_mean_std(mean, std), fmt_paper(paper)]
@@ -181,16 +230,49 @@ def results_table_md(summary: pd.DataFrame, rows: list[Row], datasets: list[str]
     return markdown_table(header, lines, align_right_from=2)
 
 
+def probes_table_md(summary: pd.DataFrame, rows: list[Row], datasets: list[str]) -> str:
+    """Every probe of every row side by side, per dataset: the full linear probe, the k-NN probe and each
+    low-label linear probe some record of that dataset has (mean +- std over seeds)."""
+    by_key = summary.set_index(["method", "encoder", "dataset"])
+    header, columns = ["Model", "encoder"], []
+    for dataset in datasets:
+        name = summary.loc[summary["dataset"] == dataset, "dataset_name"].iloc[0]
+        sizes = [c.removeprefix("low_label_").removesuffix("_mean") for c in summary.columns
+                 if c.startswith("low_label_") and c.endswith("_mean")
+                 and summary.loc[summary["dataset"] == dataset, c].notna().any()]
+        probes = [("top1", "linear"), ("knn", "k-NN"), *((f"low_label_{n}", f"{n}/class") for n in sizes)]
+        columns += [(dataset, key) for key, _ in probes]
+        header += [f"{name} {label}" for _, label in probes]
+    lines = []
+    for row in rows:
+        cells = [row_label(row) if row.control else method_name(row.method), row.encoder if row.pretrained else DASH]
+        for dataset, key in columns:
+            mean, std = by_key.loc[(row.method, row.encoder, dataset), [f"{key}_mean", f"{key}_std"]]
+            cells.append(fmt_mean_std(mean, std))
+        lines.append(cells)
+    return markdown_table(header, lines, align_right_from=2)
+
+
 def comparisons(rows: list[Row], baseline: str) -> list[tuple[Row, Row]]:
     """(a, b) pairs reported as a - b, paired by seed: every other pretrained method's encoder against the
-    baseline method's same encoder, then every pretrained encoder against each untrained reference."""
+    baseline method's same encoder, then every pretrained encoder against each untrained reference, then every
+    pretrained target encoder against each pixel control (one drawn once: the same number for every seed)."""
     pretrained = [r for r in rows if r.pretrained]
-    references = [r for r in rows if r.method != PIXELS and not r.pretrained]
     by_key = {r.key: r for r in rows}
     pairs = [(r, by_key[f"{baseline}/{r.encoder}"]) for r in pretrained
              if r.method != baseline and f"{baseline}/{r.encoder}" in by_key]
-    pairs += [(r, ref) for r in pretrained for ref in references]
+    pairs += [(r, ref) for r in pretrained for ref in references(rows)]
+    pairs += [(r, c) for r in pretrained if r.encoder == "target" for c in controls(rows)]
     return pairs
+
+
+def against(runs: Runs, b: Row, dataset: str, a: Row, score: str = "top1") -> dict:
+    """b's scores by seed for a comparison with a: a control drawn once (one record, seed None) stands for every
+    one of a's seeds, so the interval is the spread of a's seeds about that one number."""
+    theirs = score_by_seed(runs, b, dataset, score)
+    if set(theirs) == {None}:
+        return {seed: theirs[None] for seed in score_by_seed(runs, a, dataset, score)}
+    return theirs
 
 
 def differences_table_md(runs: Runs, pairs: list[tuple[Row, Row]], datasets: list[str]) -> str:
@@ -199,7 +281,7 @@ def differences_table_md(runs: Runs, pairs: list[tuple[Row, Row]], datasets: lis
     lines = []
     for a, b in pairs:
         cells = [f"{row_label(a)} − {row_label(b)}"]
-        cells += [fmt_difference(paired_difference(top1_by_seed(runs, a, d), top1_by_seed(runs, b, d)))
+        cells += [fmt_difference(paired_difference(top1_by_seed(runs, a, d), against(runs, b, d, a)))
                   for d in datasets]
         lines.append(cells)
     return markdown_table(header, lines)
@@ -269,7 +351,7 @@ def pretrain_table_md(facts: Mapping[str, Mapping[int, dict[str, float]]], runs:
     names = dataset_names(runs, datasets)
     header += [f"MI {names[d]} (nats)" for d in datasets]
     lines = []
-    for row in (r for r in rows if r.method != PIXELS):
+    for row in (r for r in rows if not r.control):
         mean, _ = mean_facts(facts.get(row.method, {}))
         own = by_key[row.method].facts
         cells = [method_name(row.method), row.encoder if row.pretrained else DASH,
