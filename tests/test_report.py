@@ -293,6 +293,15 @@ def test_comparisons_pair_encoders_with_the_baseline_the_untrained_reference_and
         _interval(jepa_over_random))
 
 
+def test_paired_differences_under_every_probe_on_the_pretraining_data(md: str) -> None:
+    table = _table(md, "Comparison (a − b)", "linear")
+    assert table[0] == ["Comparison (a − b)", "linear", "k-NN", "10/class"]
+    jepa = [a - b for a, b in zip(TOP1[("jepa", "target", "fashion_mnist")], TOP1[("random", "target", "fashion_mnist")])]
+    # The fixture's k-NN and 10/class scores are top-1 minus a constant: the same paired differences.
+    assert _row(table, "JEPA target − Random encoder")[1:] == [f"{_interval(jepa)}, higher"] * 3
+    assert len(table) == len(_table(md, "Comparison (a − b)", "CIFAR-100"))
+
+
 def test_targets_on_the_pretraining_data(md: str) -> None:
     assert "Goals on fashion_mnist (the pretraining data; params.yaml `report`), mean gain over seeds" in md
     lines = {line.split(":")[0][2:]: line for line in md.splitlines() if line.startswith("- ") and "over raw" in line}

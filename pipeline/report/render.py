@@ -14,8 +14,8 @@ from pipeline.report.goals import goals_md
 from pipeline.report.read import Report
 from pipeline.report.sweep_results import Sweep, leaf, sweep_table_md
 from pipeline.report.tables import (DASH, comparisons, data_table_md, diagnostics_table_md, differences_table_md,
-                                    fmt_duration, method_name, pretrain_table_md, probe_check_md, probes_table_md,
-                                    results_table_md)
+                                    fmt_duration, method_name, pretrain_table_md, probe_check_md,
+                                    probe_differences_table_md, probes_table_md, results_table_md)
 from pipeline.report.template import fill
 
 TEMPLATE = Path(__file__).with_name("results.md.tmpl")
@@ -75,6 +75,8 @@ def render(report: Report, figures: list[Figure], environment: Mapping[str, Any]
                     **probe_settings(report),
                     "differences_table": differences_table_md(runs, comparisons(rows, baseline), datasets)},
         "goals": {"pretrain_dataset": shown, "goals": goals} if goals else None,
+        "probe_differences": {"pretrain_dataset": shown, "table": probe_differences_table_md(
+            runs, comparisons(rows, baseline), pretrain)} if pretrain in datasets else None,
         "data": {"data_table": data_table_md(runs, datasets)},
         "run": {"environment": environment_md(environment)} if environment else None,
         "pretraining": {"pretrain_table": pretrain_table_md(report.facts, runs, rows, datasets, report.methods),

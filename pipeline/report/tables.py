@@ -287,6 +287,21 @@ def differences_table_md(runs: Runs, pairs: list[tuple[Row, Row]], datasets: lis
     return markdown_table(header, lines)
 
 
+def probe_differences_table_md(runs: Runs, pairs: list[tuple[Row, Row]], dataset: str) -> str:
+    """The same pairs on one dataset under every probe: the full linear probe, k-NN and each low-label size."""
+    scores = [("top1", "linear"), ("knn_top1", "k-NN"), *((f"low_label:{n}", f"{n}/class") for n in
+                                                           low_label_sizes({k: v for k, v in runs.items()
+                                                                            if k[1] == dataset}))]
+    header = ["Comparison (a − b)", *(label for _, label in scores)]
+    lines = []
+    for a, b in pairs:
+        cells = [f"{row_label(a)} − {row_label(b)}"]
+        cells += [fmt_difference(paired_difference(score_by_seed(runs, a, dataset, score),
+                                                   against(runs, b, dataset, a, score))) for score, _ in scores]
+        lines.append(cells)
+    return markdown_table(header, lines)
+
+
 def _count(n: int, per_class: int, listed: int | None) -> str:
     """"10,000 (1,000 per class of 60,000)" or "10,000 (all)"."""
     if not per_class:
