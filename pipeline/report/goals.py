@@ -1,7 +1,7 @@
 """The report's goals on the pretraining data, as Markdown bullets (pure).
 
 Two kinds, both bounded by params.yaml's `report` block (pipeline/config/report.py):
-  gains   every pretrained encoder's gain over the untrained references and over the pixel controls
+  gains   `report.goals`: a target encoder's paired gain over a control or the untrained reference on one probe
   method  each method's registry `goals`: a pretraining fact (mean over seeds) against the bound its goal
           names by key, and, beside them, its target encoder within noise of the baseline's or above
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-from pipeline.config.report import ReportConfig
+from pipeline.config.report import GainGoal, ReportConfig
 from pipeline.core.errors import PipelineError
 from pipeline.methods import Goal, Method
 from pipeline.report.facts import mean_facts
 from pipeline.report.stats import paired_difference
-from pipeline.report.tables import (Row, Runs, against, controls, fmt_difference, method_name, references, row_label,
-                                    top1_by_seed)
+from pipeline.report.tables import (Row, Runs, against, controls, fmt_difference, fmt_points, method_name,
+                                    references, row_label, score_by_seed, top1_by_seed)
 
 Facts = Mapping[str, Mapping[int, dict[str, float]]]  # {method: {seed: {fact: value}}}
 
@@ -25,25 +25,60 @@ def _met(ok: bool) -> str:
     return "met" if ok else "not met"
 
 
-def gains_md(runs: Runs, rows: list[Row], dataset: str, config: ReportConfig) -> str:
-    """Each pretrained encoder's gain on `dataset` over the untrained references and over the pixel controls
-    (paired by seed, with its interval), against the goals: over the references and over the raw pixels, a goal
-    is met when the mean gain reaches it; the interval says whether that mean is itself beyond noise."""
+# A goal's probe -> (its test score, its validation score), as tables.score_by_seed names them.
+def probe_scores(probe: str) -> tuple[str, str]:
+    if probe == "linear":
+        return "top1", "val_top1"
+    if probe == "knn":
+        return "knn_top1", "knn_val_top1"
+    n = probe.removeprefix("low_label_")
+    return f"low_label:{n}", f"low_label_val:{n}"
+
+
+def probe_label(probe: str) -> str:
+    return {"linear": "linear probe", "knn": "k-NN"}.get(probe, f"{probe.removeprefix('low_label_')} labels per class")
+
+
+def _mean(by_seed: Mapping) -> float:
+    values = [v for v in by_seed.values() if not math.isnan(v)]
+    return sum(values) / len(values) if values else math.nan
+
+
+def subject(runs: Runs, rows: list[Row], goal: GainGoal, dataset: str, baseline: str) -> Row | None:
+    """The target encoder a goal holds: the baseline's, or the pretrained one with the best validation mean."""
+    targets = [r for r in rows if r.pretrained and r.encoder == "target"]
+    if goal.of == "baseline":
+        return next((r for r in targets if r.method == baseline), None)
+    _, val = probe_scores(goal.probe)
+    scored = [(_mean(score_by_seed(runs, r, dataset, val)), r) for r in targets]
+    scored = [(v, r) for v, r in scored if not math.isnan(v)]
+    return max(scored, key=lambda vr: vr[0])[1] if scored else None
+
+
+def gain_goal_lines(runs: Runs, rows: list[Row], goal: GainGoal, dataset: str, baseline: str,
+                    min_seeds: int) -> list[str]:
+    """One line per reference `goal.over` names: the paired gain, its interval, the bound and the verdict."""
+    mine = subject(runs, rows, goal, dataset, baseline)
+    test, _ = probe_scores(goal.probe)
+    rule = (f"goal: ≥ {fmt_points(goal.points)} with its 95% interval above 0 over ≥ {min_seeds} seeds")
+    if mine is None:
+        return [f"- `{goal.name}`: no pretrained target encoder has {probe_label(goal.probe)} scores here ({rule}: "
+                f"not met)"]
+    others = references(rows) if goal.over == "untrained" else [r for r in controls(rows) if r.encoder == goal.over]
+    chosen = " (best on validation)" if goal.of == "best" else ""
     lines = []
-    for row in (r for r in rows if r.pretrained):
-        mine = top1_by_seed(runs, row, dataset)
-        parts = []
-        for ref in references(rows):
-            d = paired_difference(mine, top1_by_seed(runs, ref, dataset))
-            parts.append(f"{fmt_difference(d)} over the {method_name(ref.method).lower()} "
-                         f"(goal ≥ {config.min_gain_over_random:+g}: {_met(d.mean >= config.min_gain_over_random)})")
-        for control in controls(rows):
-            d = paired_difference(mine, against(runs, control, dataset, row))
-            goal = (f" (goal ≥ {config.min_gain_over_pixels:+g}: {_met(d.mean >= config.min_gain_over_pixels)})"
-                    if control.encoder == "raw" else "")
-            parts.append(f"{fmt_difference(d)} over {_in_sentence(row_label(control))}{goal}")
-        lines.append(f"- {row_label(row)}: " + "; ".join(parts))
-    return "\n".join(lines)
+    for other in others:
+        d = paired_difference(score_by_seed(runs, mine, dataset, test), against(runs, other, dataset, mine, test))
+        ok = d.n >= min_seeds and d.mean >= goal.points and d.low > 0
+        lines.append(f"- `{goal.name}`: {row_label(mine)}{chosen} − {_in_sentence(row_label(other))}, "
+                     f"{probe_label(goal.probe)}: {fmt_difference(d)} ({rule}: {_met(ok)})")
+    return lines
+
+
+def gains_md(runs: Runs, rows: list[Row], dataset: str, baseline: str, config: ReportConfig) -> str:
+    """params.yaml's `report.goals` on `dataset`, each with its bound and verdict."""
+    return "\n".join(line for goal in config.gain_goals
+                     for line in gain_goal_lines(runs, rows, goal, dataset, baseline, config.goal_min_seeds))
 
 
 def _in_sentence(label: str) -> str:
@@ -92,6 +127,6 @@ def method_goals_md(facts: Facts, runs: Runs, method_list: list[Method], dataset
 def goals_md(facts: Facts, runs: Runs, rows: list[Row], method_list: list[Method], dataset: str, baseline: str,
              config: ReportConfig) -> str:
     """Every goal line: the gains first, then the methods' own."""
-    parts = (gains_md(runs, rows, dataset, config), method_goals_md(facts, runs, method_list, dataset, baseline,
+    parts = (gains_md(runs, rows, dataset, baseline, config), method_goals_md(facts, runs, method_list, dataset, baseline,
                                                                     config))
     return "\n".join(p for p in parts if p)

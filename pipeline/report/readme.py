@@ -1,7 +1,8 @@
-"""README sync: README.md shows reports/results.md between two markers; a test keeps them identical.
+"""README sync: README.md shows reports/results.md between two markers, and each of SECTIONS' reports between
+markers of its own name; a test keeps them identical.
 
-    python -m pipeline.report --sync-readme    rewrite README's results section from reports/results.md
-    python -m pipeline.report --check          fail if it is out of date
+    python -m pipeline.report --sync-readme    rewrite README's sections from their reports
+    python -m pipeline.report --check          fail if one is out of date
 """
 from __future__ import annotations
 
@@ -15,35 +16,46 @@ from pipeline.core.errors import PipelineError
 MARKER_START = "<!-- results:start -->"
 MARKER_END = "<!-- results:end -->"
 DEFAULT_README = Path("README.md")
+# Other README sections copied from a committed report: {marker name: report}, each written by its own command.
+SECTIONS = {
+    "masks": Path("reports/benchmarks/masks.md"),  # python -m pipeline.bench.masks
+    "validation": Path("reports/recipe/validation.md"),  # python -m pipeline.bench.recipe_table
+}
 
 
-def _split_readme(text: str, readme: Path) -> tuple[str, str]:
-    """Text up to and including the start marker, and from the end marker on."""
-    fix = f"add a line `{MARKER_START}` and, below it, a line `{MARKER_END}` to {readme}"
-    if text.count(MARKER_START) != 1 or text.count(MARKER_END) != 1:
-        raise PipelineError(f"{readme} needs exactly one {MARKER_START} and one {MARKER_END} marker; {fix}")
-    start = text.index(MARKER_START) + len(MARKER_START)
-    end = text.index(MARKER_END)
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def _split_readme(text: str, readme: Path, section: str) -> tuple[str, str]:
+    """Text up to and including the section's start marker, and from its end marker on."""
+    start_marker, end_marker = markers(section)
+    fix = f"add a line `{start_marker}` and, below it, a line `{end_marker}` to {readme}"
+    if text.count(start_marker) != 1 or text.count(end_marker) != 1:
+        raise PipelineError(f"{readme} needs exactly one {start_marker} and one {end_marker} marker; {fix}")
+    start = text.index(start_marker) + len(start_marker)
+    end = text.index(end_marker)
     if end < start:
-        raise PipelineError(f"{readme} has {MARKER_END} before {MARKER_START}; {fix}")
+        raise PipelineError(f"{readme} has {end_marker} before {start_marker}; {fix}")
     return text[:start], text[end:]
 
 
-def _synced_text(readme: Path, results_md: Path) -> tuple[str, str]:
-    """(current README text, README text with the results section replaced)."""
+def _synced_text(readme: Path, report: Path, section: str = "results") -> tuple[str, str]:
+    """(current README text, README text with the section replaced by the report)."""
     if not readme.exists():
         raise PipelineError(f"{readme} not found; run from the repository root or pass --readme")
-    if not results_md.exists():
-        raise PipelineError(f"{results_md} not found; run `dvc repro report` first")
+    if not report.exists():
+        made_by = "run `dvc repro report` first" if section == "results" else f"make it (see {__name__}.SECTIONS)"
+        raise PipelineError(f"{report} not found; {made_by}")
     text = readme.read_text()
-    head, tail = _split_readme(text, readme)
-    return text, f"{head}\n{results_md.read_text().strip()}\n{tail}"
+    head, tail = _split_readme(text, readme, section)
+    return text, f"{head}\n{report.read_text().strip()}\n{tail}"
 
 
-def sync_readme(readme: Path, results_md: Path) -> bool:
-    """Replace the README's results section with `results_md`; True if the README changed."""
+def sync_readme(readme: Path, results_md: Path, section: str = "results") -> bool:
+    """Replace the README's section with the report `results_md`; True if the README changed."""
     readme, results_md = Path(readme), Path(results_md)
-    old, new = _synced_text(readme, results_md)
+    old, new = _synced_text(readme, results_md, section)
     if new == old:
         return False
     with atomic_path(readme) as tmp:
@@ -51,26 +63,29 @@ def sync_readme(readme: Path, results_md: Path) -> bool:
     return True
 
 
-def readme_in_sync(readme: Path, results_md: Path) -> bool:
-    """Whether the README's results section already equals `results_md`."""
-    old, new = _synced_text(Path(readme), Path(results_md))
+def readme_in_sync(readme: Path, results_md: Path, section: str = "results") -> bool:
+    """Whether the README's section already equals the report `results_md`."""
+    old, new = _synced_text(Path(readme), Path(results_md), section)
     return old == new
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline.report",
-                                     description="Copy reports/results.md into the README results section.")
+                                     description="Copy reports/results.md (and SECTIONS' reports) into the README.")
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--sync-readme", action="store_true", help="rewrite the README section")
     action.add_argument("--check", action="store_true", help="fail if the README section is out of date")
     parser.add_argument("--readme", type=Path, default=DEFAULT_README)
     parser.add_argument("--results-md", type=Path, default=artifacts.results_md())
     args = parser.parse_args(argv)
-    if args.check:
-        if not readme_in_sync(args.readme, args.results_md):
-            raise PipelineError(f"{args.readme} results section differs from {args.results_md}; "
-                                f"run `python -m pipeline.report --sync-readme`")
-        print(f"{args.readme} is in sync with {args.results_md}")
-        return
-    changed = sync_readme(args.readme, args.results_md)
-    print(f"{'updated' if changed else 'already up to date:'} {args.readme} from {args.results_md}")
+    # The other sections only for the project's own README (a --readme elsewhere is a test's or a copy's).
+    sections = {"results": args.results_md, **(SECTIONS if args.readme == DEFAULT_README else {})}
+    for section, report in sections.items():
+        if args.check:
+            if not readme_in_sync(args.readme, report, section):
+                raise PipelineError(f"{args.readme} {section} section differs from {report}; "
+                                    f"run `python -m pipeline.report --sync-readme`")
+            print(f"{args.readme} is in sync with {report}")
+            continue
+        changed = sync_readme(args.readme, report, section)
+        print(f"{'updated' if changed else 'already up to date:'} {args.readme} from {report}")

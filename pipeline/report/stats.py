@@ -13,6 +13,7 @@ from typing import Mapping
 from scipy import stats as _scipy
 
 CONFIDENCE = 0.95
+POWER = 0.8  # for the smallest detectable difference: the convention of power analyses
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Difference:
     low: float   # NaN with fewer than 2 pairs
     high: float
     n: int
+    detectable: float = math.nan  # the smallest true difference these pairs detect with POWER (NaN below 2 pairs)
 
     @property
     def within_noise(self) -> bool:
@@ -59,7 +61,17 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence
     if s.n < 2 or math.isnan(s.std):
         return Difference(s.mean, math.nan, math.nan, s.n)
     half = t_quantile(s.n - 1, confidence) * s.std / math.sqrt(s.n)
-    return Difference(s.mean, s.mean - half, s.mean + half, s.n)
+    return Difference(s.mean, s.mean - half, s.mean + half, s.n, detectable_difference(s.std, s.n, confidence))
+
+
+def detectable_difference(std: float, n: int, confidence: float = CONFIDENCE, power: float = POWER) -> float:
+    """The smallest true paired difference that n pairs with this spread detect (interval excluding 0) with
+    probability `power`: (t_{(1+c)/2} + t_power) * std / sqrt(n), both with n - 1 degrees of freedom (the usual
+    t approximation of the noncentral-t power). 5.36 std / sqrt(3) for 3 seeds: what "within noise" cannot rule
+    out."""
+    if n < 2 or math.isnan(std):
+        return math.nan
+    return (t_quantile(n - 1, confidence) + float(_scipy.t.ppf(power, n - 1))) * std / math.sqrt(n)
 
 
 def mean_drop_tolerance(std: float, n: int, floor: float, confidence: float = CONFIDENCE) -> float:

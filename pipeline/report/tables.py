@@ -86,9 +86,10 @@ def row_label(row: Row) -> str:
     return f"{method_name(row.method)} {row.encoder}" if row.pretrained else method_name(row.method)
 
 
-def low_label_mean(record: ProbeRecord, per_class: str) -> float:
-    """One record's low-label top-1 (%), the mean over its draws; NaN where it has none at that size."""
-    draws = record.low_label.get(per_class, {}).get("top1", [])
+def low_label_mean(record: ProbeRecord, per_class: str, split: str = "top1") -> float:
+    """One record's low-label top-1 (%) on test (`top1`) or validation (`val_top1`), the mean over its draws; NaN
+    where it has none at that size."""
+    draws = record.low_label.get(per_class, {}).get(split, [])
     return sum(draws) / len(draws) if draws else math.nan
 
 
@@ -98,10 +99,13 @@ def low_label_sizes(runs: Runs) -> list[str]:
 
 
 def score_by_seed(runs: Runs, row: Row, dataset: str, score: str = "top1") -> dict:
-    """{seed: score}: `top1` (the full linear probe), `knn_top1`, or `low_label:<n>` (mean over draws)."""
+    """{seed: score}: `top1` (the full linear probe), `knn_top1`, or `low_label:<n>` (mean over draws); on the
+    validation split: `val_top1`, `knn_val_top1`, `low_label_val:<n>`."""
     by_seed = runs.get((row.key, dataset), {})
-    if score.startswith("low_label:"):
-        return {seed: low_label_mean(r, score.split(":", 1)[1]) for seed, r in by_seed.items()}
+    if score.startswith(("low_label:", "low_label_val:")):
+        kind, n = score.split(":", 1)
+        split = "val_top1" if kind == "low_label_val" else "top1"
+        return {seed: low_label_mean(r, n, split) for seed, r in by_seed.items()}
     return {seed: getattr(r, score) for seed, r in by_seed.items()}
 
 
@@ -187,12 +191,14 @@ def fmt_points(value: float) -> str:
 
 
 def fmt_difference(d: Difference) -> str:
-    """"+0.11 [-0.52, +0.74], within noise", or "+0.11 (1 seed: no interval)"."""
+    """"+0.11 [-0.52, +0.74], within noise (detectable ±1.20)", "+1.50 [+0.90, +2.10], higher", or "+0.11 (1 seed:
+    no interval)". Within noise says how large a difference those seeds would have caught (stats.POWER)."""
     if math.isnan(d.mean):
         return "NaN"
     if math.isnan(d.low):
         return f"{fmt_points(d.mean)} ({d.n} seed{'s' if d.n != 1 else ''}: no interval)"
-    verdict = "within noise" if d.within_noise else ("higher" if d.low > 0 else "lower")
+    verdict = (f"within noise (detectable ±{d.detectable:.2f})" if d.within_noise
+               else ("higher" if d.low > 0 else "lower"))
     return f"{fmt_points(d.mean)} [{fmt_points(d.low)}, {fmt_points(d.high)}], {verdict}"
 
 

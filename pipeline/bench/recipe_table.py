@@ -1,0 +1,82 @@
+"""The recipe trials' validation numbers as one table: reports/recipe/validation.csv -> validation.md.
+
+    python -m pipeline.bench.recipe_table      # prints it, writes reports/recipe/validation.md (README copies it)
+
+A row per trial (its name and overrides, as `python -m pipeline.bench.recipe` ran it): each validation probe of
+the target encoder as mean ± std over the seeds run, the context encoder's linear probe, the pretraining's
+effective rank and time, and the paired difference to the baseline trial over the seeds both ran (95% t
+interval; a trial with one seed has none, so it can only rank candidates for more seeds). Only validation is
+read: these numbers choose recipes, test is read once per final configuration.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.core.atomic import atomic_path
+from pipeline.report.stats import paired_difference, spread
+from pipeline.report.tables import fmt_difference, fmt_mean_std
+
+CSV = Path("reports/recipe/validation.csv")
+OUT = CSV.with_suffix(".md")
+DASH = "—"
+BASELINE = "jepa"  # the trial every other is paired with
+PROBES = (("target_val_top1", "linear"), ("target_knn_val_top1", "k-NN"),
+          ("target_low_label_10_val_top1", "10 / class"), ("target_low_label_100_val_top1", "100 / class"),
+          ("context_val_top1", "context linear"))
+PAIRED = (("target_val_top1", "linear"), ("target_low_label_10_val_top1", "10 / class"))
+
+
+def _change(overrides: str) -> str:
+    found = json.loads(overrides) if isinstance(overrides, str) and overrides else {}
+    return ", ".join(f"`{k}: {v}`" for k, v in found.items()) or "—"
+
+
+def _by_seed(rows: pd.DataFrame, column: str) -> dict[int, float]:
+    return {int(s): float(v) for s, v in zip(rows["seed"], rows[column])}
+
+
+def _cell(rows: pd.DataFrame, column: str) -> str:
+    s = spread([float(v) for v in rows[column]])
+    return fmt_mean_std(s.mean, s.std)
+
+
+def table_md(frame: pd.DataFrame, baseline: str = BASELINE) -> str:
+    """Markdown: a row per (trial, method) in first-run order, paired with the baseline trial's seeds."""
+    base = frame[frame["trial"] == baseline]
+    head = ["trial", "method", "change", "seeds", *(name for _, name in PROBES),
+            *(f"{name} − {baseline}" for _, name in PAIRED), "effective rank", "pretraining"]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + " |"]
+    for (trial, method), rows in frame.groupby(["trial", "method"], sort=False):
+        rows = rows.sort_values("seed").drop_duplicates("seed", keep="last")  # a re-run trial: its latest row
+        paired = [DASH if trial == baseline or base.empty
+                  else fmt_difference(paired_difference(_by_seed(rows, col), _by_seed(base, col)))
+                  for col, _ in PAIRED]
+        wall = float(rows["wall_s"].mean())
+        cells = [trial, method, _change(rows["overrides"].iloc[0]), ", ".join(str(s) for s in rows["seed"]),
+                 *(_cell(rows, col) for col, _ in PROBES), *paired, _cell(rows, "effective_rank").split(" ±")[0],
+                 DASH if not wall or math.isnan(wall) else f"{wall:.0f} s"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render(csv_path: Path = CSV) -> str:
+    frame = pd.read_csv(csv_path)
+    return (f"Validation top-1 on the pretraining data's held-out train split (`{csv_path}`; target encoder "
+            f"unless named; mean ± std over the seeds run):\n\n" + table_md(frame))
+
+
+def main(argv: list[str]) -> None:
+    text = render()
+    print(text)
+    with atomic_path(OUT) as tmp:
+        tmp.write_text(text)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
