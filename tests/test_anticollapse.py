@@ -8,6 +8,8 @@ from pipeline.config.params import params_from_dict, read_params_file, section_f
 from pipeline.core.errors import PipelineError
 from pipeline.methods.jepa import JEPA
 from pipeline.methods.sigreg_jepa import SIGRegJEPA
+from pipeline.methods.sparse_jepa import SparseJEPA
+from pipeline.methods.sparse_vicreg_jepa import SparseVICRegJEPA
 from pipeline.methods.vicreg_jepa import VICRegJEPA
 from pipeline.model.anticollapse import (as_samples, covariance_penalty, random_directions, sigreg, sigreg_null,
                                          variance_hinge)
@@ -224,3 +226,35 @@ def test_a_missing_anticollapse_key_is_a_one_line_error_naming_it():
     del block["sigreg_weight"]
     with pytest.raises(PipelineError, match=r"^params.yaml has no 'anticollapse.sigreg_weight'; [^\n]*$"):
         section_from_dict("anticollapse", block)
+
+
+# -- composition: SparseJEPA's maps and lasso on an anti-collapse base ---------------------------------
+def sparse_params(**anticollapse):
+    raw = with_overrides(read_params_file(REPO / "params.yaml"), TINY)
+    raw["anticollapse"] = {**BLOCK, **anticollapse}
+    return params_from_dict(raw, [*SECTIONS, "sparsity"]).for_seed(0)
+
+
+def test_sparse_jepa_on_a_base_runs_both_methods_hooks():
+    params = sparse_params(variance_weight=0.7, covariance_weight=3.0)
+    torch.manual_seed(0)
+    sparse = SparseJEPA(params, 32)
+    torch.manual_seed(0)
+    both = SparseVICRegJEPA(params, 32)
+    both.load_state_dict(sparse.state_dict())  # strict: the base adds no module, SparseJEPA's maps are there
+    inputs = batch(params, both.encoder.grid)
+    alone, out = sparse(*inputs), both(*inputs, noise=gen(9))
+    assert set(out) == {*alone, "variance", "covariance"}  # the lasso's penalty and KL terms, and the base's
+    assert torch.equal(out["loss_jepa"], alone["loss_jepa"]) and torch.equal(out["penalty"], alone["penalty"])
+    added = 0.7 * out["variance"].item() + 3.0 * out["covariance"].item()
+    assert (out["autograd_loss"] - alone["autograd_loss"]).item() == pytest.approx(added, rel=1e-5)
+    assert out["objective"].item() == pytest.approx(out["autograd_loss"].item() + out["penalty"].item())
+    summary = both.summary()
+    assert {"zero_fraction", "final_penalty", "variance_weight", "covariance_weight"} <= set(summary)
+    # The maps stay off AdamW (the lasso's proximal steps move them) and the step still moves them.
+    adamw = {id(p) for g in both.optimizer_groups(0.04) for p in g["params"]}
+    assert id(both.group_embed.weight) not in adamw
+    out["autograd_loss"].backward()
+    before = both.group_embed.weight.detach().clone()
+    both.after_optimizer_step(params.pretrain.lr)
+    assert not torch.equal(before, both.group_embed.weight)

@@ -106,3 +106,27 @@ def test_the_recipe_probe_reads_validation_only_unless_asked_for_test(monkeypatc
     assert set(found) <= set(recipe.SCORES)
     assert recipe.probe(None, data, params, test=True)["top1"] == 100.0
     assert pooled[-1] == ("spatial_2x2", "features test")
+
+
+def test_the_pixel_control_gets_a_validation_row_of_its_own(monkeypatch, tmp_path):
+    """`recipe <trial> pixels <seed>` probes the raw pixels exactly as a trial's target encoder, on validation."""
+    import csv
+    from types import SimpleNamespace
+
+    import numpy as np
+    from conftest import REPO
+
+    from pipeline.bench import recipe
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(2).repeat(40)
+    images = rng.integers(0, 60, (80, 4, 4, 1), dtype=np.uint8) + (150 * labels)[:, None, None, None].astype(np.uint8)
+    data = SimpleNamespace(train_images=np.repeat(images, 3, axis=-1), train_labels=labels, num_classes=2)
+    monkeypatch.setattr(recipe, "ROOT", REPO)
+    monkeypatch.setattr(recipe, "RESULTS", tmp_path / "validation.csv")
+    monkeypatch.setattr(recipe, "load_prepared", lambda path: data)
+    recipe.main(["raw", "pixels", "1", "probe.l2=[1.0, 0.1]", "probe.widen=0"])
+    row, = csv.DictReader((tmp_path / "validation.csv").open())
+    assert (row["trial"], row["method"], row["seed"]) == ("raw", "pixels", "1")
+    assert float(row["target_val_top1"]) == 100.0 and 0 <= float(row["target_knn_val_top1"]) <= 100
+    assert row["context_val_top1"] == "" and row["effective_rank"] == ""

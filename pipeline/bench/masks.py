@@ -69,14 +69,15 @@ def table_md(cfg: MaskConfig, rows: list[MaskTasks]) -> str:
         f"can draw, and the context patches seen per image over {BATCHES} sampled batches of {BATCH} "
         f"(`python -m pipeline.bench.masks`).",
         "",
-        "| image | patch | grid | target shapes | context shapes | context patches seen (mean, min-max) | "
-        "grid inside a target |",
-        "| ---: | ---: | --- | --- | --- | --- | ---: |",
+        "| image | patch | grid | target shapes | context shapes | block-size pairs | "
+        "context patches seen (mean, min-max) | grid inside a target |",
+        "| ---: | ---: | --- | --- | --- | ---: | --- | ---: |",
     ]
     for r in rows:
         n = r.grid ** 2
         lines.append(f"| {r.image} px | {r.patch} | {r.grid}x{r.grid} ({n}) | {_shapes(r.targets)} | "
-                     f"{_shapes(r.contexts)} | {r.context_mean:.1f} of {n} ({r.context_min}-{r.context_max}) | "
+                     f"{_shapes(r.contexts)} | {len(r.targets) * len(r.contexts)} | "
+                     f"{r.context_mean:.1f} of {n} ({r.context_min}-{r.context_max}) | "
                      f"{100 * r.target_cover:.0f}% |")
     return "\n".join(lines) + "\n"
 

@@ -12,6 +12,7 @@ reports/recipe/results.csv and sparsity.csv did for every trial.
 
 Usage (repository root, after `dvc repro prepare@fashion_mnist`):
     python -m pipeline.bench.recipe <trial> <method> <seed> [key=value ...] [--test]
+    python -m pipeline.bench.recipe <trial> pixels <seed>      # the raw-pixel control, same probes
     e.g. python -m pipeline.bench.recipe ema_0.9 <method> 0 'pretrain.ema=[0.9, 0.999]'
 
 Values are YAML (`[0.9, 0.999]`, `true`, `0.001`). $RECIPE_RESULTS names another results file (e.g.
@@ -35,9 +36,10 @@ import torch
 import yaml
 
 from pipeline import methods
+from pipeline.artifacts import PIXELS
 from pipeline.artifacts.prepared import load_prepared
 from pipeline.config.params import load_params
-from pipeline.eval.features import pooled_features
+from pipeline.eval.features import is_grey, pixel_features, pooled_features
 from pipeline.eval.knn import knn_top1
 from pipeline.eval.low_label import low_label_probe
 from pipeline.eval.probe import DTYPE, Standardizer, run_probe, search, split_train_val
@@ -99,6 +101,8 @@ def main(argv: list[str]) -> None:
     for pair in pairs:
         k, v = pair.split("=", 1)
         overrides[k] = yaml.safe_load(v)
+    if key == PIXELS:
+        return pixels_row(trial, int(seed), overrides, test)
     method = methods.get(key)
     params = load_params([*method.params, "extract", "probe"], ROOT / "params.yaml", overrides).for_seed(int(seed))
     data = load_prepared(Path(os.environ.get("RECIPE_DATA", ROOT / "data/prepared/fashion_mnist")))
@@ -144,6 +148,27 @@ def main(argv: list[str]) -> None:
           f"{row['context_val_top1']:.2f}, k-NN target {row['target_knn_val_top1']:.2f} (probes "
           f"{time.perf_counter() - started:.0f}s) position_share {row['position_share']:.3f} "
           f"ema_init_share {row['ema_init_share']:.3f}", flush=True)
+    append(row, summary)
+
+
+def pixels_row(trial: str, seed: int, overrides: dict, test: bool) -> None:
+    """The raw-pixel control under the same validation probes (the context columns stay empty)."""
+    params = load_params(["probe"], ROOT / "params.yaml", overrides).for_seed(seed)
+    data = load_prepared(Path(os.environ.get("RECIPE_DATA", ROOT / "data/prepared/fashion_mnist")))
+    grey = is_grey(data.train_images)
+    train_x, train_y = pixel_features(data.train_images, grey), torch.from_numpy(data.train_labels)
+    scores = validation_scores(train_x, train_y, data.num_classes, params)
+    if test:
+        scores["top1"] = run_probe(train_x, train_y, pixel_features(data.test_images, grey),
+                                   torch.from_numpy(data.test_labels), data.num_classes, params.probe, seed).top1
+    print(f"{trial} raw pixels seed {seed}: validation top-1 {scores['val_top1']:.2f}, k-NN "
+          f"{scores['knn_val_top1']:.2f}", flush=True)
+    append({"trial": trial, "method": PIXELS, "seed": seed, "overrides": json.dumps(overrides), "wall_s": 0.0,
+            **{f"target_{k}": v for k, v in scores.items()}}, {})
+
+
+def append(row: dict, summary: dict) -> None:
+    """One row onto RESULTS, under the file's own header."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     new = not RESULTS.exists()
     # An existing file keeps its own columns (an older sweep's): a row never shifts under another header.

@@ -41,7 +41,10 @@ def _by_seed(rows: pd.DataFrame, column: str) -> dict[int, float]:
 
 
 def _cell(rows: pd.DataFrame, column: str) -> str:
-    s = spread([float(v) for v in rows[column]])
+    values = [float(v) for v in rows[column]]
+    if all(math.isnan(v) for v in values):
+        return DASH  # a probe this row has not (the pixel control has no context encoder)
+    s = spread(values)
     return fmt_mean_std(s.mean, s.std)
 
 

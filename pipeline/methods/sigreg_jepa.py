@@ -41,14 +41,15 @@ class SIGRegJEPA(JEPA):
         self.directions_gen = torch.Generator().manual_seed(DIRECTIONS_SEED)
 
     def context_latents(self, z, noise, shard):
+        z, terms = super().context_latents(z, noise, shard)
         gen = noise if noise is not None else self.directions_gen
         directions = random_directions(z.shape[-1], self.anticollapse.sigreg_directions, gen).to(z.device)
         x = gather_rows(as_samples(z, self.anticollapse.pooling), shard[1])  # the global batch's, under DDP
-        return z, {"sigreg": sigreg(x, directions)}
+        return z, {**terms, "sigreg": sigreg(x, directions)}
 
     def regularisation(self, terms):
-        return self.anticollapse.sigreg_weight * terms["sigreg"]
+        return super().regularisation(terms) + self.anticollapse.sigreg_weight * terms["sigreg"]
 
     def summary(self) -> dict[str, float]:
-        return {"sigreg_weight": self.anticollapse.sigreg_weight,
+        return {**super().summary(), "sigreg_weight": self.anticollapse.sigreg_weight,
                 "sigreg_directions": float(self.anticollapse.sigreg_directions)}

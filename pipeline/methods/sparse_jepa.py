@@ -130,18 +130,19 @@ class SparseJEPA(JEPA):
         return GroupedEmbed(in_dim, out_dim, self.sparsity.groups, self.sparsity.init_std, self.sparsity.bias)
 
     def context_latents(self, z, noise, shard):
+        z, terms = super().context_latents(z, noise, shard)  # a base's own terms (an anti-collapse base's)
         if self.latent_head is None:
-            return z, {"kl": torch.zeros((), device=z.device)}
+            return z, {**terms, "kl": torch.zeros((), device=z.device)}
         mean, logvar = self.latent_head(z)
         kl = gaussian_kl(mean.float(), logvar.float())
         sigma = (0.5 * logvar.detach().float()).exp().mean()
-        return reparameterise(mean, logvar, noise, shard), {"kl": kl, "sigma": sigma}
+        return reparameterise(mean, logvar, noise, shard), {**terms, "kl": kl, "sigma": sigma}
 
     def target_regions(self, centers: torch.Tensor) -> torch.Tensor:
         return region_of(centers, self.encoder.grid, self.sparsity.groups)
 
     def regularisation(self, terms):
-        return self.sparsity.beta * terms["kl"]  # 0 without the KL head
+        return super().regularisation(terms) + self.sparsity.beta * terms["kl"]  # beta * 0 without the KL head
 
     def optimizer_groups(self, weight_decay, exclude=()):
         # The group maps are not AdamW's: after_optimizer_step moves them (proximal SGD).
@@ -152,21 +153,24 @@ class SparseJEPA(JEPA):
         return self.sparsity.lr * lr / self.peak_lr
 
     def after_optimizer_step(self, lr: float) -> None:
+        super().after_optimizer_step(lr)
         embed = self.group_embed
         proximal_sgd_step_(embed.weight, embed.grad_avg, self.map_step(lr), self.sparsity.lambda_,
                            self.sparsity.momentum)
 
     def outside_autograd(self) -> dict[str, torch.Tensor]:
         # The group lasso: after_optimizer_step's proximal step minimises it.
-        return {"penalty": group_penalty(self.group_embed.weight.detach(), self.sparsity.lambda_)}
+        return {**super().outside_autograd(),
+                "penalty": group_penalty(self.group_embed.weight.detach(), self.sparsity.lambda_)}
 
     def log_terms(self) -> dict[str, float]:
         norms = self.group_embed.column_norms()
-        return {"zero_fraction": zero_fraction(norms), "groups_per_latent": groups_per_latent(norms),
+        return {**super().log_terms(), "zero_fraction": zero_fraction(norms),
+                "groups_per_latent": groups_per_latent(norms),
                 "map_norm": float(self.group_embed.weight.detach().norm())}
 
     def summary(self) -> dict[str, float]:
-        return {**self.log_terms(), "final_penalty": float(self.outside_autograd()["penalty"]),
+        return {**super().summary(), **self.log_terms(), "final_penalty": float(self.outside_autograd()["penalty"]),
                 "lambda": self.sparsity.lambda_, "beta": self.sparsity.beta if self.latent_head is not None else 0.0}
 
     @torch.no_grad()
@@ -182,4 +186,4 @@ class SparseJEPA(JEPA):
             head = self.latent_head.mean
             feats = head(feats.to(head.weight.device, head.weight.dtype)).float().cpu()
         top = top_activating(feats, torch.arange(feats.shape[1]), TOP_IMAGES)
-        return {"column_norms": norms.cpu().numpy(), "top_images": idx[top].numpy()}
+        return {**super().outputs(images), "column_norms": norms.cpu().numpy(), "top_images": idx[top].numpy()}

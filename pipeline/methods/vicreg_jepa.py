@@ -28,13 +28,15 @@ class VICRegJEPA(JEPA):
         self.anticollapse = params.anticollapse
 
     def context_latents(self, z, noise, shard):
+        z, terms = super().context_latents(z, noise, shard)
         x = gather_rows(as_samples(z, self.anticollapse.pooling), shard[1])  # the global batch's, under DDP
-        return z, {"variance": variance_hinge(x), "covariance": covariance_penalty(x)}
+        return z, {**terms, "variance": variance_hinge(x), "covariance": covariance_penalty(x)}
 
     def regularisation(self, terms):
         cfg = self.anticollapse
-        return cfg.variance_weight * terms["variance"] + cfg.covariance_weight * terms["covariance"]
+        return (super().regularisation(terms) + cfg.variance_weight * terms["variance"]
+                + cfg.covariance_weight * terms["covariance"])
 
     def summary(self) -> dict[str, float]:
-        return {"variance_weight": self.anticollapse.variance_weight,
+        return {**super().summary(), "variance_weight": self.anticollapse.variance_weight,
                 "covariance_weight": self.anticollapse.covariance_weight}

@@ -127,6 +127,6 @@ def method_goals_md(facts: Facts, runs: Runs, method_list: list[Method], dataset
 def goals_md(facts: Facts, runs: Runs, rows: list[Row], method_list: list[Method], dataset: str, baseline: str,
              config: ReportConfig) -> str:
     """Every goal line: the gains first, then the methods' own."""
-    parts = (gains_md(runs, rows, dataset, baseline, config), method_goals_md(facts, runs, method_list, dataset, baseline,
-                                                                    config))
+    parts = (gains_md(runs, rows, dataset, baseline, config),
+             method_goals_md(facts, runs, method_list, dataset, baseline, config))
     return "\n".join(p for p in parts if p)
