@@ -105,7 +105,7 @@ def main(argv: list[str]) -> None:
         return pixels_row(trial, int(seed), overrides, test)
     method = methods.get(key)
     params = load_params([*method.params, "extract", "probe"], ROOT / "params.yaml", overrides).for_seed(int(seed))
-    data = load_prepared(Path(os.environ.get("RECIPE_DATA", ROOT / "data/prepared/fashion_mnist")))
+    data = load_prepared(data_dir())
     images, labels = torch.from_numpy(data.train_images), torch.from_numpy(data.train_labels)
 
     row = {"trial": trial, "method": key, "seed": int(seed),
@@ -151,10 +151,14 @@ def main(argv: list[str]) -> None:
     append(row, summary)
 
 
+def data_dir() -> Path:
+    return Path(os.environ.get("RECIPE_DATA", ROOT / "data/prepared/fashion_mnist"))
+
+
 def pixels_row(trial: str, seed: int, overrides: dict, test: bool) -> None:
     """The raw-pixel control under the same validation probes (the context columns stay empty)."""
     params = load_params(["probe"], ROOT / "params.yaml", overrides).for_seed(seed)
-    data = load_prepared(Path(os.environ.get("RECIPE_DATA", ROOT / "data/prepared/fashion_mnist")))
+    data = load_prepared(data_dir())
     grey = is_grey(data.train_images)
     train_x, train_y = pixel_features(data.train_images, grey), torch.from_numpy(data.train_labels)
     scores = validation_scores(train_x, train_y, data.num_classes, params)

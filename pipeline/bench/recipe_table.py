@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipeline.core.atomic import atomic_path
 from pipeline.report.stats import paired_difference, spread
-from pipeline.report.tables import fmt_difference, fmt_mean_std
+from pipeline.report.tables import fmt_difference, fmt_mean_std, markdown_table
 
 CSV = Path("reports/recipe/validation.csv")
 OUT = CSV.with_suffix(".md")
@@ -34,38 +34,39 @@ PAIRED = (("target_val_top1", "linear"), ("target_knn_val_top1", "k-NN"),
 
 def _change(overrides: str) -> str:
     found = json.loads(overrides) if isinstance(overrides, str) and overrides else {}
-    return ", ".join(f"`{k}: {v}`" for k, v in found.items()) or "—"
+    return ", ".join(f"`{k}: {v}`" for k, v in found.items()) or DASH
 
 
 def _by_seed(rows: pd.DataFrame, column: str) -> dict[int, float]:
     return {int(s): float(v) for s, v in zip(rows["seed"], rows[column])}
 
 
-def _cell(rows: pd.DataFrame, column: str) -> str:
+def _cell(rows: pd.DataFrame, column: str, with_std: bool = True) -> str:
     values = [float(v) for v in rows[column]]
     if all(math.isnan(v) for v in values):
         return DASH  # a probe this row has not (the pixel control has no context encoder)
     s = spread(values)
-    return fmt_mean_std(s.mean, s.std)
+    return fmt_mean_std(s.mean, s.std if with_std else math.nan)
 
 
 def table_md(frame: pd.DataFrame, baseline: str = BASELINE) -> str:
     """Markdown: a row per (trial, method) in first-run order, paired with the baseline trial's seeds."""
+    frame = frame.drop_duplicates(["trial", "method", "seed"], keep="last")  # a re-run seed: its latest row
     base = frame[frame["trial"] == baseline]
     head = ["trial", "method", "change", "seeds", *(name for _, name in PROBES),
             *(f"{name} − {baseline}" for _, name in PAIRED), "effective rank", "pretraining (wall, as run)"]
-    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + " |"]
+    lines = []
     for (trial, method), rows in frame.groupby(["trial", "method"], sort=False):
-        rows = rows.sort_values("seed").drop_duplicates("seed", keep="last")  # a re-run trial: its latest row
+        rows = rows.sort_values("seed")
         paired = [DASH if trial == baseline or base.empty
                   else fmt_difference(paired_difference(_by_seed(rows, col), _by_seed(base, col)))
                   for col, _ in PAIRED]
         wall = float(rows["wall_s"].mean())
         cells = [trial, method, _change(rows["overrides"].iloc[0]), ", ".join(str(s) for s in rows["seed"]),
-                 *(_cell(rows, col) for col, _ in PROBES), *paired, _cell(rows, "effective_rank").split(" ±")[0],
+                 *(_cell(rows, col) for col, _ in PROBES), *paired, _cell(rows, "effective_rank", with_std=False),
                  DASH if not wall or math.isnan(wall) else f"{wall:.0f} s"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        lines.append(cells)
+    return markdown_table(head, lines, align_right_from=3) + "\n"
 
 
 def render(csv_path: Path = CSV) -> str:
