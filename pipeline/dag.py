@@ -1,6 +1,6 @@
-"""dvc.yaml and ladder/dvc.yaml, written from the method registry, the stage templates below and the
-import graph: `python -m pipeline.dag` writes both, `python -m pipeline.dag --check` exits 1 when a
-committed file differs from what it would write (a test runs the check).
+"""dvc.yaml and the other pipelines' (ladder/, bases/, standard/dvc.yaml), written from the method registry,
+the stage templates below and the import graph: `python -m pipeline.dag` writes them, `python -m pipeline.dag
+--check` exits 1 when a committed file differs from what it would write (a test runs the check).
 
 Each stage's code deps are the repository files its command imports (pipeline/core/codebase.py, the
 same graph the checkpoint fingerprint hashes), plus the config module of every params block it
@@ -63,6 +63,14 @@ HEADERS = {
 # out; run it with
 #   dvc exp run bases/dvc.yaml         (or dvc repro bases/dvc.yaml)
 # JEPA resumes from the default pipeline's finished checkpoints (same params and code).
+""",
+    "standard": """\
+# Written by `python -m pipeline.dag` (see dvc.yaml); do not edit.
+# The standard CPU setting's pipeline: the default pipeline's stage templates over the registry's `standard`
+# methods (JEPA, JEPA + VICReg, SparseJEPA + VICReg) with the pixel controls and the untrained reference,
+# writing under data/standard and reports/standard (its report: reports/standard/results.md). Run it with
+# the setting's overrides (pipeline/settings/standard.yaml):
+#   python -m pipeline.settings standard | xargs dvc exp run standard/dvc.yaml -n standard
 """,
 }
 
@@ -182,7 +190,7 @@ def render(under: str | None) -> str:
 
 
 def main(argv: list[str] | None = None, root: Path = REPO) -> int:
-    parser = argparse.ArgumentParser(description="Write dvc.yaml, ladder/dvc.yaml and bases/dvc.yaml from the method registry.")
+    parser = argparse.ArgumentParser(description="Write dvc.yaml and the other pipelines' dvc.yaml files from the method registry.")
     parser.add_argument("--check", action="store_true", help="exit 1 if a committed file differs, write nothing")
     args = parser.parse_args(argv)
     stale = []

@@ -32,8 +32,8 @@ REQUIRED = ("name", "module", "build", "params", "pretrained")
 OPTIONAL = ("fixed", "paper_top1", "facts", "goals", "figures", "sweep")
 FIGURES = ("column_norms", "groups")  # per-method figures the report can draw (pipeline/report/figures.py)
 # The pipelines the registry describes: the default (dvc.yaml, section `methods`), the ablation ladder and the
-# anti-collapse bases.
-PIPELINES = {None: "methods", "ladder": "ladder", "bases": "bases"}
+# anti-collapse bases, and the standard CPU setting's.
+PIPELINES = {None: "methods", "ladder": "ladder", "bases": "bases", "standard": "standard"}
 
 
 @dataclass(frozen=True)
