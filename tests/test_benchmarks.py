@@ -17,6 +17,7 @@ def test_pretrain_benchmark_writes_every_variant_and_phase(tmp_path, capsys):
                          "--workers", "0", "--compile", "off", "--out", str(tmp_path)])
     (report_file,) = tmp_path.glob("pretrain-*.json")
     report = json.loads(report_file.read_text())
+    assert report_file.with_suffix(".md").read_text() == bench_pretrain.table_md(report)  # the README's table
     # Every pretrained method of the registry, in its order, then the reference DataLoader loop.
     pretrained = [m.key for m in methods.all_methods() if m.pretrained]
     assert [r["variant"] for r in report["results"]] == [*pretrained, "baseline"]
@@ -57,3 +58,16 @@ def test_the_benchmark_table_finds_the_baseline_method_by_name_not_by_place(caps
         result("baseline", 100.0), result("sparse_jepa", 300.0), result("jepa", 400.0)]})
     out = capsys.readouterr().out
     assert "JEPA vs baseline loop: 4.00x; SparseJEPA vs JEPA: 0.75x" in out
+
+
+def test_the_markdown_table_names_methods_and_marks_the_loops_wait():
+    report = {"device": "GPU X", "compile": "auto", "date": "2026-12-05", "command": "python -m pipeline.bench.pretrain",
+              "results": [{"variant": v, "batch": 512, "timed_steps": 60, "images_per_s": ips, "step_ms": step,
+                           "gflops_per_image": 3.19, "tflops_per_s": 31.4, "peak_gpu_memory_gb": 3.33,
+                           "process_peak_rss_gb": 1.8, "phase_ms": {p: ms for p in bench_pretrain.PHASES}}
+                          for v, ips, step, ms in (("jepa", 9866.0, 51.9, 1.7), ("baseline", 6342.2, 1234.0, 250.0))]}
+    lines = bench_pretrain.table_md(report).splitlines()
+    assert lines[0].startswith("GPU X, batch 512, 60 timed steps per variant")
+    assert lines[2].endswith("| TFLOP/s | peak GPU memory |")
+    assert lines[4] == "| JEPA | 9,866 | 51.9 ms | 1.7 ms | 1.7 ms | 1.7 ms | 1.7 ms | 1.7 ms | 1.7 ms | 3.19 | 31.4 | 3.33 GB |"
+    assert lines[5].startswith("| baseline loop | 6,342 | 1.23 s | 250 ms (waiting) | — | 250 ms |")

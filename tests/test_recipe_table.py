@@ -3,7 +3,7 @@ import json
 
 import pandas as pd
 
-from pipeline.bench.recipe_table import table_md
+from pipeline.bench.recipe_table import table_md, earlier_trials_md
 
 PROBE_COLUMNS = ("target_val_top1", "target_knn_val_top1", "target_low_label_10_val_top1",
                  "target_low_label_100_val_top1", "context_val_top1")
@@ -37,3 +37,15 @@ def test_paired_difference_over_shared_seeds_and_no_interval_for_one_seed():
 def test_a_rerun_seed_counts_once_with_its_latest_row():
     frame = pd.DataFrame([row("jepa", 0, 80.0), row("jepa", 0, 70.0)])
     assert cells(table_md(frame), "jepa")[4] == "70.00"
+
+
+def test_earlier_test_trials_are_listed_as_run_with_their_change():
+    frame = pd.DataFrame([
+        {"trial": "base", "method": "jepa", "seed": 0, "overrides": "{}", "target_top1": 80.62, "context_top1": 80.09,
+         "ema_init_share": 0.3076, "position_share": 0.6113},
+        {"trial": "bs64", "method": "jepa", "seed": 0, "overrides": json.dumps({"pretrain.batch_size": 64}),
+         "target_top1": 79.69, "context_top1": 77.25, "ema_init_share": 0.0951, "position_share": 0.33}])
+    lines = earlier_trials_md(frame).splitlines()
+    assert lines[0].startswith("| trial | method | seed | change | target test top-1")
+    assert lines[2] == "| base | jepa | 0 | — | 80.62 | 80.09 | 30.8% | 61.1% |"
+    assert lines[3] == "| bs64 | jepa | 0 | `pretrain.batch_size: 64` | 79.69 | 77.25 | 9.5% | 33.0% |"

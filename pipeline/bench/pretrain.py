@@ -23,6 +23,7 @@ reports/benchmarks/pretrain-<device>.json, one file per device so figures never 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -35,11 +36,12 @@ from pathlib import Path
 import torch
 
 from pipeline import methods
-from pipeline.core.atomic import write_json
+from pipeline.core.atomic import atomic_path, write_json
 from pipeline.core.hardware import describe
 from pipeline.config.params import Params, load_params
 from pipeline.pretrain.masks import draw_shape, valid_shapes
 from pipeline.pretrain.trainer import Trainer
+from pipeline.report.tables import markdown_table
 from pipeline.runtime.timing import NO_TIMER, PhaseTimer
 
 PHASES = ("data", "masks", "forward", "backward", "optimizer", "ema")
@@ -297,6 +299,42 @@ def print_table(report: dict) -> None:
           f"which its DataLoader workers spend beside training")
 
 
+def _ms(value: float) -> str:
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def table_md(report: dict) -> str:
+    """The report as the README's Markdown table (it copies reports/benchmarks/pretrain-<device>.md)."""
+    gpu = any("peak_gpu_memory_gb" in r for r in report["results"])
+    head = ["variant", "images/s", "step", "data", "masks", "forward", "backward", "optimiser", "EMA", "GFLOP/image",
+            "TFLOP/s", "peak GPU memory" if gpu else "peak RSS"]
+    rows = []
+    for r in report["results"]:
+        baseline = r["variant"] == "baseline"
+        phases = [_ms(r["phase_ms"][p]) for p in PHASES]
+        if baseline:  # the loop's data phase is its wait on the DataLoader; its masks come with the batch
+            phases[0], phases[1] = f"{phases[0]} (waiting)", "—"
+        rows.append(["baseline loop" if baseline else methods.display_name(r["variant"]),
+                     f"{r['images_per_s']:,.0f}" if r["images_per_s"] >= 1000 else f"{r['images_per_s']:.1f}",
+                     _ms(r["step_ms"]), *phases, f"{r['gflops_per_image']:.2f}",
+                     f"{r['tflops_per_s']:.1f}" if r["tflops_per_s"] >= 1 else f"{r['tflops_per_s']:.3f}",
+                     f"{r.get('peak_gpu_memory_gb', r['process_peak_rss_gb']):.2f} GB"])
+    steps = report["results"][0]["timed_steps"]
+    return (f"{report['device']}, batch {report['results'][0]['batch']}, {steps} timed steps per variant, "
+            f"compile {report['compile']}, {report['date']} (`{report['command']}`):\n\n"
+            + markdown_table(head, rows, align_right_from=1) + "\n")
+
+
+def write_reports(report: dict, out_dir: Path) -> Path:
+    """reports/benchmarks/pretrain-<device>.json and its table, .md; the JSON's path."""
+    slug = re.sub(r"[^a-z0-9]+", "-", report["device"].split("(")[0].lower()).strip("-")
+    out = out_dir / f"pretrain-{slug}.json"
+    write_json(out, report)
+    with atomic_path(out.with_suffix(".md")) as tmp:
+        tmp.write_text(table_md(report))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     cuda = torch.cuda.is_available()
     parser = argparse.ArgumentParser(prog="python -m pipeline.bench.pretrain", description=__doc__.splitlines()[0])
@@ -310,14 +348,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=min(8, max(1, len(os.sched_getaffinity(0)))),
                         help="the baseline's DataLoader workers")
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
+    parser.add_argument("--table", type=Path, metavar="JSON", help="measure nothing: write the .md table of this "
+                        "committed report beside it")
     args = parser.parse_args(argv)
+    if args.table:
+        report = json.loads(args.table.read_text())
+        print(f"wrote {write_reports(report, args.table.parent).with_suffix('.md')}")
+        return
     report = run(args.batch, args.rounds, args.steps, args.warmup, args.breakdown_steps, args.compile, args.device,
                  args.workers)
     print_table(report)
-    slug = re.sub(r"[^a-z0-9]+", "-", report["device"].split("(")[0].lower()).strip("-")
-    out = args.out / f"pretrain-{slug}.json"
-    write_json(out, report)
-    print(f"wrote {out}")
+    out = write_reports(report, args.out)
+    print(f"wrote {out} and {out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ def _met(ok: bool) -> str:
     return "met" if ok else "not met"
 
 
-# A goal's probe -> (its test score, its validation score), as tables.score_by_seed names them.
 def probe_scores(probe: str) -> tuple[str, str]:
+    """A goal's probe -> (its test score, its validation score), as tables.score_by_seed names them."""
     if probe == "linear":
         return "top1", "val_top1"
     if probe == "knn":

@@ -1,5 +1,5 @@
-"""README sync: README.md shows reports/results.md between two markers, and each of SECTIONS' reports between
-markers of its own name; a test keeps them identical.
+"""README sync: README.md shows reports/results.md between two markers, and each of SECTIONS' reports (or one
+headed part of it) between markers of its own name; a test keeps them identical.
 
     python -m pipeline.report --sync-readme    rewrite README's sections from their reports
     python -m pipeline.report --check          fail if one is out of date
@@ -7,6 +7,7 @@ markers of its own name; a test keeps them identical.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import artifacts
@@ -16,11 +17,56 @@ from pipeline.core.errors import PipelineError
 MARKER_START = "<!-- results:start -->"
 MARKER_END = "<!-- results:end -->"
 DEFAULT_README = Path("README.md")
-# Other README sections copied from a committed report: {marker name: report}, each written by its own command.
+
+
+@dataclass(frozen=True)
+class Section:
+    """A README section's source: a committed report, whole, or only the lines under its heading `part` (up to
+    the next heading of any level)."""
+    report: Path
+    part: str | None = None
+
+    def __str__(self) -> str:
+        return str(self.report) + (f" ({self.part})" if self.part else "")
+
+    def text(self) -> str:
+        if not self.report.exists():
+            raise PipelineError(f"{self.report} not found; make it (see {__name__}.SECTIONS)")
+        return report_part(self.report.read_text(), self.part, self.report)
+
+
+# Other README sections copied from a committed report: {marker name: its source}, each written by its own command.
 SECTIONS = {
-    "masks": Path("reports/benchmarks/masks.md"),  # python -m pipeline.bench.masks
-    "validation": Path("reports/recipe/validation.md"),  # python -m pipeline.bench.recipe_table
+    # python -m pipeline.bench.pretrain (--table <json>)
+    "bench_cpu": Section(Path("reports/benchmarks/pretrain-amd-epyc-2-cores-2-torch-threads.md")),
+    "bench_gpu": Section(Path("reports/benchmarks/pretrain-nvidia-h200.md")),
+    "masks": Section(Path("reports/benchmarks/masks.md")),  # python -m pipeline.bench.masks
+    "validation": Section(Path("reports/recipe/validation.md")),  # python -m pipeline.bench.recipe_table
+    "recipe_test": Section(Path("reports/recipe/results.md")),  # the same command
+    # The longer setting's report (python -m pipeline.settings longer | xargs dvc exp run -n longer).
+    "longer": Section(Path("reports/longer/results.md"), "Results"),
+    # The ablation ladder's (dvc exp run ladder/dvc.yaml).
+    "ladder": Section(Path("reports/ladder/results.md"), "Results"),
 }
+
+
+def _heading(line: str) -> str | None:
+    """A Markdown ATX heading's text, else None."""
+    hashes = len(line) - len(line.lstrip("#"))
+    return line[hashes:].strip() if 1 <= hashes <= 6 and line[hashes:hashes + 1] == " " else None
+
+
+def report_part(text: str, part: str | None, source: Path | str = "the report") -> str:
+    """`text` whole (part None), or the lines under the heading `part`, up to the next heading."""
+    if part is None:
+        return text.strip()
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if _heading(line) == part]
+    if len(starts) != 1:
+        raise PipelineError(f"{source} has {len(starts)} headings '{part}', not one; re-make it, or fix "
+                            f"{__name__}.SECTIONS")
+    end = next((i for i in range(starts[0] + 1, len(lines)) if _heading(lines[i]) is not None), len(lines))
+    return "\n".join(lines[starts[0] + 1:end]).strip()
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -40,21 +86,27 @@ def _split_readme(text: str, readme: Path, section: str) -> tuple[str, str]:
     return text[:start], text[end:]
 
 
-def _synced_text(readme: Path, report: Path, section: str = "results") -> tuple[str, str]:
-    """(current README text, README text with the section replaced by the report)."""
+def _source(report: Path | Section, section: str) -> Section:
+    if isinstance(report, Section):
+        return report
+    if section == "results" and not Path(report).exists():
+        raise PipelineError(f"{report} not found; run `dvc repro report` first")
+    return Section(Path(report))
+
+
+def _synced_text(readme: Path, report: Path | Section, section: str = "results") -> tuple[str, str]:
+    """(current README text, README text with the section replaced by the report's text)."""
     if not readme.exists():
         raise PipelineError(f"{readme} not found; run from the repository root or pass --readme")
-    if not report.exists():
-        made_by = "run `dvc repro report` first" if section == "results" else f"make it (see {__name__}.SECTIONS)"
-        raise PipelineError(f"{report} not found; {made_by}")
+    body = _source(report, section).text()
     text = readme.read_text()
     head, tail = _split_readme(text, readme, section)
-    return text, f"{head}\n{report.read_text().strip()}\n{tail}"
+    return text, f"{head}\n{body}\n{tail}"
 
 
-def sync_readme(readme: Path, results_md: Path, section: str = "results") -> bool:
-    """Replace the README's section with the report `results_md`; True if the README changed."""
-    readme, results_md = Path(readme), Path(results_md)
+def sync_readme(readme: Path, results_md: Path | Section, section: str = "results") -> bool:
+    """Replace the README's section with the report `results_md` (a path: the whole file); True if it changed."""
+    readme = Path(readme)
     old, new = _synced_text(readme, results_md, section)
     if new == old:
         return False
@@ -63,9 +115,9 @@ def sync_readme(readme: Path, results_md: Path, section: str = "results") -> boo
     return True
 
 
-def readme_in_sync(readme: Path, results_md: Path, section: str = "results") -> bool:
-    """Whether the README's section already equals the report `results_md`."""
-    old, new = _synced_text(Path(readme), Path(results_md), section)
+def readme_in_sync(readme: Path, results_md: Path | Section, section: str = "results") -> bool:
+    """Whether the README's section already equals the report `results_md` (or its part)."""
+    old, new = _synced_text(Path(readme), results_md, section)
     return old == new
 
 
@@ -80,7 +132,8 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     # The other sections only for the project's own README (a --readme elsewhere is a test's or a copy's).
     sections = {"results": args.results_md, **(SECTIONS if args.readme == DEFAULT_README else {})}
-    for section, report in sections.items():
+    for section, path_or_part in sections.items():
+        report = _source(path_or_part, section)
         if args.check:
             if not readme_in_sync(args.readme, report, section):
                 raise PipelineError(f"{args.readme} {section} section differs from {report}; "
