@@ -67,7 +67,7 @@ HEADERS = {
     "standard": """\
 # Written by `python -m pipeline.dag` (see dvc.yaml); do not edit.
 # The standard CPU setting's pipeline: the default pipeline's stage templates over the registry's `standard`
-# methods (JEPA, JEPA + VICReg, SparseJEPA + VICReg) with the pixel controls and the untrained reference,
+# methods (JEPA, JEPA + VICReg) with the pixel controls and the untrained reference,
 # writing under data/standard and reports/standard (its report: reports/standard/results.md). Run it with
 # the setting's overrides (pipeline/settings/standard.yaml):
 #   python -m pipeline.settings standard | xargs dvc exp run standard/dvc.yaml -n standard
