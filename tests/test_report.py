@@ -38,7 +38,7 @@ DATASETS = ["cifar100", "fashion_mnist"]
 REPORT = ReportConfig(goals={"over_untrained": {"of": "baseline", "probe": "linear", "over": "untrained",
                                                    "points": 5.0},
                              "over_raw": {"of": "best", "probe": "linear", "over": "raw", "points": 0.0}},
-                      goal_min_seeds=3, min_zero_fraction=0.25,
+                      goal_min_seeds=3, non_inferiority_margin=1.0, min_zero_fraction=0.25,
                       max_groups_per_latent=3.0)
 SETTING = Setting(SEEDS, DATASETS, "fashion_mnist", REPORT, repo_params(sections=["probe"]).probe)
 # Two-sided 95% Student-t critical value for 2 degrees of freedom (3 seeds), from the tables.
@@ -625,15 +625,18 @@ def test_method_goals_read_the_registry_goals_bounds_and_the_paired_difference_t
     md = method_goals_md(facts, runs, method_list, "d", "jepa", REPORT)
     assert md.startswith("- SparseJEPA: 30.0% of latent-to-group columns exactly zero (goal ≥ 25%: met); "
                          "2.67 groups per latent (goal ≤ 3: met); target top-1 -1.13 [")
-    assert md.endswith("lower against JEPA target (goal: within noise or above: not met)")
+    assert md.endswith("lower against JEPA target (goal: non-inferior, 95% interval above -1.00: not met, worse)")
     close = {**runs, ("sparse_jepa/target", "d"): {0: _record(top1=80.5), 1: _record(top1=80.0), 2: _record(top1=81.2)}}
     facts["sparse_jepa"][2]["zero_fraction"] = 0.0
     md = method_goals_md(facts, close, method_list, "d", "jepa", REPORT)
     assert "16.7% of latent-to-group columns exactly zero (goal ≥ 25%: not met)" in md
-    assert md.endswith(") against JEPA target (goal: within noise or above: met)")
-    assert "within noise (detectable ±" in md
+    assert md.endswith(") against JEPA target (goal: non-inferior, 95% interval above -1.00: not met, undetermined)")
+    assert "within noise (detectable ±" in md  # within noise, yet its interval reaches below -1: not "as good"
+    tight = {**runs, ("sparse_jepa/target", "d"): {0: _record(top1=80.1), 1: _record(top1=81.0), 2: _record(top1=80.6)}}
+    assert method_goals_md(facts, tight, method_list, "d", "jepa", REPORT).endswith(
+        "(goal: non-inferior, 95% interval above -1.00: met)")
     # The bounds are the `report` block's, by the name each goal gives.
-    strict = ReportConfig({}, 3, min_zero_fraction=0.1, max_groups_per_latent=2.0)
+    strict = ReportConfig({}, 3, 1.0, min_zero_fraction=0.1, max_groups_per_latent=2.0)
     assert "(goal ≥ 10%: met); 2.67 groups per latent (goal ≤ 2: not met)" in method_goals_md(
         facts, close, method_list, "d", "jepa", strict)
     # A method without goals (JEPA itself, the ladder's unpenalised rung) or whose facts were not logged: no line.

@@ -10,7 +10,7 @@ import statistics
 
 import pytest
 
-from pipeline.report.stats import mean_drop_tolerance, paired_difference, spread, t_quantile
+from pipeline.report.stats import Difference, mean_drop_tolerance, paired_difference, spread, t_quantile
 
 # Two-sided 95% Student-t critical values from the tables, for 1, 2 and 4 degrees of freedom.
 T95 = {1: 12.706204736174698, 2: 4.302652729911275, 4: 2.7764451051977987}
@@ -132,3 +132,12 @@ def test_drop_tolerance_is_the_half_width_of_a_difference_of_two_means(std: floa
 
 def test_drop_tolerance_floor_wins_over_a_small_spread() -> None:
     assert mean_drop_tolerance(1.0, 3, floor=5.0) == 5.0
+
+
+def test_non_inferiority_reads_the_interval_against_the_margin():
+    assert Difference(-0.2, -0.9, 0.5, 3).non_inferiority(1.0) == "non-inferior"
+    assert Difference(-0.3, -0.8, -0.1, 3).non_inferiority(1.0) == "non-inferior"  # lower, but within the margin
+    assert Difference(-2.0, -3.0, -1.0, 3).non_inferiority(1.0) == "worse"
+    assert Difference(-0.5, -1.5, -0.2, 3).non_inferiority(1.0) == "worse"  # below 0 and reaching past the margin
+    assert Difference(0.2, -1.7, 2.1, 3).non_inferiority(1.0) == "undetermined"  # within noise is not "as good"
+    assert Difference(0.2, math.nan, math.nan, 1).non_inferiority(1.0) == "undetermined"  # one seed: no interval

@@ -42,6 +42,7 @@ def gain_goal(name: str, block) -> GainGoal:
 class ReportConfig:
     goals: dict                 # {name: {of, probe, over, points}}, read through `gain_goals`
     goal_min_seeds: int
+    non_inferiority_margin: float  # points: "as good as the baseline" = the paired 95% interval's low end above -this
     min_zero_fraction: float
     max_groups_per_latent: float
 
@@ -53,6 +54,8 @@ class ReportConfig:
         require(isinstance(self.goals, dict), "report.goals", self.goals, "a mapping of goal names to goals")
         self.gain_goals  # noqa: B018 -- raises on a malformed goal, before any stage runs
         require(self.goal_min_seeds >= 2, "report.goal_min_seeds", self.goal_min_seeds, ">= 2 (an interval needs 2)")
+        require(0 < self.non_inferiority_margin <= 100, "report.non_inferiority_margin", self.non_inferiority_margin,
+                "in (0, 100] points")
         require(0 <= self.min_zero_fraction <= 1, "report.min_zero_fraction", self.min_zero_fraction, "in [0, 1]")
         require(self.max_groups_per_latent >= 0, "report.max_groups_per_latent", self.max_groups_per_latent, ">= 0")
 

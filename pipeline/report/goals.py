@@ -14,7 +14,7 @@ from pipeline.config.report import GainGoal, ReportConfig
 from pipeline.core.errors import PipelineError
 from pipeline.methods import Goal, Method
 from pipeline.report.facts import mean_facts
-from pipeline.report.stats import paired_difference
+from pipeline.report.stats import NON_INFERIOR, paired_difference
 from pipeline.report.tables import (Row, Runs, against, controls, fmt_difference, fmt_points, method_name,
                                     references, row_label, score_by_seed, top1_by_seed)
 
@@ -106,7 +106,8 @@ def method_goals_md(facts: Facts, runs: Runs, method_list: list[Method], dataset
                     config: ReportConfig) -> str:
     """A line per method with registry goals whose facts every seed logged: each fact's mean over seeds
     against its bound, then (but for the baseline itself) its target encoder's paired difference to the
-    baseline's on `dataset` (goal: within noise or above, i.e. the interval's upper end >= 0)."""
+    baseline's on `dataset` (goal: non-inferior, the 95% interval's low end above -report.non_inferiority_margin;
+    else "worse" where the whole interval is below 0, "undetermined" where it is not)."""
     base = top1_by_seed(runs, Row(baseline, "target"), dataset)
     lines = []
     for method in (m for m in method_list if m.goals):
@@ -117,9 +118,11 @@ def method_goals_md(facts: Facts, runs: Runs, method_list: list[Method], dataset
         parts = [goal_md(goal, value, bound(config, goal)) for goal, value in zip(method.goals, values)]
         if method.key != baseline:
             d = paired_difference(top1_by_seed(runs, Row(method.key, "target"), dataset), base)
-            kept = not math.isnan(d.high) and d.high >= 0
-            parts.append(f"target top-1 {fmt_difference(d)} against {method_name(baseline)} target (goal: within "
-                         f"noise or above: {_met(kept)})")
+            margin = config.non_inferiority_margin
+            verdict = d.non_inferiority(margin)
+            parts.append(f"target top-1 {fmt_difference(d)} against {method_name(baseline)} target (goal: "
+                         f"non-inferior, 95% interval above -{margin:.2f}: "
+                         f"{'met' if verdict == NON_INFERIOR else f'not met, {verdict}'})")
         lines.append(f"- {method_name(method.key)}: " + "; ".join(parts))
     return "\n".join(lines)
 

@@ -37,6 +37,17 @@ class Difference:
         """The interval covers 0 (or there is no interval): the data cannot tell the two apart."""
         return not (self.low > 0 or self.high < 0)
 
+    def non_inferiority(self, margin: float) -> str:
+        """"as good as" judged with a margin: `non-inferior` when the interval's low end lies above -margin,
+        `worse` when the whole interval lies below 0 (and not above -margin), else `undetermined` (the
+        interval reaches both below -margin and up to 0 or above, or there is none)."""
+        if self.low > -margin:
+            return NON_INFERIOR
+        return "worse" if self.high < 0 else "undetermined"
+
+
+NON_INFERIOR = "non-inferior"
+
 
 def spread(values: list[float]) -> Spread:
     finite = [v for v in values if not math.isnan(v)]
