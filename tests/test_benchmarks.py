@@ -2,6 +2,7 @@
 asserted: speed is shown by the benchmarks' output, not by timed tests)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import torch
@@ -10,6 +11,9 @@ from conftest import repo_params
 from pipeline import methods
 from pipeline.bench import prepare as bench_prepare
 from pipeline.bench import pretrain as bench_pretrain
+from pipeline.bench import probe as bench_probe
+from pipeline import artifacts
+from pipeline.artifacts.features import write_features
 
 
 def test_pretrain_benchmark_writes_every_variant_and_phase(tmp_path, capsys):
@@ -71,3 +75,24 @@ def test_the_markdown_table_names_methods_and_marks_the_loops_wait():
     assert lines[2].endswith("| TFLOP/s | peak GPU memory |")
     assert lines[4] == "| JEPA | 9,866 | 51.9 ms | 1.7 ms | 1.7 ms | 1.7 ms | 1.7 ms | 1.7 ms | 1.7 ms | 3.19 | 31.4 | 3.33 GB |"
     assert lines[5].startswith("| baseline loop | 6,342 | 1.23 s | 250 ms (waiting) | — | 250 ms |")
+
+
+def test_probe_benchmark_times_every_probe_of_every_record_the_stages_would_read(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(200) % 4
+    for key, seed, encoder in (("pixels", None, "raw"), ("jepa", 0, "target"), ("jepa", 0, "context")):
+        feats = torch.randn(200, 6, generator=gen) + labels[:, None].float()
+        write_features(artifacts.features_path(key, "toy", seed, encoder, tmp_path), feats, labels.numpy(),
+                       feats[:80], labels[:80].numpy(), 4, {})
+    found = bench_probe.records(None, [0, 1], "toy", tmp_path)
+    assert found == [("pixels", None, "raw"), ("jepa", 0, "target"), ("jepa", 0, "context")]  # stages' order
+    probe = dataclasses.replace(repo_params(sections=["probe"]).probe, low_label=(5, 10))
+    timed = bench_probe.time_record(artifacts.features_path("jepa", "toy", 0, "target", tmp_path), probe, 0)
+    assert list(timed["seconds"]) == ["linear", "knn", "low_label_5", "low_label_10"]
+    assert all(v >= 0 for v in timed["seconds"].values()) and timed["iterations"] > 0 and timed["rows"] == 200
+    report = {"device": "cpu", "pipeline": "default", "dataset": "toy", "seeds": [0], "command": "c", "date": "d",
+              "records": [{"method": "jepa", "seed": 0, "encoder": "target", **timed}]}
+    lines = bench_probe.table_md(report).splitlines()
+    assert lines[2].startswith("| record | rows x features | linear | knn | 5 / class | 10 / class | all |")
+    assert lines[4].startswith("| jepa/seed0/target | 200 x 6 |")
+    assert lines[5].startswith("| **all records** |") and "(100%)" not in lines[5]
