@@ -9,9 +9,13 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Iterable
 
+from pipeline.core.errors import PipelineError
 from pipeline.core.workspace import repo_root
 
 EXPERIMENT = os.environ.get("SPARSEJEPA_MLFLOW_EXPERIMENT", "sparsejepa")
@@ -23,6 +27,33 @@ def tracking_uri() -> str:
 
 def enabled() -> bool:
     return os.environ.get("SPARSEJEPA_MLFLOW", "on").lower() not in ("0", "off", "false", "no")
+
+
+def check_store(timeout: float = 5.0) -> None:
+    """Fail in seconds, before any work, when the tracking store cannot be reached: an HTTP server that does not
+    answer, or a SQLite or file store whose folder is missing or read-only. (MLflow itself would retry an
+    unreachable server for minutes, after the stage's work.)"""
+    if not enabled():
+        return
+    uri = tracking_uri()
+    fix = "start it or point MLFLOW_TRACKING_URI at a reachable store, or set SPARSEJEPA_MLFLOW=off to run untracked"
+    scheme = urllib.parse.urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        try:
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
+        except urllib.error.HTTPError:
+            pass  # the server answered: reachable (an older server may lack /health)
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise PipelineError(f"MLflow tracking store {uri} is unreachable ({reason}); {fix}") from None
+        return
+    if scheme in ("sqlite", "file", ""):
+        path = Path(uri.split(":///", 1)[1] if ":///" in uri else urllib.parse.urlparse(uri).path or uri)
+        folder = path if scheme == "file" or scheme == "" else path.parent
+        while not folder.exists() and folder != folder.parent:  # a missing folder is made, if its parent allows
+            folder = folder.parent
+        if not os.access(folder, os.W_OK):
+            raise PipelineError(f"MLflow tracking store {uri}: {folder} is not writable; {fix}")
 
 
 def dvc_experiment() -> str:
