@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import random
-import re
 import resource
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 import torch
 
 from pipeline import methods
-from pipeline.core.atomic import atomic_path, write_json
+from pipeline.bench import write_report
 from pipeline.core.hardware import describe
 from pipeline.config.params import Params, load_params
 from pipeline.pretrain.masks import draw_shape, valid_shapes
@@ -325,16 +324,6 @@ def table_md(report: dict) -> str:
             + markdown_table(head, rows, align_right_from=1) + "\n")
 
 
-def write_reports(report: dict, out_dir: Path) -> Path:
-    """reports/benchmarks/pretrain-<device>.json and its table, .md; the JSON's path."""
-    slug = re.sub(r"[^a-z0-9]+", "-", report["device"].split("(")[0].lower()).strip("-")
-    out = out_dir / f"pretrain-{slug}.json"
-    write_json(out, report)
-    with atomic_path(out.with_suffix(".md")) as tmp:
-        tmp.write_text(table_md(report))
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
     cuda = torch.cuda.is_available()
     parser = argparse.ArgumentParser(prog="python -m pipeline.bench.pretrain", description=__doc__.splitlines()[0])
@@ -353,12 +342,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.table:
         report = json.loads(args.table.read_text())
-        print(f"wrote {write_reports(report, args.table.parent).with_suffix('.md')}")
+        print(f"wrote {write_report(args.table.parent, 'pretrain', report, table_md(report)).with_suffix('.md')}")
         return
     report = run(args.batch, args.rounds, args.steps, args.warmup, args.breakdown_steps, args.compile, args.device,
                  args.workers)
     print_table(report)
-    out = write_reports(report, args.out)
+    out = write_report(args.out, "pretrain", report, table_md(report))
     print(f"wrote {out} and {out.with_suffix('.md')}")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 from pipeline import artifacts, methods
 from pipeline.artifacts.features import read_features
 from pipeline.config.params import load_params
-from pipeline.core.atomic import atomic_path, write_json
+from pipeline.bench import write_report
 from pipeline.core.errors import PipelineError
 from pipeline.core.hardware import describe
 from pipeline.eval.knn import run_knn
@@ -104,16 +103,6 @@ def table_md(report: dict) -> str:
             f"(`{report['command']}`):\n\n" + markdown_table(head, rows, align_right_from=2) + "\n")
 
 
-def write_reports(report: dict, out_dir: Path) -> Path:
-    slug = re.sub(r"[^a-z0-9]+", "-", report["device"].split("(")[0].lower()).strip("-")
-    suffix = "" if report["pipeline"] == "default" else f"-{report['pipeline']}"
-    out = out_dir / f"probe-{slug}{suffix}.json"
-    write_json(out, report)
-    with atomic_path(out.with_suffix(".md")) as tmp:
-        tmp.write_text(table_md(report))
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline.bench.probe", description=__doc__.splitlines()[0])
     parser.add_argument("--under", default=None, help="a pipeline of the registry (ladder, bases, standard)")
@@ -123,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     report = run(args.under, args.dataset, args.seeds)
     print(table_md(report))
-    out = write_reports(report, args.out)
+    out = write_report(args.out, "probe", report, table_md(report),
+                       "" if report["pipeline"] == "default" else f"-{report['pipeline']}")
     print(f"wrote {out} and {out.with_suffix('.md')}")
 
 
