@@ -653,8 +653,8 @@ def test_the_report_holds_the_methods_to_their_registry_goals(md: str) -> None:
     assert line.startswith("- SparseJEPA: 37.5% of latent-to-group columns exactly zero (goal ≥ 25%: met); "
                            "3.00 groups per latent (goal ≤ 3: met); target top-1 ")
     # On fashion_mnist (the pretraining data) SparseJEPA target is JEPA target - [3, 4, 5].
-    assert line.endswith(f"{_interval([-3.0, -4.0, -5.0])}, lower against JEPA target (goal: within noise or "
-                         "above: not met)")
+    assert line.endswith(f"{_interval([-3.0, -4.0, -5.0])}, lower against JEPA target (goal: non-inferior, 95% "
+                         "interval above -1.00: not met, worse)")
 
 
 def test_a_method_without_figures_goals_or_facts_in_its_entry_gets_none(tmp_path: Path) -> None:
