@@ -65,7 +65,7 @@ def test_the_benchmark_table_finds_the_baseline_method_by_name_not_by_place(caps
 
 
 def test_the_markdown_table_names_methods_and_marks_the_loops_wait():
-    report = {"device": "GPU X", "compile": "auto", "date": "2026-12-05", "command": "python -m pipeline.bench.pretrain",
+    report = {"device": "GPU X", "compile": "auto", "date": "2026-12-05", "command": "bench",
               "results": [{"variant": v, "batch": 512, "timed_steps": 60, "images_per_s": ips, "step_ms": step,
                            "gflops_per_image": 3.19, "tflops_per_s": 31.4, "peak_gpu_memory_gb": 3.33,
                            "process_peak_rss_gb": 1.8, "phase_ms": {p: ms for p in bench_pretrain.PHASES}}
@@ -73,7 +73,8 @@ def test_the_markdown_table_names_methods_and_marks_the_loops_wait():
     lines = bench_pretrain.table_md(report).splitlines()
     assert lines[0].startswith("GPU X, batch 512, 60 timed steps per variant")
     assert lines[2].endswith("| TFLOP/s | peak GPU memory |")
-    assert lines[4] == "| JEPA | 9,866 | 51.9 ms | 1.7 ms | 1.7 ms | 1.7 ms | 1.7 ms | 1.7 ms | 1.7 ms | 3.19 | 31.4 | 3.33 GB |"
+    assert lines[4] == ("| JEPA | 9,866 | 51.9 ms | 1.7 ms | 1.7 ms | 1.7 ms | 1.7 ms | 1.7 ms | 1.7 ms | 3.19 | 31.4 "
+                        "| 3.33 GB |")
     assert lines[5].startswith("| baseline loop | 6,342 | 1.23 s | 250 ms (waiting) | — | 250 ms |")
 
 

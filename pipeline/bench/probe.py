@@ -21,8 +21,8 @@ import torch
 
 from pipeline import artifacts, methods
 from pipeline.artifacts.features import read_features
-from pipeline.config.params import load_params
 from pipeline.bench import write_report
+from pipeline.config.params import load_params
 from pipeline.core.errors import PipelineError
 from pipeline.core.hardware import describe
 from pipeline.eval.knn import run_knn
@@ -91,8 +91,9 @@ def table_md(report: dict) -> str:
                                           for k in kinds), "all", "chosen l2", "L-BFGS iterations"]
     rows, totals = [], dict.fromkeys(kinds, 0.0)
     for r in report["records"]:
-        rows.append([label(r["method"], r["seed"], r["encoder"]), f"{r['rows']:,} x {r['features']:,}", *(f"{r['seconds'][k]:.1f}" for k in kinds),
-                     f"{sum(r['seconds'].values()):.1f}", f"{r['l2']:g}", f"{r['iterations']:,}"])
+        rows.append([label(r["method"], r["seed"], r["encoder"]), f"{r['rows']:,} x {r['features']:,}",
+                     *(f"{r['seconds'][k]:.1f}" for k in kinds), f"{sum(r['seconds'].values()):.1f}", f"{r['l2']:g}",
+                     f"{r['iterations']:,}"])
         for k in kinds:
             totals[k] += r["seconds"][k]
     whole = sum(totals.values())
