@@ -75,8 +75,8 @@ def run(under: str | None, dataset: str, seeds: list[int] | None) -> dict:
     out = []
     for key, seed, encoder in found:
         path = artifacts.features_path(key, dataset, seed, encoder, roots.data)
-        timed = time_record(path, params.for_seed(params.seeds[0] if seed is None else seed).probe,
-                            params.seeds[0] if seed is None else seed)
+        run_seed = params.seeds[0] if seed is None else seed  # a control drawn once: the first seed's splits
+        timed = time_record(path, params.for_seed(run_seed).probe, run_seed)
         out.append({"method": key, "seed": seed, "encoder": encoder, **timed})
         print(f"{label(key, seed, encoder)}: {timed['seconds']}", flush=True)
     return {"device": describe("cpu"), "pipeline": under or "default", "dataset": dataset, "seeds": seeds,
