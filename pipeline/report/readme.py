@@ -47,6 +47,8 @@ SECTIONS = {
     "longer": Section(Path("reports/longer/results.md"), "Results"),
     # The ablation ladder's (dvc exp run ladder/dvc.yaml).
     "ladder": Section(Path("reports/ladder/results.md"), "Results"),
+    # The standard setting's (python -m pipeline.settings standard | xargs dvc exp run standard/dvc.yaml ...).
+    "standard": Section(Path("reports/standard/results.md"), "Results"),
 }
 
 
