@@ -142,13 +142,13 @@ class Templates:
                            ["data/prepared"], blocks, [f"{self.data}/features/{key}"])
 
     def probe(self, key: str) -> dict:
-        blocks = ["seeds", "data", "probe"]
+        blocks = ["seeds", "data", "extract", "probe"]
         return self._stage(f"python -m stages.probe {key}", _code(["stages.probe"], blocks) +
                            [f"{self.data}/features/{key}"], blocks,
                            _not_cached([f"{self.reports}/probe/{key}"]))
 
     def report(self) -> dict:
-        blocks = ["seeds", "data", "probe", "report"]
+        blocks = ["seeds", "data", "extract", "probe", "report"]
         templates = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "pipeline/report").iterdir()
                            if p.is_file() and p.suffix not in (".py", ".pyc"))
         # The group figure's training images; the default pipeline's report also draws the collected sweeps.

@@ -1,6 +1,6 @@
 """DVC stage `extract-<method>` (and `extract-pixels`): frozen features of every probed dataset, computed once.
 
-Usage: python -m stages.extract <method>     every seed of the method, every encoder its pretraining saved
+Usage: python -m stages.extract <method>     every seed of the method, each encoder of extract.encoders
        python -m stages.extract pixels       the pixel controls (pipeline/eval/controls.py): raw pixels, and
                                              their PCA and random projections at the encoders' feature width
 Writes data/features/<method>/seed<k>/<encoder>/<dataset>.npz, or data/features/pixels/[seed<k>/]<control>/
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> None:
         # Memory-mapped: a large prepared set (Places205, iNat18) is read one batch at a time.
         data = load_prepared(artifacts.prepared_dir(dataset), mmap=True)
         for seed in params.seeds:
-            for name in artifacts.saved_encoders(method, seed, roots.data):
+            for name in artifacts.saved_encoders(method, seed, params.extract.encoders, roots.data):
                 encoder, encoder_params = load_encoder(artifacts.encoder_path(method, seed, name, roots.data))
                 label = f"extract {method}/seed{seed}/{name}/{dataset}"
                 feats = {split: pooled_features(encoder, getattr(data, f"{split}_images"), params.extract.batch_size,

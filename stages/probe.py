@@ -1,7 +1,7 @@
 """DVC stage `probe-<method>` (and `probe-pixels`): the probes on cached features, scored on the test split:
 the full linear probe, the k-NN probe and the low-label linear probe, each also on its validation split.
 
-Usage: python -m stages.probe <method>     every seed, saved encoder and probed dataset of the method
+Usage: python -m stages.probe <method>     every seed, extracted encoder and probed dataset of the method
        python -m stages.probe pixels       the pixel controls (each seed of a drawn one; the others once)
 Writes reports/probe/<method>/seed<k>/<encoder>/<dataset>.json or a pixel control's record (artifacts.probe_path;
 DVC metrics; with a trailing --under <name>: features from data/<name>/, records under reports/<name>/)
@@ -29,13 +29,13 @@ def main(argv: list[str]) -> None:
     argv, roots = artifacts.split_under(argv)
     if len(argv) != 1:
         raise PipelineError(f"usage: python -m stages.probe <method>|{artifacts.PIXELS} [--under <name>]")
-    params = load_params(["seeds", "data", "probe"])
+    params = load_params(["seeds", "data", "probe", "extract"])
     if argv[0] == artifacts.PIXELS:
         runs = [(artifacts.PIXELS, seed, control) for control in artifacts.CONTROLS
                 for seed in artifacts.control_seeds(control, params.seeds)]
     else:
         runs = [(argv[0], seed, name) for seed in params.seeds
-                for name in artifacts.saved_encoders(argv[0], seed, roots.data)]
+                for name in artifacts.saved_encoders(argv[0], seed, params.extract.encoders, roots.data)]
     for dataset in params.data.probe:
         for key, seed, encoder in runs:
             probe_one(key, dataset, seed, encoder, params, roots)

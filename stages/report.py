@@ -18,10 +18,11 @@ def main(argv: list[str]) -> None:
     if args:
         raise PipelineError("usage: python -m stages.report [--under <name>]")
     under = argv[-1] if argv else None  # split_under took `--under <name>`, the last two arguments
-    params = load_params(["seeds", "data", "probe", "report"])
+    params = load_params(["seeds", "data", "extract", "probe", "report"])
     method_list, seeds = methods.pipeline_methods(under), list(params.seeds)
     keys = [m.key for m in method_list]
-    setting = Setting(seeds, list(params.data.probe), params.data.pretrain, params.report, params.probe)
+    setting = Setting(seeds, list(params.data.probe), params.data.pretrain, params.report, params.probe,
+                      params.extract.encoders)
     out = build_report(roots.reports, method_list, setting, environment(params.data.pretrain, keys, seeds,
                                                                         roots.reports))
     for path in out["written"].values():

@@ -59,11 +59,13 @@ def test_a_named_pipeline_writes_the_same_tree_under_its_name():
 def test_saved_encoders_are_what_pretraining_wrote(tmp_path):
     (tmp_path / "models/jepa/seed0").mkdir(parents=True)
     with pytest.raises(PipelineError, match="no encoder under .*seed0.* seed 0"):
-        artifacts.saved_encoders("jepa", 0, tmp_path)
+        artifacts.saved_encoders("jepa", 0, artifacts.ENCODERS, tmp_path)
     for name in ("context", "target"):
         (tmp_path / f"models/jepa/seed0/{name}.pt").write_bytes(b"x")
     (tmp_path / "models/jepa/seed0/notes.pt").write_bytes(b"x")
-    assert artifacts.saved_encoders("jepa", 0, tmp_path) == ["target", "context"]
+    assert artifacts.saved_encoders("jepa", 0, ("context", "target"), tmp_path) == ["target", "context"]
+    # extract.encoders: [target] (the quick setting) leaves the context encoder unextracted and unprobed.
+    assert artifacts.saved_encoders("jepa", 0, ("target",), tmp_path) == ["target"]
 
 
 def test_checkpoints_and_downloads_live_at_the_real_repo_also_in_temp_experiments(monkeypatch, tmp_path):

@@ -59,6 +59,10 @@ def test_overrides_work_like_dvc_exp_run_set_param():
     ({"seeds": 3}, "seeds must be a list"),
     ({"subsets.cifar100.train": -1}, "subsets.cifar100.train = -1 is invalid"),
     ({"subsets.cifar100": 500}, "subsets.cifar100 must be a mapping with keys train and test"),
+    ({"extract.encoders": ["context"]}, "extract.encoders = ['context'] is invalid; it must be distinct names"),
+    ({"extract.encoders": ["target", "target"]}, "extract.encoders = ['target', 'target'] is invalid"),
+    ({"extract.encoders": ["target", "student"]}, "extract.encoders = ['target', 'student'] is invalid"),
+    ({"extract.encoders": "target"}, "extract.encoders must be a list"),
 ])
 def test_bad_params_fail_with_one_line_naming_the_key(override, message):
     with pytest.raises(PipelineError) as err:

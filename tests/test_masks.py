@@ -7,7 +7,7 @@ from conftest import repo_params
 
 from pipeline.core.errors import PipelineError
 from pipeline.model.regions import region_grid, region_of
-from pipeline.pretrain.masks import check_feasible, sample_masks, valid_shapes
+from pipeline.pretrain.masks import check_feasible, context_shapes, sample_masks, valid_shapes
 
 CFG = repo_params().masks  # I-JEPA's: 4 targets, scale (0.15, 0.2), aspect (0.75, 1.5), context (0.85, 1)
 
@@ -95,6 +95,14 @@ def test_small_grid_terminates_and_is_checked_up_front():
 
 def test_valid_shapes_on_8x8_are_the_two_3x4_blocks():
     assert set(valid_shapes((8, 8), (0.15, 0.2), (0.75, 1.5))) == {(3, 4), (4, 3)}
+
+
+def test_context_shapes_are_square_where_the_grid_allows_else_nearest_to_square():
+    assert context_shapes((7, 7), (0.85, 1.0)) == ((7, 7),)
+    assert context_shapes((8, 8), (0.85, 1.0)) == ((8, 8),)
+    # 4x8: a square covers at most half the grid, so the context is the near-square rectangles of that scale.
+    rect = context_shapes((4, 8), (0.85, 1.0))
+    assert rect and all(h != w and 0.85 <= h * w / 32 <= 1.0 for h, w in rect)
 
 
 def test_same_seed_same_masks():

@@ -121,9 +121,11 @@ def test_repro_runs_every_stage_and_writes_the_report(project):
     records += [root / f"reports/probe/pixels/seed{seed}/gaussian/fashion_mnist.json" for seed in (0, 1)]
     for model in ("random", "jepa", "sparse_jepa", "toy"):
         for seed in (0, 1):
-            for encoder in (("target",) if model == "random" else ("target", "context")):
-                records.append(root / f"reports/probe/{model}/seed{seed}/{encoder}/fashion_mnist.json")
-        assert not (root / f"reports/probe/{model}/seed0/context").exists() or model != "random"
+            records.append(root / f"reports/probe/{model}/seed{seed}/target/fashion_mnist.json")
+        # params.yaml's extract.encoders is [target]: the context encoder is saved, neither extracted nor probed.
+        assert not (root / f"reports/probe/{model}/seed0/context").exists()
+        assert not (root / f"data/features/{model}/seed0/context").exists()
+    assert (root / "data/models/jepa/seed0/context.pt").exists()
     for path in records:
         probe = json.loads(path.read_text())
         assert 0 <= probe["top1"] <= 100 and probe["n_test"] == 10000 and probe["n_train"] + probe["n_val"] == 80
@@ -136,7 +138,8 @@ def test_repro_runs_every_stage_and_writes_the_report(project):
     assert seeds == {0, 1} and json.loads(records[1].read_text())["seed"] is None
     assert all(json.loads(p.read_text())["knn_top1"] >= 0 for p in records)
     table = (root / "reports/results.md").read_text()
-    assert "SparseJEPA" in table and "FashionMNIST" in table and "| Toy JEPA | context |" in table
+    assert "SparseJEPA" in table and "FashionMNIST" in table and "| Toy JEPA | target |" in table
+    assert "| context |" not in table
     assert "| Raw pixels | — |" in table and "Toy JEPA target − JEPA target" in table
     assert "| PCA of pixels | — |" in table and "| Random projection of pixels | — |" in table
     assert "| 80 (8 per class of 60,000) | 10,000 (all) | 10 |" in table
@@ -180,7 +183,7 @@ def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
         tags.setdefault(run_uuid, {})[key] = value
     probes = {(t.get("dvc_exp"), t.get("method")): run for run, t in tags.items() if t.get("stage") == "probe"}
     seeds = {(t.get("method"), t.get("seed"), t.get("encoder")) for t in tags.values() if t.get("stage") == "probe"}
-    assert {("jepa", "0", "context"), ("jepa", "1", "target"), ("pixels", None, "raw"), ("pixels", "1", "gaussian")} <= seeds
+    assert {("jepa", "0", "target"), ("jepa", "1", "target"), ("pixels", None, "raw"), ("pixels", "1", "gaussian")} <= seeds
     assert ("workspace", "jepa") in probes and ("workspace", "sparse_jepa") in probes
     exp_names = {t["dvc_exp"] for t in tags.values()} - {"workspace"}
     assert len(exp_names) == 1  # the `dvc exp run` experiment's runs carry its name

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import statistics
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from conftest import repo_params
 
 from pipeline import artifacts, methods
 from pipeline.artifacts.records import ProbeRecord, write_outputs
+from pipeline.config.extract import ENCODERS
 from pipeline.config.report import GainGoal, ReportConfig, gain_goal
 from pipeline.core.errors import PipelineError
 from pipeline.report import Setting, build_report, environment
@@ -40,7 +42,7 @@ REPORT = ReportConfig(goals={"over_untrained": {"of": "baseline", "probe": "line
                              "over_raw": {"of": "best", "probe": "linear", "over": "raw", "points": 0.0}},
                       goal_min_seeds=3, non_inferiority_margin=1.0, min_zero_fraction=0.25,
                       max_groups_per_latent=3.0)
-SETTING = Setting(SEEDS, DATASETS, "fashion_mnist", REPORT, repo_params(sections=["probe"]).probe)
+SETTING = Setting(SEEDS, DATASETS, "fashion_mnist", REPORT, repo_params(sections=["probe"]).probe, ENCODERS)
 # Two-sided 95% Student-t critical value for 2 degrees of freedom (3 seeds), from the tables.
 T95_2DOF = 4.302652729911275
 
@@ -555,6 +557,19 @@ def test_missing_sparse_outputs_skip_the_column_norm_figure(tmp_path: Path) -> N
     assert "| SparseJEPA |" not in md  # rows only for the methods asked for
 
 
+def test_a_target_only_setting_needs_and_shows_no_context_rows(tmp_path: Path) -> None:
+    # extract.encoders: [target] (the quick setting) probes no context encoder: the report must not ask for those
+    # records, and must not show their rows.
+    reports = _write_fixture(tmp_path / "reports")
+    for path in reports.glob("probe/*/seed*/context"):
+        shutil.rmtree(path)
+    out = build_report(reports, METHODS, dataclasses.replace(SETTING, encoders=("target",)), {})
+    md = out["written"]["results_md"].read_text()
+    assert "| JEPA | target |" in md and "| context |" not in md and "leaves the context encoder unprobed" in md
+    with pytest.raises(PipelineError, match="context"):
+        build_report(reports, METHODS, SETTING, {})
+
+
 def test_missing_probe_is_a_pipeline_error(reports: Path) -> None:
     with pytest.raises(PipelineError, match="places205"):
         build_report(reports, METHODS, dataclasses.replace(SETTING, datasets=["cifar100", "places205"]), {})
@@ -694,7 +709,8 @@ def test_the_ladders_rungs_are_pretrained_rows_with_both_encoders() -> None:
     from pipeline import methods
     from pipeline.report.tables import report_rows
 
-    rows = {(r.method, r.encoder) for r in report_rows([methods.get(k) for k in methods.pipeline_keys("ladder")])}
+    rows = {(r.method, r.encoder) for r in report_rows([methods.get(k) for k in methods.pipeline_keys("ladder")],
+                                                       ENCODERS)}
     assert {("jepa_regions", "target"), ("jepa_regions", "context"), ("sparse_jepa_kl", "context")} <= rows
     assert Row("sparse_jepa_kl", "target").pretrained and not Row("random", "target").pretrained
     assert not Row("pixels", "raw").pretrained and Row("pixels", "raw").control

@@ -30,6 +30,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.config.extract import ENCODERS
 from pipeline.core.errors import PipelineError
 from pipeline.core.workspace import repo_root
 
@@ -71,7 +72,6 @@ def prepared_dir(dataset: str, data: Path = DATA) -> Path:
 
 
 PIXELS = "pixels"  # the pixel controls' name where a method's would be (pipeline/eval/controls.py)
-ENCODERS = ("target", "context")
 # The pixel controls, in table order, where a method's encoders would be: the raw pixels, and the pixels mapped
 # to the encoders' feature width by PCA or by a random Gaussian projection (drawn anew per seed: SEEDED).
 CONTROLS = ("raw", "pca", "gaussian")
@@ -96,10 +96,10 @@ def encoder_path(method: str, seed: int, encoder: str = "target", data: Path = D
     return data / "models" / _run(method, seed) / f"{encoder}.pt"
 
 
-def saved_encoders(method: str, seed: int, data: Path = DATA) -> list[str]:
-    """The encoders a run of `method` left (ENCODERS order): what its pretrain stage wrote decides,
-    so extraction needs no registry (a new method re-runs its own stages only)."""
-    found = [name for name in ENCODERS if encoder_path(method, seed, name, data).exists()]
+def saved_encoders(method: str, seed: int, wanted: tuple[str, ...], data: Path = DATA) -> list[str]:
+    """The encoders of `wanted` (params.yaml's extract.encoders) a run of `method` left, in ENCODERS order: what
+    its pretrain stage wrote decides, so extraction needs no registry (a new method re-runs its own stages only)."""
+    found = [name for name in ENCODERS if name in wanted and encoder_path(method, seed, name, data).exists()]
     if not found:
         raise PipelineError(f"no encoder under {encoder_path(method, seed, 'target', data).parent}; run `dvc repro` "
                             f"to pretrain {method} for seed {seed} (is the seed in params.yaml `seeds`?)")

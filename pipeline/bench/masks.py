@@ -20,7 +20,7 @@ import torch
 from pipeline.config.masks import MaskConfig
 from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
-from pipeline.pretrain.masks import _square_fallback, sample_masks, valid_shapes
+from pipeline.pretrain.masks import context_shapes, sample_masks, valid_shapes
 
 GRIDS = ((28, 4), (32, 4), (28, 2), (32, 2))  # (image px, patch px): the quick setting's, the paper's, finer patches
 BATCHES, BATCH = 200, 128
@@ -53,7 +53,7 @@ def mask_tasks(cfg: MaskConfig, image: int, patch: int, seed: int = 0) -> MaskTa
         covered = torch.zeros(BATCH, grid[0] * grid[1], dtype=torch.bool)
         covered.scatter_(1, m.targets.flatten(1), True)
         cover.append(covered.float().mean().item())
-    contexts = valid_shapes(grid, cfg.context_scale, (1.0, 1.0)) or _square_fallback(grid, cfg.context_scale)
+    contexts = context_shapes(grid, cfg.context_scale)
     return MaskTasks(image, patch, valid_shapes(grid, cfg.target_scale, cfg.target_aspect), contexts,
                      sum(kept) / len(kept), min(kept), max(kept), sum(cover) / len(cover))
 

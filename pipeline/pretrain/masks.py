@@ -53,7 +53,7 @@ def valid_shapes(grid: tuple[int, int], scale: tuple[float, float],
 def check_feasible(cfg: MaskConfig, grid: tuple[int, int]) -> None:
     """Fail fast when the mask bounds cannot be met on this grid, before any training."""
     targets = valid_shapes(grid, cfg.target_scale, cfg.target_aspect)
-    contexts = valid_shapes(grid, cfg.context_scale, (1.0, 1.0)) or _square_fallback(grid, cfg.context_scale)
+    contexts = context_shapes(grid, cfg.context_scale)
     where = f"on the {grid[0]}x{grid[1]} patch grid"
     if not targets:
         raise PipelineError(f"masks: no integer target block {where} has scale in {list(cfg.target_scale)} and "
@@ -68,9 +68,11 @@ def check_feasible(cfg: MaskConfig, grid: tuple[int, int]) -> None:
                             f"targets or a larger context scale")
 
 
-def _square_fallback(grid: tuple[int, int], scale: tuple[float, float]) -> tuple[tuple[int, int], ...]:
-    # On non-square grids an aspect-1 block may not reach the scale; allow the closest rectangle.
-    return valid_shapes(grid, scale, (min(grid) / max(grid), max(grid) / min(grid)))
+def context_shapes(grid: tuple[int, int], scale: tuple[float, float]) -> tuple[tuple[int, int], ...]:
+    """The context blocks the sampler can draw: square ones with h*w/N in `scale`, or, where none is (an aspect-1
+    block on a non-square grid may not reach the scale), the rectangles closest to square."""
+    return valid_shapes(grid, scale, (1.0, 1.0)) or valid_shapes(grid, scale, (min(grid) / max(grid),
+                                                                              max(grid) / min(grid)))
 
 
 def _snap(shapes: tuple[tuple[int, int], ...], scale: float, aspect: float, n: int) -> tuple[int, int]:
@@ -113,12 +115,12 @@ def sample_masks(cfg: MaskConfig, batch: int, grid: tuple[int, int], gen: torch.
     rows, cols = grid
     n = rows * cols
     target_shapes = valid_shapes(grid, cfg.target_scale, cfg.target_aspect)
-    context_shapes = valid_shapes(grid, cfg.context_scale, (1.0, 1.0)) or _square_fallback(grid, cfg.context_scale)
-    if not target_shapes or not context_shapes:
+    contexts = context_shapes(grid, cfg.context_scale)
+    if not target_shapes or not contexts:
         check_feasible(cfg, grid)  # raises with the explanation
 
     th, tw = draw_shape(target_shapes, cfg.target_scale, cfg.target_aspect, n, gen)
-    ch, cw = draw_shape(context_shapes, cfg.context_scale, (1.0, 1.0), n, gen)
+    ch, cw = draw_shape(contexts, cfg.context_scale, (1.0, 1.0), n, gen)
 
     target_mask, target_pos = block_masks(batch, grid, (th, tw), cfg.num_targets, gen)
     context_mask, _ = block_masks(batch, grid, (ch, cw), 1, gen)

@@ -34,6 +34,7 @@ class Setting:
     pretrain_dataset: str
     report: ReportConfig
     probe: ProbeConfig
+    encoders: tuple[str, ...]  # extract.encoders: the encoders of a pretrained method that were probed
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def read_report(reports: Path, method_list: list[Method], setting: Setting, swep
     """Every record the report of `method_list` shows, under `reports`; the sweeps of those of `swept`
     (the registry's swept methods) it reports."""
     seeds, datasets = setting.seeds, setting.datasets
-    rows = report_rows(method_list)
+    rows = report_rows(method_list, setting.encoders)
     runs = read_runs(reports, rows, seeds, datasets)
     histories = {(m.key, seed): h for m in method_list if is_pretrained(m.key) for seed in seeds
                  if (h := read_history(artifacts.history_path(m.key, seed, reports))) is not None}

@@ -51,9 +51,11 @@ def _sweep_block(sweep: Sweep, dataset: str) -> dict:
 
 
 def probe_settings(report: Report) -> dict:
-    """The k-NN and low-label settings the prose names, as the records' own params cannot say them."""
+    """The k-NN and low-label settings and the probed encoders the prose names, as the records cannot say them."""
     probe = report.setting.probe
-    return {"knn_k": probe.knn_k, "knn_temperature": f"{probe.knn_temperature:g}", "draws": probe.low_label_draws}
+    return {"knn_k": probe.knn_k, "knn_temperature": f"{probe.knn_temperature:g}", "draws": probe.low_label_draws,
+            "context_note": ", *context* the encoder trained by gradient" if "context" in report.setting.encoders
+            else "; this setting leaves the context encoder unprobed (params.yaml `extract.encoders`)"}
 
 
 def render(report: Report, figures: list[Figure], environment: Mapping[str, Any], link: Path) -> str:

@@ -61,9 +61,11 @@ class Row:
 Runs = Mapping[tuple[str, str], Mapping[Any, ProbeRecord]]
 
 
-def report_rows(method_list) -> list[Row]:
-    """The pixel controls, then every encoder of every method in registry order."""
-    return [*(Row(PIXELS, c) for c in CONTROLS), *(Row(m.key, e) for m in method_list for e in m.encoders)]
+def report_rows(method_list, encoders: tuple[str, ...]) -> list[Row]:
+    """The pixel controls, then every probed encoder (`encoders`: extract.encoders) of every method in registry
+    order."""
+    return [*(Row(PIXELS, c) for c in CONTROLS),
+            *(Row(m.key, e) for m in method_list for e in m.encoders if e in encoders)]
 
 
 def controls(rows: list[Row]) -> list[Row]:
