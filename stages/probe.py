@@ -5,22 +5,18 @@ Usage: python -m stages.probe <method>     every seed, extracted encoder and pro
        python -m stages.probe pixels       the pixel controls (each seed of a drawn one; the others once)
 Writes reports/probe/<method>/seed<k>/<encoder>/<dataset>.json or a pixel control's record (artifacts.probe_path;
 DVC metrics; with a trailing --under <name>: features from data/<name>/, records under reports/<name>/)
-and logs each to MLflow.
+and logs each to MLflow. On the CPU the records are probed in `probe.workers` processes at once.
 """
+import os
 import statistics
 
-import torch
-
 from pipeline import artifacts
-from pipeline.artifacts.features import read_features
 from pipeline.artifacts.records import ProbeRecord, write_probe
+from pipeline.config.params import load_params
 from pipeline.core.errors import PipelineError
 from pipeline.core.hardware import resolve_device
-from pipeline.config.params import load_params
-from pipeline.eval.knn import run_knn
-from pipeline.eval.low_label import run_low_label
-from pipeline.eval.monitor import multi_information
-from pipeline.eval.probe import run_probe
+from pipeline.core.workers import cpu_workers, in_processes
+from pipeline.eval.record import probe_features
 from pipeline.runtime import tracking
 from pipeline.runtime.cli import run_stage
 
@@ -36,43 +32,37 @@ def main(argv: list[str]) -> None:
     else:
         runs = [(argv[0], seed, name) for seed in params.seeds
                 for name in artifacts.saved_encoders(argv[0], seed, params.extract.encoders, roots.data)]
-    for dataset in params.data.probe:
-        for key, seed, encoder in runs:
-            probe_one(key, dataset, seed, encoder, params, roots)
-
-
-def probe_one(key: str, dataset: str, seed: int | None, encoder: str, params, roots: artifacts.Roots) -> None:
     # A control drawn once is probed with the first seed's validation split: one number, not a distribution.
-    run_params = params.for_seed(params.seeds[0] if seed is None else seed)
-    source = artifacts.features_path(key, dataset, seed, encoder, roots.data)
-    f = read_features(source)
-    train_x, test_x = torch.from_numpy(f["train"]), torch.from_numpy(f["test"])
-    train_y, test_y = torch.from_numpy(f["train_labels"]), torch.from_numpy(f["test_labels"])
-    device = resolve_device()
-    cfg, num_classes = run_params.probe, int(f["num_classes"])
-    result = run_probe(train_x, train_y, test_x, test_y, num_classes, cfg, run_params.seed, device)
-    knn_val, knn_test = run_knn(train_x, train_y, test_x, test_y, num_classes, cfg.knn_k, cfg.knn_temperature,
-                                cfg.val_fraction, run_params.seed, device)
-    low_label = run_low_label(train_x, train_y, test_x, test_y, num_classes, cfg, run_params.seed, device)
-    # multi_information: of the same images for every method, the test split's features.
-    record = ProbeRecord.of(result, method=key, seed=seed, encoder=encoder, dataset=dataset,
-                            multi_information=multi_information(test_x), knn_top1=knn_test, knn_val_top1=knn_val,
-                            low_label=low_label, data=f["dataset"])
-    write_probe(artifacts.probe_path(key, dataset, seed, encoder, roots.reports), record)
+    calls = [(artifacts.features_path(key, dataset, seed, encoder, roots.data), key, seed, encoder, dataset,
+              params.for_seed(params.seeds[0] if seed is None else seed))
+             for dataset in params.data.probe for key, seed, encoder in runs]
+    # The largest first, so the workers finish together (a missing file fails in its job, with its fix).
+    calls.sort(key=lambda call: -(os.path.getsize(call[0]) if os.path.exists(call[0]) else 0))
+    workers = cpu_workers(params.probe.workers, len(calls), resolve_device())
+    for (_, key, seed, encoder, dataset, run_params), (record, encoder_params) in in_processes(
+            probe_features, calls, workers):
+        write_probe(artifacts.probe_path(key, dataset, seed, encoder, roots.reports), record)
+        report(record, run_params, encoder_params)
+
+
+def report(record: ProbeRecord, run_params, encoder_params: dict) -> None:
+    """The record's line on the console and its MLflow run."""
+    key, seed, encoder, dataset = record.method, record.seed, record.encoder, record.dataset
     label = f"{key}/{encoder}" if seed is None else f"{key}/seed{seed}/{encoder}"
+    low_label = record.low_label
     few = ", ".join(f"{n}/class {statistics.mean(r['top1']):.2f}%" for n, r in low_label.items())
-    print(f"probe {label}/{dataset}: top-1 {result.top1:.2f}% (val {result.val_top1:.2f}%, l2 {result.l2:g}"
-          f"{' ON A GRID EDGE' if result.on_edge else ''}, {result.iterations} L-BFGS iterations, gradient "
-          f"{result.grad_norm:.1e}{'' if result.converged else ' NOT CONVERGED'}); k-NN {knn_test:.2f}%"
+    print(f"probe {label}/{dataset}: top-1 {record.top1:.2f}% (val {record.val_top1:.2f}%, l2 {record.l2:g}"
+          f"{' ON A GRID EDGE' if record.on_edge else ''}, {record.iterations} L-BFGS iterations, gradient "
+          f"{record.grad_norm:.1e}{'' if record.converged else ' NOT CONVERGED'}); k-NN {record.knn_top1:.2f}%"
           f"{'; ' + few if few else ''}", flush=True)
 
-    with tracking.Run("probe", key, dataset, seed, {**f["encoder_params"], **run_params.flat()},
+    with tracking.Run("probe", key, dataset, seed, {**encoder_params, **run_params.flat()},
                       encoder=encoder) as run:
-        run.log_metrics({"top1": result.top1, "val_top1": result.val_top1, "chosen_l2": result.l2,
-                         "on_edge": float(result.on_edge), "converged": float(result.converged),
-                         "iterations": result.iterations, "grad_norm": result.grad_norm,
-                         "multi_information": record.multi_information, "knn_top1": knn_test,
-                         "knn_val_top1": knn_val,
+        run.log_metrics({"top1": record.top1, "val_top1": record.val_top1, "chosen_l2": record.l2,
+                         "on_edge": float(record.on_edge), "converged": float(record.converged),
+                         "iterations": record.iterations, "grad_norm": record.grad_norm,
+                         "multi_information": record.multi_information, "knn_top1": record.knn_top1,
+                         "knn_val_top1": record.knn_val_top1,
                          **{f"low_label_{n}_top1": statistics.mean(r["top1"]) for n, r in low_label.items()}})
 
 

@@ -146,3 +146,17 @@ def test_a_fit_with_fewer_rows_than_features_reaches_the_optimum_in_the_rows_spa
         assert f.converged and gradient_norm(f.w, f.b, x, y, l2, FAST.chunk_rows) <= FAST.tolerance
         in_span = torch.linalg.lstsq(x.T, f.w).solution
         torch.testing.assert_close(x.T @ in_span, f.w, atol=1e-9, rtol=0)
+
+
+def test_a_warm_started_weak_penalty_with_fewer_rows_than_features_converges():
+    """The low-label probe's path: weak penalties, each started from the last fit, on a few separable rows whose
+    mean is not zero (standardised with the whole fitting split's statistics). With the centred covariance as
+    the span's preconditioner these fits stalled above the tolerance until max_iter; they must converge fast."""
+    from pipeline.eval.probe import DTYPE, fit
+
+    x, y = blobs(8, 4, 64, seed=3)
+    x = (x + 0.5).to(DTYPE)
+    start = None
+    for l2 in (1e-4, 1e-6, 1e-8, 1e-10):
+        start = fit(x, y, 4, l2, CFG, start)
+        assert start.converged and start.iterations <= 200, (l2, start.iterations, start.grad_norm)

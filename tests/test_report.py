@@ -483,7 +483,7 @@ def test_probe_check_flags_an_edge_penalty_or_an_unconverged_fit() -> None:
     jepa, random = Row("jepa", "target"), Row("random", "target")
     ok = {("jepa/target", "cifar100"): {0: record(on_edge=False, converged=True),
                                         1: record(on_edge=False, converged=True)}}
-    assert probe_check_md(ok, [jepa], ["cifar100"]).startswith("Probe check: every fit reached its optimum")
+    assert probe_check_md(ok, [jepa], ["cifar100"]).startswith("Probe check: every chosen fit")
     bad = {**ok, ("random/target", "cifar100"): {0: record(on_edge=False, converged=True),
                                                  1: record(on_edge=True, converged=False)}}
     line = probe_check_md(bad, [jepa, random], ["cifar100"])
@@ -496,6 +496,14 @@ def test_probe_check_flags_an_edge_penalty_or_an_unconverged_fit() -> None:
     old = {("jepa/target", "cifar100"): {0: record()}}
     assert "without a convergence check" in probe_check_md(old, [jepa], ["cifar100"])
     nan = {("jepa/target", "cifar100"): {0: record(on_edge=False, converged=True, top1=math.nan)}}
+    assert "JEPA target seed 0 on CIFAR-100: top-1 is NaN" in probe_check_md(nan, [jepa], ["cifar100"])
+    few = {"top1": [50.0, 51.0, 52.0], "val_top1": [50.0] * 3, "l2": [1e-3] * 3}
+    few_bad = {("jepa/target", "cifar100"): {0: record(on_edge=False, converged=True,
+                                                       low_label={"10": {**few, "converged": [True, False, True]}})}}
+    line = probe_check_md(few_bad, [jepa], ["cifar100"])
+    assert line.startswith("**Probe check failed**") and "10-labels-per-class fit not converged in 1 of 3 draws" in line
+    few_old = {("jepa/target", "cifar100"): {0: record(on_edge=False, converged=True, low_label={"10": few})}}
+    assert "(10 labels per class)" in probe_check_md(few_old, [jepa], ["cifar100"])
     assert "JEPA target seed 0 on CIFAR-100: top-1 is NaN" in probe_check_md(nan, [jepa], ["cifar100"])
 
 

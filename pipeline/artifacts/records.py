@@ -74,8 +74,9 @@ class ProbeRecord(ProbeResult):
     knn_top1: float = NAN  # % on the test split, all of train voting (pipeline/eval/knn.py)
     knn_val_top1: float = NAN  # % on the linear probe's validation split, its fitting split voting
     # The low-label linear probe (pipeline/eval/low_label.py): {labelled images per class: {"top1": [...],
-    # "val_top1": [...], "l2": [...]}, one value per draw}; an n some class cannot supply is absent.
-    low_label: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    # "val_top1": [...], "l2": [...], "converged": [...]}, one value per draw}; an n some class cannot supply is
+    # absent; records made before `converged` was kept lack it.
+    low_label: dict[str, dict[str, list]] = field(default_factory=dict)
     data: dict = field(default_factory=dict)  # the prepared dataset's meta.json: display name, subsets, sources
 
     @classmethod

@@ -20,6 +20,7 @@ class ProbeConfig:
     knn_temperature: float
     low_label: tuple[int, ...]
     low_label_draws: int
+    workers: int
 
     def validate(self) -> None:
         require(0 < self.val_fraction < 1, "probe.val_fraction", self.val_fraction, "in (0, 1)")
@@ -36,6 +37,7 @@ class ProbeConfig:
         require(all(n >= 1 for n in self.low_label), "probe.low_label", list(self.low_label),
                 "a list of labelled images per class >= 1 (empty: no low-label probe)")
         require(self.low_label_draws >= 1, "probe.low_label_draws", self.low_label_draws, ">= 1")
+        require(self.workers >= 0, "probe.workers", self.workers, ">= 0 (0: one process per core)")
 
 
 CONFIG = ProbeConfig

@@ -36,15 +36,16 @@ def draw_seed(seed: int, per_class: int, draw: int) -> int:
 
 def low_label_probe(fit_x: torch.Tensor, fit_y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
                     test_x: torch.Tensor, test_y: torch.Tensor, num_classes: int, per_class: tuple[int, ...],
-                    draws: int, cfg: ProbeConfig, seed: int) -> dict[str, dict[str, list[float]]]:
-    """{str(n): {"top1": [...], "val_top1": [...], "l2": [...]} one entry per draw} for every n of `per_class`
-    that every class of the fitting split can supply (an n it cannot is left out).
+                    draws: int, cfg: ProbeConfig, seed: int) -> dict[str, dict[str, list]]:
+    """{str(n): {"top1": [...], "val_top1": [...], "l2": [...], "converged": [...]} one entry per draw} for every
+    n of `per_class` that every class of the fitting split can supply (an n it cannot is left out); `converged`:
+    whether the chosen penalty's fit reached `probe.tolerance`.
 
     The x are standardised features (fitting split's statistics), in the probe's dtype and device.
     """
     out = {}
     for n in per_class:
-        runs: dict[str, list[float]] = {"top1": [], "val_top1": [], "l2": []}
+        runs: dict[str, list] = {"top1": [], "val_top1": [], "l2": [], "converged": []}
         for draw in range(draws):
             idx = draw_per_class(fit_y.cpu(), n, torch.Generator().manual_seed(draw_seed(seed, n, draw)))
             if idx is None:
@@ -54,6 +55,7 @@ def low_label_probe(fit_x: torch.Tensor, fit_y: torch.Tensor, val_x: torch.Tenso
             runs["top1"].append(accuracy(chosen, test_x, test_y))
             runs["val_top1"].append(trials[l2]["val_top1"])
             runs["l2"].append(l2)
+            runs["converged"].append(chosen.converged)
         if runs["top1"]:
             out[str(n)] = runs
     return out
@@ -61,7 +63,7 @@ def low_label_probe(fit_x: torch.Tensor, fit_y: torch.Tensor, val_x: torch.Tenso
 
 def run_low_label(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
                   num_classes: int, cfg: ProbeConfig, seed: int,
-                  device: torch.device | str = "cpu") -> dict[str, dict[str, list[float]]]:
+                  device: torch.device | str = "cpu") -> dict[str, dict[str, list]]:
     """`low_label_probe` on the linear probe's own fitting and validation split of train (same seed)."""
     train_x, test_x = train_x.to(device, DTYPE), test_x.to(device, DTYPE)
     train_y, test_y = train_y.to(device), test_y.to(device)

@@ -72,6 +72,16 @@ def covariance_eig(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     return torch.linalg.eigh(torch.cov(x.T)) if len(x) >= x.shape[1] else None
 
 
+def second_moment_eig(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues and eigenvectors of x^T x / n: the preconditioner's basis in the rows' span (fewer rows than
+    features). There the centred covariance has rank n - 1 in n dimensions; its zero eigenvalue, along the rows'
+    mean, scaled that direction by 1 / sqrt(l2), where it duplicates the bias, and warm-started weak penalties
+    stalled at a gradient max-norm of 1.5e-6 for all 5,000 iterations (measured: 10 labels per class of CLEVR/Count
+    PCA features, 22.8 s a draw, six fits unconverged). The second moment is full rank in the span (the same
+    draw: every fit converged, 0.1 s)."""
+    return torch.linalg.eigh(x.T @ x / len(x))
+
+
 class Preconditioner:
     """A change of variables W = A V that makes the objective well conditioned for every penalty.
 
@@ -152,7 +162,7 @@ def fit(x: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float, cfg: Prob
     xt = x.T.contiguous()  # value_and_grad's layout, made once per fit
     xst = xt if q is None else xs.T.contiguous()
     to_w = (lambda c: c) if q is None else (lambda c: q @ c)
-    pre = Preconditioner(xs, l2, eig if q is None else None)
+    pre = Preconditioner(xs, l2, eig if q is None else second_moment_eig(xs))
     if start:
         w0 = start.w if q is None else q.T @ start.w
     else:

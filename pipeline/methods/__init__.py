@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.config.extract import ENCODERS
 from pipeline.config.params import BLOCKS, PARAMS_FILE, Params, load_params
 from pipeline.core.errors import PipelineError
 
@@ -75,7 +76,7 @@ class Method:
     def encoders(self) -> tuple[str, ...]:
         """The encoders a run of this method leaves to probe: a JEPA's EMA target encoder (I-JEPA's choice)
         and its context encoder (ahead at short budgets); an untrained reference, its one encoder."""
-        return ("target", "context") if self.pretrained else ("target",)
+        return ENCODERS if self.pretrained else ENCODERS[:1]
 
     def load_params(self, path: str | Path = PARAMS_FILE, overrides: dict | None = None) -> Params:
         """`seeds` and the blocks this method reads, with its fixed values set (and validated with the rest)."""

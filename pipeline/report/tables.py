@@ -432,11 +432,17 @@ def probe_check_md(runs: Runs, rows: list[Row], datasets: list[str]) -> str:
                                                     ("fit not converged", not probe.converged),
                                                     ("top-1 is NaN", math.isnan(probe.top1)))
                             if bad]
+                for n, draws in sorted(probe.low_label.items(), key=lambda item: int(item[0])):
+                    if "converged" not in draws:
+                        unchecked.append(f"{where} ({n} labels per class)")
+                    elif not all(draws["converged"]):
+                        problems.append(f"{n}-labels-per-class fit not converged in {draws['converged'].count(False)}"
+                                        f" of {len(draws['converged'])} draws")
                 if problems:
                     flagged.append(f"{where}: {' and '.join(problems)}")
     if flagged:
         return "**Probe check failed** (the number may not be the probe's best): " + "; ".join(flagged) + "."
     if unchecked:
         return "Probe check: records without a convergence check (re-run their probe stages): " + ", ".join(unchecked)
-    return ("Probe check: every fit reached its optimum (gradient max-norm below `probe.tolerance`) and every "
-            "chosen penalty lies inside the searched grid.")
+    return ("Probe check: every chosen fit, low-label draws included, reached its optimum (gradient max-norm below "
+            "`probe.tolerance`) and every full probe's chosen penalty lies inside the searched grid.")
