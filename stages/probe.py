@@ -16,7 +16,7 @@ from pipeline.config.params import load_params
 from pipeline.core.errors import PipelineError
 from pipeline.core.hardware import resolve_device
 from pipeline.core.workers import cpu_workers, in_processes
-from pipeline.eval.record import probe_features
+from pipeline.eval.record import probe_features, record_label
 from pipeline.runtime import tracking
 from pipeline.runtime.cli import run_stage
 
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> None:
 def report(record: ProbeRecord, run_params, encoder_params: dict) -> None:
     """The record's line on the console and its MLflow run."""
     key, seed, encoder, dataset = record.method, record.seed, record.encoder, record.dataset
-    label = f"{key}/{encoder}" if seed is None else f"{key}/seed{seed}/{encoder}"
+    label = record_label(key, seed, encoder)
     low_label = record.low_label
     few = ", ".join(f"{n}/class {statistics.mean(r['top1']):.2f}%" for n, r in low_label.items())
     print(f"probe {label}/{dataset}: top-1 {record.top1:.2f}% (val {record.val_top1:.2f}%, l2 {record.l2:g}"

@@ -28,6 +28,7 @@ from pipeline.core.hardware import describe
 from pipeline.eval.knn import run_knn
 from pipeline.eval.low_label import run_low_label
 from pipeline.eval.probe import run_probe
+from pipeline.eval.record import record_label
 from pipeline.report.tables import markdown_table
 
 
@@ -38,10 +39,6 @@ def records(under: str | None, seeds: list[int], dataset: str, data: Path) -> li
     found += [(key, seed, encoder) for key in methods.pipeline_keys(under) for seed in seeds
               for encoder in artifacts.ENCODERS]
     return [r for r in found if artifacts.features_path(r[0], dataset, r[1], r[2], data).exists()]
-
-
-def label(key: str, seed: int | None, encoder: str) -> str:
-    return f"{key}/{encoder}" if seed is None else f"{key}/seed{seed}/{encoder}"
 
 
 def time_record(path: Path, probe, seed: int) -> dict:
@@ -78,7 +75,7 @@ def run(under: str | None, dataset: str, seeds: list[int] | None) -> dict:
         run_seed = params.seeds[0] if seed is None else seed  # a control drawn once: the first seed's splits
         timed = time_record(path, params.for_seed(run_seed).probe, run_seed)
         out.append({"method": key, "seed": seed, "encoder": encoder, **timed})
-        print(f"{label(key, seed, encoder)}: {timed['seconds']}", flush=True)
+        print(f"{record_label(key, seed, encoder)}: {timed['seconds']}", flush=True)
     return {"device": describe("cpu"), "pipeline": under or "default", "dataset": dataset, "seeds": seeds,
             "command": " ".join(["python -m pipeline.bench.probe", *sys.argv[1:]]),
             "date": time.strftime("%Y-%m-%d"), "records": out}
@@ -91,7 +88,7 @@ def table_md(report: dict) -> str:
                                           for k in kinds), "all", "chosen l2", "L-BFGS iterations"]
     rows, totals = [], dict.fromkeys(kinds, 0.0)
     for r in report["records"]:
-        rows.append([label(r["method"], r["seed"], r["encoder"]), f"{r['rows']:,} x {r['features']:,}",
+        rows.append([record_label(r["method"], r["seed"], r["encoder"]), f"{r['rows']:,} x {r['features']:,}",
                      *(f"{r['seconds'][k]:.1f}" for k in kinds), f"{sum(r['seconds'].values()):.1f}", f"{r['l2']:g}",
                      f"{r['iterations']:,}"])
         for k in kinds:

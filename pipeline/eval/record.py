@@ -16,6 +16,11 @@ from pipeline.eval.monitor import multi_information
 from pipeline.eval.probe import run_probe
 
 
+def record_label(key: str, seed: int | None, encoder: str) -> str:
+    """How logs and benchmarks name a record: method/seed<k>/encoder, or pixels/control for a control drawn once."""
+    return f"{key}/{encoder}" if seed is None else f"{key}/seed{seed}/{encoder}"
+
+
 def probe_features(source: Path, key: str, seed: int | None, encoder: str, dataset: str,
                    run_params: Params) -> tuple[ProbeRecord, dict]:
     """The record of the features at `source` and the encoder params they were extracted with (for MLflow).
