@@ -116,3 +116,20 @@ def test_regions_tile_the_grid():
     centers = torch.tensor([[[1.5, 1.5], [1.5, 6.5], [6.5, 1.5], [6.5, 6.5]]])
     assert region_of(centers, (8, 8), 4).tolist() == [[0, 1, 2, 3]]
     assert region_of(centers, (8, 8), 1).tolist() == [[0, 0, 0, 0]]
+
+
+def test_a_centre_on_a_boundary_alternates_between_the_regions_it_touches():
+    middle = torch.full((1, 4, 2), 3.5)  # the centre of a 7x7 grid lies on both boundaries
+    assert sorted(region_of(middle, (7, 7), 4).flatten().tolist()) == [0, 1, 2, 3]
+    edge = torch.tensor([[[3.5, 1.5], [3.5, 1.5]]])  # on the row boundary only: one block above, one below
+    assert sorted(region_of(edge, (7, 7), 4).flatten().tolist()) == [0, 2]
+    assert region_of(torch.tensor([[[0.0, 7.0]]]), (7, 7), 4).tolist() == [[1]]  # the grid's own edges: no tie
+
+
+@pytest.mark.parametrize("grid", [(6, 6), (7, 7), (8, 8), (14, 14)])
+def test_every_region_receives_a_quarter_of_the_target_blocks(grid):
+    counts = torch.zeros(4)
+    for masks in draws(grid, batches=300):
+        counts += torch.bincount(region_of(masks.target_centers, grid, 4).flatten(), minlength=4)
+    share = 100 * counts / counts.sum()
+    assert (share - 25).abs().max() < 2, share.tolist()

@@ -7,16 +7,33 @@ import torch
 
 
 def region_of(centers: torch.Tensor, grid: tuple[int, int], groups: int) -> torch.Tensor:
-    """Region index (0..groups-1) of each block centre, regions tiling the grid row-major.
+    """Region index (0..groups-1) of each block centre (B, M, 2), regions tiling the grid row-major.
 
     `groups` is split into region_rows x region_cols as close to square as divides it
-    (4 -> 2x2, 2 -> 1x2, 6 -> 2x3).
+    (4 -> 2x2, 2 -> 1x2, 6 -> 2x3). A block belongs to the region its centre lies in; a centre exactly on a
+    boundary between two regions (on a 7x7 grid, every 3-row block whose middle row is row 3) goes to the
+    region before it for half of the blocks and after it for the other half, alternating with the block's
+    place in the batch (image + block index), so that the sampler's positions, symmetric about the grid's
+    middle, fill two regions per axis equally. Flooring such centres gave the last region 36% of the blocks and
+    the first 16% on the 7x7 grid.
     """
     region_rows, region_cols = region_grid(groups)
-    rows, cols = grid
-    r = (centers[..., 0] * region_rows / rows).floor().clamp(0, region_rows - 1).long()
-    c = (centers[..., 1] * region_cols / cols).floor().clamp(0, region_cols - 1).long()
+    batch, blocks = centers.shape[:2]
+    order = (torch.arange(batch, device=centers.device)[:, None]
+             + torch.arange(blocks, device=centers.device)[None, :])
+    # Independent alternations per axis: a centre on both boundaries visits all four neighbouring regions.
+    r = _side(centers[..., 0], grid[0], region_rows, order % 2)
+    c = _side(centers[..., 1], grid[1], region_cols, order // 2 % 2)
     return r * region_cols + c
+
+
+def _side(coord: torch.Tensor, size: int, parts: int, before: torch.Tensor) -> torch.Tensor:
+    """The part (0..parts-1) of [0, size] each coordinate lies in; one on a boundary goes before it where
+    `before` is 1. Exact: coordinates are multiples of 1/2 and coord * parts is compared with multiples of size."""
+    scaled = coord * parts
+    on_boundary = (torch.remainder(scaled, size) == 0) & (scaled > 0) & (scaled < parts * size)
+    part = torch.div(scaled, size, rounding_mode="floor").long() - (on_boundary & (before == 1)).long()
+    return part.clamp(0, parts - 1)
 
 
 def region_grid(groups: int) -> tuple[int, int]:
