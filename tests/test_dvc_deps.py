@@ -123,7 +123,7 @@ def test_a_rung_that_fixes_lambda_does_not_declare_it(stages):
     assert fixing, "the ladder has a rung with lambda fixed (jepa_regions)"
     for method in fixing:
         declared = stages[f"ladder/dvc.yaml:pretrain-{method.key}"]["params"]["params.yaml"]
-        assert "sparsity.lambda" not in declared and "sparsity.lr" in declared
+        assert "sparsity.lambda" not in declared and "sparsity.step_sum" in declared
 
 
 def test_stages_exist_for_every_registered_method_and_the_pixel_reference(stages):

@@ -14,7 +14,7 @@ from pipeline.model.functional import (ema_update_, gaussian_kl, group_penalty, 
 from pipeline.model.vit import Encoder, normalize, sincos_2d
 from pipeline.pretrain.augment import crop_boxes, resized_crop
 from pipeline.pretrain.masks import sample_masks
-from pipeline.pretrain.schedules import cosine_increase, linear, warmup_cosine
+from pipeline.pretrain.schedules import Schedules, cosine_increase, linear, warmup_cosine
 
 TINY_SIZES = {"model.patch_size": 4, "model.width": 16, "model.depth": 2, "model.heads": 2,
               "predictor.width": 8, "predictor.depth": 1, "predictor.heads": 2}
@@ -107,6 +107,68 @@ def test_proximal_sgd_recovers_a_known_latent_to_group_support():
     assert groups_per_latent(norms) == pytest.approx(support.sum(0).float().mean().item())
 
 
+def _settle(steps: int, step_sum: float | None, lam_per_column: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The maps' proximal SGD over a warm-up-cosine schedule of `steps` (the quick setting's shape): steps
+    summing to `step_sum`, or with step_sum None, the replaced formulation's 30 at the peak. Half the columns
+    have no gradient (norms spread around the quick maps' init, 0.14); the other half a weak pull towards a_j,
+    0.5 c ||w - a_j||^2, with c such that a column moves 1% of the way per step of 30. The column norms, and
+    which columns have a gradient."""
+    gen = torch.Generator().manual_seed(0)
+    groups, latents = 4, 8
+    pulled = (torch.arange(groups * latents) % 2 == 1).view(groups, latents)
+    a = torch.randn(groups, 8, latents, generator=gen)
+    a *= (3 * lam_per_column / (0.01 / 30)) / a.norm(dim=1, keepdim=True) * pulled[:, None, :]
+    weight = torch.randn(groups, 8, latents, generator=gen)
+    norms0 = 0.14 * torch.linspace(0.5, 1.5, groups * latents).view(groups, 1, latents)
+    weight = (norms0 * weight / weight.norm(dim=1, keepdim=True)).requires_grad_(True)
+    avg = torch.zeros_like(weight)
+    lam = lam_per_column * groups * latents  # proximal_sgd_step_ divides by the (G, K) of the tensor it is given
+    shape = [warmup_cosine(t, steps, round(0.1 * steps), 0.4, 1.0, 0.002) for t in range(steps)]
+    scale = 30.0 if step_sum is None else step_sum / sum(shape)
+    for t in range(steps):
+        step = scale * shape[t]
+        weight.grad = (0.01 / 30) * (weight.detach() - a) * pulled[:, None, :]
+        proximal_sgd_step_(weight, avg, step=step, lam=lam, momentum=0.9)
+    return weight.detach().norm(dim=1), pulled
+
+
+def test_a_step_sum_gives_lambda_the_same_cuts_on_the_quick_and_the_papers_schedule():
+    """The prox arithmetic of issue 18, at the paper's G*K (4 regions x ViT-Tiny's 192 latents). Steps tied to
+    the schedule's peak sum to more the longer the run, and so does the cumulative threshold: the lambda that
+    cuts some columns without gradient in the quick setting's 234 steps cuts every one of them in the paper's
+    58,500. Steps summing to sparsity.step_sum cut the same columns on both schedules."""
+    lam_per_column = 0.0225 / (4 * 192)
+    quick, pulled = _settle(234, 3660.0, lam_per_column)
+    paper, _ = _settle(58_500, 3660.0, lam_per_column)
+    assert torch.equal(quick > 0, paper > 0)
+    assert 0 < (quick == 0).sum() < (~pulled).sum() and (quick[pulled] > 0).all()  # some cut, never a pulled one
+    old_quick, _ = _settle(234, None, lam_per_column)
+    assert torch.equal(old_quick > 0, quick > 0)  # the same cuts as before, at the length lambda was chosen at
+    # The replaced step on the paper's schedule, by the arithmetic alone: a column with no gradient loses exactly
+    # eta_t * lambda / (G*K) of its norm per step, and summed that is twice the largest init norm (0.21).
+    shape = sum(warmup_cosine(t, 58_500, 5_850, 0.4, 1.0, 0.002) for t in range(58_500))
+    assert 30.0 * shape * lam_per_column > 2 * 0.21
+
+
+def test_sparse_jepa_counts_support_changes_and_steps_its_maps_by_its_share_of_the_step_sum():
+    model = tiny("sparse_jepa", step_sum=1.0)
+    embed = model.group_embed
+    with torch.no_grad():
+        embed.weight[0, :, 0] = 1e-9  # below one step's threshold: cut by the first proximal step
+    model.after_optimizer_step(1.0)
+    model.after_optimizer_step(1.0)
+    terms = model.log_terms()
+    assert embed.weight[0, :, 0].abs().sum() == 0
+    assert terms["support_flips"] == 1 and terms["support_stable_steps"] == 1
+    moved = []
+    for step_sum, share in ((1.0, 0.5), (0.25, 2.0)):  # eta = step_sum * share: 0.5 both times
+        m = tiny("sparse_jepa", step_sum=step_sum)
+        m.group_embed.weight.grad = torch.ones_like(m.group_embed.weight)
+        m.after_optimizer_step(share)
+        moved.append(m.group_embed.weight.detach().clone())
+    assert torch.equal(moved[0], moved[1])
+
+
 def test_group_penalty_is_lambda_times_mean_column_norm():
     w = torch.zeros(2, 3, 2)
     w[0, 0, 0] = 3.0
@@ -187,7 +249,8 @@ def test_methods_are_the_shared_model_with_their_own_hooks():
             assert torch.equal(a, b), name
     images = torch.randint(0, 256, (20, 32, 32, 3), dtype=torch.uint8)
     assert jepa.log_terms() == {} and jepa.summary() == {} and jepa.outputs(images) == {}
-    assert {"zero_fraction", "groups_per_latent", "map_norm"} == set(sparse.log_terms())
+    assert {"zero_fraction", "groups_per_latent", "map_norm", "encoder_gain", "support_flips",
+            "support_stable_steps"} == set(sparse.log_terms())
     out = sparse.outputs(images)
     assert out["column_norms"].shape == (4, 16)  # tiny: 4 groups, width 16
     assert out["top_images"].shape == (16, 8) and out["top_images"].max() < 20  # 8 images for every latent
@@ -200,7 +263,7 @@ def test_the_kl_rung_ranks_images_by_the_latent_its_maps_read_and_needs_a_kl_wei
         perm = torch.randperm(16, generator=torch.Generator().manual_seed(1))
         model.latent_head.mean.weight.copy_(torch.eye(16)[perm])
     out = model.outputs(images)
-    feats = model.target_encoder(normalize(images)).mean(1)
+    feats = model.map_input(model.target_encoder(normalize(images))).mean(1)
     expected = feats[:, perm[0]].topk(8).indices.sort().values
     assert torch.equal(torch.from_numpy(out["top_images"][0]).sort().values, expected)
     with pytest.raises(PipelineError, match="sparsity.beta = 0.0 is invalid; it must be > 0 when sparsity.kl is true"):
@@ -238,6 +301,12 @@ def test_schedules():
     assert cosine_increase(0, 100, 0.04, 0.4) == pytest.approx(0.04)
     assert cosine_increase(100, 100, 0.04, 0.4) == pytest.approx(0.4)
     assert linear(50, 100, 0.996, 1.0) == pytest.approx(0.998)
+    cfg = repo_params().pretrain
+    for steps_per_epoch in (10, 1000):  # the shares sum to 1 and keep the learning rate's shape on any length
+        sched = Schedules.for_run(cfg, steps_per_epoch)
+        shares = [sched.lr_share(t) for t in range(sched.total_steps)]
+        assert sum(shares) == pytest.approx(1.0)
+        assert shares[5] / shares[0] == pytest.approx(sched.lr(5) / sched.lr(0))
 
 
 def test_random_resized_crop_of_full_box_is_identity_and_boxes_fit():

@@ -106,7 +106,7 @@ def project_step(tmp_path) -> dict:
         module.load_state_dict(mapped(REF["init"][part], part), strict=True)
     # The reference's step used these exact values (its schedulers' first step and ema[0]).
     trainer.schedules = SimpleNamespace(lr=lambda step: REF["lr"], weight_decay=lambda step: REF["wd"],
-                                        ema=lambda step: REF["momentum"])
+                                        ema=lambda step: REF["momentum"], lr_share=lambda step: 0.0)
     out = trainer.update(0, REF["images"], *project_masks())
     named = dict(model.named_parameters())
     return {"loss": out["loss_jepa"].detach(), "autograd_loss": out["autograd_loss"].detach(),

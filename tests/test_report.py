@@ -442,11 +442,11 @@ def test_results_md_environment_and_pretrain_facts(md: str) -> None:
     assert "JEPA 90 s" in md and "SparseJEPA 60.0 min" in md
     # Model | encoder | images/s | wall time per seed | steps | zero columns | MI per dataset (mean over seeds)
     pretrain = _table(md, "Model", "encoder", "images/s")
-    assert _row(pretrain, "SparseJEPA", "target") == ["SparseJEPA", "target", "512", "90 s", "120", "37.5%",
+    assert _row(pretrain, "SparseJEPA", "target") == ["SparseJEPA", "target", "512", "90 s", "120", "37.5%", "—",
                                                       "3.25", "3.25"]
     assert _row(pretrain, "SparseJEPA", "context")[2:6] == ["512", "90 s", "120", "37.5%"]
     assert _row(pretrain, "JEPA", "target")[5] == "—"  # no group maps
-    assert _row(pretrain, "Random encoder") == ["Random encoder", "—", "—", "—", "0", "—", "3.25", "3.25"]
+    assert _row(pretrain, "Random encoder") == ["Random encoder", "—", "—", "—", "0", "—", "—", "3.25", "3.25"]
     assert not any(r[0] == "Raw pixels" for r in pretrain)
 
 

@@ -17,7 +17,8 @@ TOY = {"seed": 3, "model.patch_size": 4, "model.width": 16, "model.depth": 1, "m
        "predictor.width": 8, "predictor.depth": 1, "predictor.heads": 2, "masks.min_context": 1,
        "pretrain.epochs": 2, "pretrain.batch_size": 8, "pretrain.warmup_epochs": 0.5, "pretrain.log_every": 1,
        "pretrain.checkpoint_every": 2, "pretrain.monitor_every": 0,
-       "sparsity.lambda": 0.01, "sparsity.kl": True, "sparsity.beta": 0.01, "sparsity.groups": 4}
+       "sparsity.lambda": 0.01, "sparsity.kl": True, "sparsity.beta": 0.01, "sparsity.groups": 4,
+       "sparsity.step_sum": 150.0}  # about what a step of 30 at the peak sums to over these 8 steps
 
 
 def toy_params(sparsity: dict | None = None, **pretrain):

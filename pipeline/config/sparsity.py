@@ -11,7 +11,7 @@ from pipeline.config.checks import require
 class SparsityConfig:
     SPELLED: ClassVar[dict[str, str]] = {"lambda_": "lambda"}  # params.yaml's key is a Python keyword
     lambda_: float
-    lr: float
+    step_sum: float
     momentum: float
     init_std: float
     bias: bool
@@ -21,7 +21,7 @@ class SparsityConfig:
 
     def validate(self) -> None:
         require(self.lambda_ >= 0, "sparsity.lambda", self.lambda_, ">= 0")
-        require(self.lr > 0, "sparsity.lr", self.lr, "> 0 (the group maps' SGD step at the peak of the schedule)")
+        require(self.step_sum > 0, "sparsity.step_sum", self.step_sum, "> 0 (the sum of the group maps' SGD steps over the run)")
         require(0 <= self.momentum < 1, "sparsity.momentum", self.momentum, "in [0, 1)")
         require(self.init_std > 0, "sparsity.init_std", self.init_std, "> 0")
         require(self.beta >= 0, "sparsity.beta", self.beta, ">= 0")

@@ -9,7 +9,7 @@ calls only these, so it never needs to know which method it trains:
     target_regions(centers)          each target block's region (which input map embeds it)
     regularisation(terms)            what the extra terms add to the loss
     optimizer_groups(weight_decay)   AdamW parameter groups
-    after_optimizer_step(lr)         e.g. a proximal step
+    after_optimizer_step(lr_share)   e.g. a proximal step; lr_share: the step's share of the run's summed lr
     outside_autograd()               the objective's terms that after_optimizer_step minimises, not autograd
     log_terms()                      scalars for each logged row
     summary()                        scalars for the run's summary
@@ -69,7 +69,7 @@ class JEPA(nn.Module):
         return [{"params": decay, "weight_decay": weight_decay, "name": "decay"},
                 {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"}]
 
-    def after_optimizer_step(self, lr: float) -> None:
+    def after_optimizer_step(self, lr_share: float) -> None:
         pass
 
     def outside_autograd(self) -> dict[str, torch.Tensor]:

@@ -9,18 +9,23 @@ when the predictor predicts a target block in region g; a zero column j of W^(g)
 not serve region g. The penalty is a mean over the G*K columns rather than oi-VAE's sum, only so
 that lambda's scale does not change with G and K (it is lambda / (G*K) times the sum).
 
-W is not on AdamW: it takes its own gradient steps of size eta_t = sparsity.lr * lr_t / pretrain.lr
-(the main schedule's shape) along m, a running mean of its gradients (sparsity.momentum; 0 is oi-VAE's
-plain SGD), each followed by the proximal step of the penalty for that step size,
+W is not on AdamW: it takes its own gradient steps along m, a running mean of its gradients
+(sparsity.momentum; 0 is oi-VAE's plain SGD), each followed by the proximal step of the penalty for that step,
 
     W^(g)[:, j] <- w * max(0, 1 - eta_t * lambda / (G*K) / ||w||),   w = W^(g)[:, j] - eta_t * m_j,
 
-a proximal gradient method on exactly the L above, whose fixed points are L's stationary points. So a
-column ends exactly zero when its averaged JEPA gradient stays below lambda / (G*K) in norm: the link
-from latent j to region g is cut by evidence, not by its starting size (measured: with plain SGD, one
-batch's gradient noise revives cut columns). Each step logs this L as `objective`, beside `autograd_loss`
-(L less the penalty, what back-propagation sees) and the penalty. The mathematics
-(penalty, proximal step, KL, reparameterisation) is pipeline/model/functional.py.
+a proximal gradient method on exactly the L above. The steps follow the encoder's learning-rate schedule and
+sum to sparsity.step_sum over the run, eta_t = step_sum * lr_t / sum_s lr_s, whatever its length. Why: no
+CPU-length run reached the fixed point (reports/recipe/map_step_constant.md: at constant steps of 30 to 300,
+every quick run that cut some but not all columns was still cutting in its last 15 steps), the fixed point
+where a column is zero iff its averaged gradient is at most lambda / (G*K), and what decides the zeros is the cumulative threshold step_sum * lambda / (G*K) against the
+columns' norms and their integrated gradients. With the step tied to the schedule's peak (the replaced
+formulation) that sum grew with the number of steps, so one lambda cut none to nearly all columns as the
+schedule lengthened; a fixed step_sum gives lambda the same cumulative threshold on every schedule.
+`support_flips` counts the columns that changed between zero and non-zero, `support_stable_steps` the steps
+since the last change. Each step logs L as `objective`, beside `autograd_loss` (L less the penalty, what
+back-propagation sees) and the penalty. The mathematics (penalty, proximal step, KL, reparameterisation) is
+pipeline/model/functional.py.
 
 The KL term, when `sparsity.kl` (off by default, see params.yaml; on in the ladder's sparse_jepa_kl rung),
 is on a latent whose mean can move: a linear head (identity at init) on the context encoder's LayerNorm-ed
@@ -33,6 +38,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pipeline.config.params import Params
@@ -111,14 +117,18 @@ class LatentHead(nn.Module):
 
 class SparseJEPA(JEPA):
     """JEPA whose predictor embeds the context through one map per target region (`sparsity.groups`),
-    the maps on proximal SGD for the group lasso (`sparsity.lambda`, `sparsity.lr`) and, with
+    the maps on proximal SGD for the group lasso (`sparsity.lambda`, `sparsity.step_sum`) and, with
     `sparsity.kl`, stochastic context latents and their KL term (weight `sparsity.beta`)."""
 
     def __init__(self, params: Params, image_size: int):
         # Read by make_embed, which JEPA's constructor calls. A ladder rung's fixed values are already in it.
         self.sparsity = params.sparsity
         super().__init__(params, image_size)
-        self.peak_lr = params.pretrain.lr
+        # Which columns are non-zero, and when that last changed (buffers: checkpoints keep them).
+        self.register_buffer("support", self.group_embed.column_norms() > 0)
+        self.register_buffer("map_steps", torch.zeros((), dtype=torch.long))
+        self.register_buffer("support_changed_at", torch.zeros((), dtype=torch.long))
+        self.register_buffer("support_flips", torch.zeros((), dtype=torch.long))
         # Made after the JEPA modules, so that their init (and the random reference's) is JEPA's.
         self.latent_head = LatentHead(params.model.width) if self.sparsity.kl else None
 
@@ -129,8 +139,17 @@ class SparseJEPA(JEPA):
     def make_embed(self, in_dim: int, out_dim: int) -> nn.Module:
         return GroupedEmbed(in_dim, out_dim, self.sparsity.groups, self.sparsity.init_std, self.sparsity.bias)
 
+    @staticmethod
+    def map_input(z: torch.Tensor) -> torch.Tensor:
+        """What the maps (and the KL head) read: the context tokens layer-normed again, without gain or bias.
+        Read through the encoder's final LayerNorm alone, scaling its gain and bias by c and the maps by 1/c
+        left the JEPA loss unchanged while the penalty fell as 1/c: the objective had no minimiser, and at a
+        constant map step every column drifted to zero. At init (gain 1, bias 0) this is the identity."""
+        return F.layer_norm(z, z.shape[-1:])
+
     def context_latents(self, z, noise, shard):
         z, terms = super().context_latents(z, noise, shard)  # a base's own terms (an anti-collapse base's)
+        z = self.map_input(z)
         if self.latent_head is None:
             return z, {**terms, "kl": torch.zeros((), device=z.device)}
         mean, logvar = self.latent_head(z)
@@ -148,15 +167,18 @@ class SparseJEPA(JEPA):
         # The group maps are not AdamW's: after_optimizer_step moves them (proximal SGD).
         return super().optimizer_groups(weight_decay, (*exclude, self.group_embed.weight))
 
-    def map_step(self, lr: float) -> float:
-        """The maps' SGD step at the main schedule's lr: sparsity.lr scaled by the schedule's shape."""
-        return self.sparsity.lr * lr / self.peak_lr
-
-    def after_optimizer_step(self, lr: float) -> None:
-        super().after_optimizer_step(lr)
+    def after_optimizer_step(self, lr_share: float) -> None:
+        super().after_optimizer_step(lr_share)
         embed = self.group_embed
-        proximal_sgd_step_(embed.weight, embed.grad_avg, self.map_step(lr), self.sparsity.lambda_,
+        proximal_sgd_step_(embed.weight, embed.grad_avg, self.sparsity.step_sum * lr_share, self.sparsity.lambda_,
                            self.sparsity.momentum)
+        support = embed.column_norms() > 0
+        flips = (support != self.support).sum()
+        self.map_steps += 1
+        self.support_flips += flips
+        # torch.where, not `if flips`: reading the count would wait for the device every step.
+        self.support_changed_at.copy_(torch.where(flips > 0, self.map_steps, self.support_changed_at))
+        self.support.copy_(support)
 
     def outside_autograd(self) -> dict[str, torch.Tensor]:
         # The group lasso: after_optimizer_step's proximal step minimises it.
@@ -167,7 +189,11 @@ class SparseJEPA(JEPA):
         norms = self.group_embed.column_norms()
         return {**super().log_terms(), "zero_fraction": zero_fraction(norms),
                 "groups_per_latent": groups_per_latent(norms),
-                "map_norm": float(self.group_embed.weight.detach().norm())}
+                "map_norm": float(self.group_embed.weight.detach().norm()),
+                # The RMS of the context encoder's final LayerNorm gain, which the maps no longer see.
+                "encoder_gain": float(self.encoder.norm.weight.detach().norm() / self.encoder.width ** 0.5),
+                "support_flips": int(self.support_flips),
+                "support_stable_steps": int(self.map_steps - self.support_changed_at)}
 
     def summary(self) -> dict[str, float]:
         return {**super().summary(), **self.log_terms(), "final_penalty": float(self.outside_autograd()["penalty"]),
@@ -180,7 +206,8 @@ class SparseJEPA(JEPA):
         (it picks which latents to show)."""
         norms = self.group_embed.column_norms()
         idx = fixed_slice(len(images), TOP_POOL)
-        feats = torch.cat([self.target_encoder.eval()(normalize(images[chunk.to(images.device)])).float().mean(1).cpu()
+        encoder = self.target_encoder.eval()
+        feats = torch.cat([self.map_input(encoder(normalize(images[chunk.to(images.device)])).float()).mean(1).cpu()
                            for chunk in idx.split(512)])
         if self.latent_head is not None:  # the maps read q's mean (a linear mix of the tokens), not the tokens
             head = self.latent_head.mean

@@ -30,15 +30,21 @@ class Schedules:
     total_steps: int
     warmup_steps: int
     cfg: PretrainConfig
+    lr_sum: float = 0.0  # sum of lr over the run's steps (for_run fills it)
 
     @classmethod
     def for_run(cls, cfg: PretrainConfig, steps_per_epoch: int) -> "Schedules":
-        return cls(total_steps=max(1, round(cfg.epochs * steps_per_epoch)),
-                   warmup_steps=round(cfg.warmup_epochs * steps_per_epoch), cfg=cfg)
+        shape = cls(total_steps=max(1, round(cfg.epochs * steps_per_epoch)),
+                    warmup_steps=round(cfg.warmup_epochs * steps_per_epoch), cfg=cfg)
+        return cls(shape.total_steps, shape.warmup_steps, cfg, sum(shape.lr(s) for s in range(shape.total_steps)))
 
     def lr(self, step: int) -> float:
         c = self.cfg
         return warmup_cosine(step, self.total_steps, self.warmup_steps, c.start_lr, c.lr, c.final_lr)
+
+    def lr_share(self, step: int) -> float:
+        """This step's share of the run's summed learning rate: shares sum to 1 over any schedule length."""
+        return self.lr(step) / self.lr_sum if self.lr_sum > 0 else 1.0 / self.total_steps
 
     def weight_decay(self, step: int) -> float:
         return cosine_increase(step, self.total_steps, *self.cfg.weight_decay)

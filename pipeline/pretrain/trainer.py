@@ -205,7 +205,7 @@ class Trainer:
             out["autograd_loss"].backward()
         with timer("optimizer"):
             self.optimizer.step()
-            self.model.after_optimizer_step(lr)
+            self.model.after_optimizer_step(self.schedules.lr_share(step))
         with timer("ema"):
             ema_update_(self.model.target_encoder, self.model.encoder, momentum)
         return out
