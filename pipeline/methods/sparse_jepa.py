@@ -16,12 +16,13 @@ W is not on AdamW: it takes its own gradient steps along m, a running mean of it
 
 a proximal gradient method on exactly the L above. The steps follow the encoder's learning-rate schedule and
 sum to sparsity.step_sum over the run, eta_t = step_sum * lr_t / sum_s lr_s, whatever its length. Why: no
-CPU-length run reached the fixed point (reports/recipe/map_step_constant.md: at constant steps of 30 to 300,
-every quick run that cut some but not all columns was still cutting in its last 15 steps), the fixed point
-where a column is zero iff its averaged gradient is at most lambda / (G*K), and what decides the zeros is the cumulative threshold step_sum * lambda / (G*K) against the
-columns' norms and their integrated gradients. With the step tied to the schedule's peak (the replaced
-formulation) that sum grew with the number of steps, so one lambda cut none to nearly all columns as the
-schedule lengthened; a fixed step_sum gives lambda the same cumulative threshold on every schedule.
+CPU-length run reached the fixed point where a column is zero iff its averaged gradient is at most
+lambda / (G*K) (reports/recipe/map_step_constant.md: at constant steps of 30 to 300, every quick run that cut
+some but not all columns was still cutting in its last 15 steps), so what decides the zeros is the cumulative
+threshold step_sum * lambda / (G*K) against the columns' norms and their integrated gradients. With the step
+tied to the schedule's peak (the replaced formulation) that sum grew with the number of steps, so one lambda
+cut none to nearly all columns as the schedule lengthened; a fixed step_sum gives lambda the same cumulative
+threshold on every schedule.
 `support_flips` counts the columns that changed between zero and non-zero, `support_stable_steps` the steps
 since the last change. Each step logs L as `objective`, beside `autograd_loss` (L less the penalty, what
 back-propagation sees) and the penalty. The mathematics (penalty, proximal step, KL, reparameterisation) is
@@ -143,8 +144,9 @@ class SparseJEPA(JEPA):
     def map_input(z: torch.Tensor) -> torch.Tensor:
         """What the maps (and the KL head) read: the context tokens layer-normed again, without gain or bias.
         Read through the encoder's final LayerNorm alone, scaling its gain and bias by c and the maps by 1/c
-        left the JEPA loss unchanged while the penalty fell as 1/c: the objective had no minimiser, and at a
-        constant map step every column drifted to zero. At init (gain 1, bias 0) this is the identity."""
+        left the JEPA loss unchanged while the penalty fell as 1/c, so the objective had no minimiser. (Measured
+        in the quick setting, the gain hardly moved either way, and re-normalising changed the zero fraction
+        little: reports/recipe/map_step_constant.md.) At init (gain 1, bias 0) this is the identity."""
         return F.layer_norm(z, z.shape[-1:])
 
     def context_latents(self, z, noise, shard):
