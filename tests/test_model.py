@@ -8,7 +8,9 @@ from conftest import repo_params
 from pipeline import methods
 from pipeline.core.errors import PipelineError
 from pipeline.methods.jepa import JEPA
-from pipeline.methods.sparse_jepa import GroupedEmbed, SparseJEPA, groups_per_latent, top_activating, zero_fraction
+from pipeline.methods.sparse_jepa import (GroupedEmbed, SparseJEPA, groups_per_latent, groups_per_used_latent,
+                                          brightness_correlation, spread_factors, survival_correlation,
+                                          top_activating, zero_fraction)
 from pipeline.model.functional import (ema_update_, gaussian_kl, group_penalty, group_soft_threshold, prox_threshold,
                                        proximal_sgd_step_)
 from pipeline.model.vit import Encoder, normalize, sincos_2d
@@ -105,9 +107,13 @@ def test_proximal_sgd_recovers_a_known_latent_to_group_support():
     assert torch.equal(norms > 0, support)
     assert zero_fraction(norms) == pytest.approx(1 - support.float().mean().item())
     assert groups_per_latent(norms) == pytest.approx(support.sum(0).float().mean().item())
+    assert groups_per_used_latent(norms) == pytest.approx(support.sum(0).float().mean().item())  # each latent used
+    assert groups_per_used_latent(torch.tensor([[1.0, 0.0, 0.0], [2.0, 0.0, 3.0]])) == pytest.approx(1.5)
+    assert groups_per_used_latent(torch.zeros(2, 3)) == 0.0
 
 
-def _settle(steps: int, step_sum: float | None, lam_per_column: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _settle(steps: int, step_sum: float | None, lam_per_column: float,
+            warmup: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The maps' proximal SGD over a warm-up-cosine schedule of `steps` (the quick setting's shape): steps
     summing to `step_sum`, or with step_sum None, the replaced formulation's 30 at the peak. Half the columns
     have no gradient (norms spread around the quick maps' init, 0.14); the other half a weak pull towards a_j,
@@ -123,7 +129,8 @@ def _settle(steps: int, step_sum: float | None, lam_per_column: float) -> tuple[
     weight = (norms0 * weight / weight.norm(dim=1, keepdim=True)).requires_grad_(True)
     avg = torch.zeros_like(weight)
     lam = lam_per_column * groups * latents  # proximal_sgd_step_ divides by the (G, K) of the tensor it is given
-    shape = [warmup_cosine(t, steps, round(0.1 * steps), 0.4, 1.0, 0.002) for t in range(steps)]
+    warmup = round(0.1 * steps) if warmup is None else warmup
+    shape = [warmup_cosine(t, steps, warmup, 0.4, 1.0, 0.002) for t in range(steps)]
     scale = 30.0 if step_sum is None else step_sum / sum(shape)
     for t in range(steps):
         step = scale * shape[t]
@@ -132,21 +139,28 @@ def _settle(steps: int, step_sum: float | None, lam_per_column: float) -> tuple[
     return weight.detach().norm(dim=1), pulled
 
 
-def test_a_step_sum_gives_lambda_the_same_cuts_on_the_quick_and_the_papers_schedule():
-    """The prox arithmetic of issue 18, at the paper's G*K (4 regions x ViT-Tiny's 192 latents). Steps tied to
-    the schedule's peak sum to more the longer the run, and so does the cumulative threshold: the lambda that
-    cuts some columns without gradient in the quick setting's 234 steps cuts every one of them in the paper's
-    58,500. Steps summing to sparsity.step_sum cut the same columns on both schedules."""
-    lam_per_column = 0.0225 / (4 * 192)
-    quick, pulled = _settle(234, 3660.0, lam_per_column)
-    paper, _ = _settle(58_500, 3660.0, lam_per_column)
-    assert torch.equal(quick > 0, paper > 0)
+def test_a_step_sum_gives_lambda_the_same_cuts_on_the_quick_and_the_paper_settings_schedule():
+    """The prox arithmetic of issue 18 at params.yaml's lambda and step_sum, on the paper setting's schedule
+    (pipeline/settings/paper.yaml: 300 epochs of CIFAR-100's 50,000 images in batches of 256, 15 of them warm-up,
+    58,500 steps) and its G*K (4 regions x ViT-Tiny's 192 latents). Steps tied to the schedule's peak sum to more
+    the longer the run, and so does the cumulative threshold: the lambda that cuts some columns without gradient in
+    the quick setting's 234 steps cuts every one of them there. Steps summing to sparsity.step_sum cut the same
+    columns on both schedules, and not every one."""
+    from pipeline import settings
+    paper, sparsity = settings.overrides("paper"), repo_params({}).sparsity
+    per_epoch = 50_000 // paper["pretrain.batch_size"]
+    steps, warmup = paper["pretrain.epochs"] * per_epoch, paper["pretrain.warmup_epochs"] * per_epoch
+    assert steps == 58_500
+    lam_per_column = sparsity.lambda_ / (sparsity.groups * paper["model.width"])
+    quick, pulled = _settle(234, sparsity.step_sum, lam_per_column)
+    long, _ = _settle(steps, sparsity.step_sum, lam_per_column, warmup)
+    assert torch.equal(quick > 0, long > 0)
     assert 0 < (quick == 0).sum() < (~pulled).sum() and (quick[pulled] > 0).all()  # some cut, never a pulled one
     old_quick, _ = _settle(234, None, lam_per_column)
     assert torch.equal(old_quick > 0, quick > 0)  # the same cuts as before, at the length lambda was chosen at
     # The replaced step on the paper's schedule, by the arithmetic alone: a column with no gradient loses exactly
     # eta_t * lambda / (G*K) of its norm per step, and summed that is twice the largest init norm (0.21).
-    shape = sum(warmup_cosine(t, 58_500, 5_850, 0.4, 1.0, 0.002) for t in range(58_500))
+    shape = sum(warmup_cosine(t, steps, warmup, 0.4, 1.0, 0.002) for t in range(steps))
     assert 30.0 * shape * lam_per_column > 2 * 0.21
 
 
@@ -249,10 +263,11 @@ def test_methods_are_the_shared_model_with_their_own_hooks():
             assert torch.equal(a, b), name
     images = torch.randint(0, 256, (20, 32, 32, 3), dtype=torch.uint8)
     assert jepa.log_terms() == {} and jepa.summary() == {} and jepa.outputs(images) == {}
-    assert {"zero_fraction", "groups_per_latent", "map_norm", "encoder_gain", "support_flips",
-            "support_stable_steps"} == set(sparse.log_terms())
+    assert {"zero_fraction", "groups_per_latent", "groups_per_used_latent", "map_norm", "encoder_gain",
+            "support_flips", "support_stable_steps", "init_survival_r"} == set(sparse.log_terms())
     out = sparse.outputs(images)
     assert out["column_norms"].shape == (4, 16)  # tiny: 4 groups, width 16
+    assert out["brightness_r"].shape == (16,) and (abs(out["brightness_r"]) <= 1 + 1e-6).all()
     assert out["top_images"].shape == (16, 8) and out["top_images"].max() < 20  # 8 images for every latent
 
 
@@ -339,3 +354,50 @@ def test_draw_augment_flips_about_half_and_only_when_asked():
     boxes, flip = draw_augment(2000, (8, 8), (0.3, 1.0), torch.Generator().manual_seed(0), hflip=True)
     assert boxes.shape == (2000, 4) and flip.dtype == torch.bool and 0.45 < flip.float().mean() < 0.55
     assert draw_augment(4, (8, 8), (0.3, 1.0), torch.Generator().manual_seed(0))[1] is None
+
+
+def test_the_random_regions_control_ignores_where_a_block_is_and_follows_the_runs_noise_stream():
+    model = tiny("sparse_jepa", regions="random")
+    centers = torch.full((64, 4, 2), 1.5)  # every block in the top-left region
+    draw = model.target_regions(centers, torch.Generator().manual_seed(3), (0, 1))
+    again = model.target_regions(centers, torch.Generator().manual_seed(3), (0, 1))
+    assert torch.equal(draw, again) and draw.shape == (64, 4)
+    assert set(draw.unique().tolist()) == {0, 1, 2, 3}  # where the real rule gives region 0 to all
+    assert (tiny("sparse_jepa").target_regions(centers, None, (0, 1)) == 0).all()
+    halves = [model.target_regions(centers[:32], torch.Generator().manual_seed(3), (rank, 2)) for rank in (0, 1)]
+    assert torch.equal(torch.cat(halves), draw)  # two processes draw what one draws
+
+
+def test_spread_init_deals_log_uniform_factors_to_regions_and_latents_alike_and_draws_nothing():
+    factors = spread_factors(4, 16, 4.0)
+    assert factors.min().item() == pytest.approx(0.25) and factors.max().item() == pytest.approx(4.0)
+    assert sorted(factors.flatten().tolist()) == pytest.approx(torch.logspace(-2, 2, 64, base=2.0).tolist())
+    per_region = factors.log().mean(dim=1)
+    assert per_region.abs().max() < 0.3  # no region gets the small norms (a region's mean log-factor near 0)
+    assert torch.equal(spread_factors(4, 16, 1.0), torch.ones(4, 16))
+    torch.manual_seed(0)
+    plain = tiny("sparse_jepa")
+    torch.manual_seed(0)
+    spread = tiny("sparse_jepa", init_spread=4.0)
+    ratio = spread.group_embed.column_norms() / plain.group_embed.column_norms()
+    assert torch.allclose(ratio, spread_factors(4, 16, 4.0), rtol=1e-5)  # the same draw, scaled
+    for a, b in zip(plain.encoder.parameters(), spread.encoder.parameters()):
+        assert torch.equal(a, b)
+    assert torch.equal(spread.init_norms, spread.group_embed.column_norms())
+
+
+def test_survival_correlation_is_high_when_the_large_columns_survive_and_undefined_when_all_do():
+    init = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    assert survival_correlation(init, torch.tensor([[0.0, 0.0, 1.0, 1.0]])) > 0.8
+    assert survival_correlation(init, torch.tensor([[1.0, 0.0, 0.0, 1.0]])) == pytest.approx(0.0)
+    assert math.isnan(survival_correlation(init, torch.ones(1, 4)))
+
+
+def test_brightness_correlation_finds_the_latent_that_only_tracks_brightness():
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (50, 8, 8, 1), generator=gen, dtype=torch.uint8)
+    bright = images.float().flatten(1).mean(1)
+    features = torch.stack([bright * 3 + 1, -bright, torch.randn(50, generator=gen), torch.ones(50)], dim=1)
+    r = brightness_correlation(features, images)
+    assert r[0].item() == pytest.approx(1.0) and r[1].item() == pytest.approx(-1.0)
+    assert abs(r[2].item()) < 0.4 and r[3].item() == 0.0  # unrelated; constant

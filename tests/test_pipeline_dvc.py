@@ -206,12 +206,15 @@ PAPER_DATASETS = ["cifar100", "places205", "clevr_count", "inat18"]
 
 
 def test_paper_dag_flows_every_dataset_into_probes_and_the_report(tmp_path):
-    """`dvc dag` with the paper's params: each of the four datasets -> every extract -> probe -> report."""
+    """`dvc dag` with the paper setting's params (pipeline/settings/paper.yaml): each of the four datasets ->
+    every extract -> probe -> report."""
+    from pipeline import settings
+    from pipeline.config.params import read_params_file, with_overrides
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
     (tmp_path / "pipeline/methods").mkdir(parents=True)
     shutil.copy(REPO / "pipeline/methods/registry.yaml", tmp_path / "pipeline/methods/registry.yaml")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"].update(pretrain="cifar100", probe=PAPER_DATASETS)
+    params = with_overrides(read_params_file(REPO / "params.yaml"), settings.overrides("paper"))
+    assert params["data"]["pretrain"] == "cifar100" and params["data"]["probe"] == PAPER_DATASETS
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if k not in ("DVC_ROOT", "DVC_EXP_NAME")}
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]

@@ -29,7 +29,8 @@ from pipeline.report.figures import pick_latents, plot_groups, sort_latents_by_g
 from pipeline.report.readme import MARKER_END, MARKER_START
 from pipeline.report.readme import main as report_main
 from pipeline.report.readme import readme_in_sync, sync_readme
-from pipeline.report.goals import gain_goal_lines, method_goals_md
+from pipeline.methods import Goal
+from pipeline.report.goals import bounds, gain_goal_lines, method_goals_md
 from pipeline.report.tables import (RESULTS_COLUMNS, SUMMARY_COLUMNS, Row, data_table_md, fmt_mean_std, fmt_points,
                                     probe_check_md)
 
@@ -41,7 +42,7 @@ REPORT = ReportConfig(goals={"over_untrained": {"of": "baseline", "probe": "line
                                                    "points": 5.0},
                              "over_raw": {"of": "best", "probe": "linear", "over": "raw", "points": 0.0}},
                       goal_min_seeds=3, non_inferiority_margin=1.0, min_zero_fraction=0.25,
-                      max_groups_per_latent=3.0)
+                      max_zero_fraction=0.9, min_groups_per_latent=1.0, max_groups_per_latent=3.0)
 SETTING = Setting(SEEDS, DATASETS, "fashion_mnist", REPORT, repo_params(sections=["probe"]).probe, ENCODERS)
 # Two-sided 95% Student-t critical value for 2 degrees of freedom (3 seeds), from the tables.
 T95_2DOF = 4.302652729911275
@@ -131,6 +132,7 @@ def _write_summary(reports: Path, model: str, seed: int) -> None:
     if model == "sparse_jepa":
         summary["zero_fraction"] = 0.25 + 0.125 * seed  # mean 37.5%
         summary["groups_per_latent"] = 2.0 + seed        # mean 3.0
+        summary["groups_per_used_latent"] = 2.5 + seed   # mean 3.5
     path = artifacts.summary_path(model, seed, reports)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary))
@@ -442,11 +444,12 @@ def test_results_md_environment_and_pretrain_facts(md: str) -> None:
     assert "JEPA 90 s" in md and "SparseJEPA 60.0 min" in md
     # Model | encoder | images/s | wall time per seed | steps | zero columns | MI per dataset (mean over seeds)
     pretrain = _table(md, "Model", "encoder", "images/s")
-    assert _row(pretrain, "SparseJEPA", "target") == ["SparseJEPA", "target", "512", "90 s", "120", "37.5%", "—",
-                                                      "3.25", "3.25"]
+    assert _row(pretrain, "SparseJEPA", "target") == ["SparseJEPA", "target", "512", "90 s", "120", "37.5%", "3.50",
+                                                      "—", "—", "3.25", "3.25"]
     assert _row(pretrain, "SparseJEPA", "context")[2:6] == ["512", "90 s", "120", "37.5%"]
     assert _row(pretrain, "JEPA", "target")[5] == "—"  # no group maps
-    assert _row(pretrain, "Random encoder") == ["Random encoder", "—", "—", "—", "0", "—", "—", "3.25", "3.25"]
+    assert _row(pretrain, "Random encoder") == ["Random encoder", "—", "—", "—", "0", "—", "—", "—", "—", "3.25",
+                                                "3.25"]
     assert not any(r[0] == "Raw pixels" for r in pretrain)
 
 
@@ -646,22 +649,27 @@ def test_method_goals_read_the_registry_goals_bounds_and_the_paired_difference_t
     facts = {"sparse_jepa": {s: {"zero_fraction": z, "groups_per_latent": g}
                              for s, z, g in ((0, 0.3, 2.5), (1, 0.2, 3.5), (2, 0.4, 2.0))}}
     md = method_goals_md(facts, runs, method_list, "d", "jepa", REPORT)
-    assert md.startswith("- SparseJEPA: 30.0% of latent-to-group columns exactly zero (goal ≥ 25%: met); "
-                         "2.67 groups per latent (goal ≤ 3: met); target top-1 -1.13 [")
+    assert md.startswith("- SparseJEPA: 30.0% of latent-to-group columns exactly zero (goal 25%-90%: met); "
+                         "2.67 groups per latent (goal 1-3: met); target top-1 -1.13 [")
     assert md.endswith("lower against JEPA target (goal: non-inferior, 95% interval above -1.00: not met, worse)")
     close = {**runs, ("sparse_jepa/target", "d"): {0: _record(top1=80.5), 1: _record(top1=80.0), 2: _record(top1=81.2)}}
     facts["sparse_jepa"][2]["zero_fraction"] = 0.0
     md = method_goals_md(facts, close, method_list, "d", "jepa", REPORT)
-    assert "16.7% of latent-to-group columns exactly zero (goal ≥ 25%: not met)" in md
+    assert "16.7% of latent-to-group columns exactly zero (goal 25%-90%: not met)" in md
     assert md.endswith(") against JEPA target (goal: non-inferior, 95% interval above -1.00: not met, undetermined)")
     assert "within noise (detectable ±" in md  # within noise, yet its interval reaches below -1: not "as good"
     tight = {**runs, ("sparse_jepa/target", "d"): {0: _record(top1=80.1), 1: _record(top1=81.0), 2: _record(top1=80.6)}}
     assert method_goals_md(facts, tight, method_list, "d", "jepa", REPORT).endswith(
         "(goal: non-inferior, 95% interval above -1.00: met)")
     # The bounds are the `report` block's, by the name each goal gives.
-    strict = ReportConfig({}, 3, 1.0, min_zero_fraction=0.1, max_groups_per_latent=2.0)
-    assert "(goal ≥ 10%: met); 2.67 groups per latent (goal ≤ 2: not met)" in method_goals_md(
+    strict = ReportConfig({}, 3, 1.0, min_zero_fraction=0.1, max_zero_fraction=0.15, min_groups_per_latent=0.0,
+                          max_groups_per_latent=2.0)
+    assert "(goal 10%-15%: not met); 2.67 groups per latent (goal 0-2: not met)" in method_goals_md(
         facts, close, method_list, "d", "jepa", strict)
+    loose = ReportConfig({}, 3, 1.0, min_zero_fraction=0.1, max_zero_fraction=0.2, min_groups_per_latent=2.6,
+                         max_groups_per_latent=2.7)
+    assert "(goal 10%-20%: met); 2.67 groups per latent (goal 2.6-2.7: met)" in method_goals_md(
+        facts, close, method_list, "d", "jepa", loose)
     # A method without goals (JEPA itself, the ladder's unpenalised rung) or whose facts were not logged: no line.
     assert method_goals_md({}, runs, method_list, "d", "jepa", REPORT) == ""
     assert methods.get("jepa_regions").goals == ()
@@ -673,8 +681,8 @@ def test_method_goals_read_the_registry_goals_bounds_and_the_paired_difference_t
 def test_the_report_holds_the_methods_to_their_registry_goals(md: str) -> None:
     line = next(l for l in md.splitlines() if l.startswith("- SparseJEPA: "))
     # zero fraction over seeds 25%, 37.5%, 50% -> 37.5%; groups per latent 2, 3, 4 -> 3.00 (<= 3: met).
-    assert line.startswith("- SparseJEPA: 37.5% of latent-to-group columns exactly zero (goal ≥ 25%: met); "
-                           "3.00 groups per latent (goal ≤ 3: met); target top-1 ")
+    assert line.startswith("- SparseJEPA: 37.5% of latent-to-group columns exactly zero (goal 25%-90%: met); "
+                           "3.00 groups per latent (goal 1-3: met); target top-1 ")
     # On fashion_mnist (the pretraining data) SparseJEPA target is JEPA target - [3, 4, 5].
     assert line.endswith(f"{_interval([-3.0, -4.0, -5.0])}, lower against JEPA target (goal: non-inferior, 95% "
                          "interval above -1.00: not met, worse)")
@@ -732,3 +740,19 @@ def test_a_lasso_that_cut_every_column_skips_the_group_figure_but_not_the_report
     out = build_report(reports, METHODS, SETTING, ENV)
     assert out["skipped"]["groups_sparse_jepa"] == "every latent-to-group column is zero"
     assert "column_norms_sparse_jepa" in out["written"] and "groups_sparse_jepa" not in out["written"]
+
+
+def test_a_registry_goal_bounds_a_fact_from_below_above_or_both_and_names_report_keys() -> None:
+    from pipeline.methods import _goal
+    zero = methods.get("sparse_jepa").goals[0]
+    assert (zero.at_least, zero.at_most) == ("report.min_zero_fraction", "report.max_zero_fraction")
+    assert zero.met(0.5, 0.25, 0.9) and not zero.met(0.95, 0.25, 0.9) and not zero.met(0.1, 0.25, 0.9)
+    only = _goal({"fact": "f", "at_most": "report.max_groups_per_latent", "says": "{value}", "bound": "{:g}"}, "x", "")
+    assert only.at_least is None and only.met(-1e9, None, 3.0) and not only.met(3.5, None, 3.0)
+    with pytest.raises(PipelineError, match="each goal is"):
+        _goal({"fact": "f", "says": "{value}", "bound": "{:g}"}, "x", "")  # no bound at all
+    with pytest.raises(PipelineError, match="names a params.yaml `report` key"):
+        _goal({"fact": "f", "at_least": "0.25", "at_most": "report.max_zero_fraction", "says": "", "bound": ""}, "x", "")
+    missing = Goal("f", "report.min_nothing", None, "{value}", "{:g}")
+    with pytest.raises(PipelineError, match="names report.min_nothing, which the `report` block does not have"):
+        bounds(REPORT, missing)

@@ -11,7 +11,7 @@ from pipeline.report.sweep_results import (Sweep, columns, experiment_prefix, pl
                                            sweep_csv, sweep_frame, sweep_point, sweep_table_md)
 
 SWEPT = methods.get("sparse_jepa")
-FACTS = ["zero_fraction", "support_stable_steps", "groups_per_latent"]  # its registry facts, then the facts its goals bound
+FACTS = ["zero_fraction", "groups_per_used_latent", "support_stable_steps", "init_survival_r", "groups_per_latent"]  # its registry facts, then the facts its goals bound
 
 
 def points() -> list[dict]:
@@ -46,11 +46,13 @@ def test_the_frame_has_one_row_per_value_the_newest_and_by_increasing_value():
     md = sweep_table_md(Sweep(SWEPT, frame))
     # Headers: the param's leaf, the baseline's display name, the facts; formats: the facts' (registry).
     assert md.splitlines()[0] == ("| lambda | experiment | seeds | top-1 | JEPA top-1 | zero fraction | "
-                                  "support stable steps | groups per latent | multi-information |")
-    assert md.splitlines()[1] == "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    assert "| 0.01 | lambda-0.01 | 2 | 79.00 ± 0.00 | 80.50 | 0.0% | nan | 4.00 | 6.00 |" in md
-    assert sweep_caption(Sweep(SWEPT, frame)) == ("SparseJEPA's lambda sweep: top-1, zero fraction, support stable "
-                                                  "steps, groups per latent, multi-information")
+                                  "groups per used latent | support stable steps | init survival r | groups per latent | "
+                                  "multi-information |")
+    assert md.splitlines()[1] == "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    assert "| 0.01 | lambda-0.01 | 2 | 79.00 ± 0.00 | 80.50 | 0.0% | nan | nan | +nan | 4.00 | 6.00 |" in md
+    assert sweep_caption(Sweep(SWEPT, frame)) == ("SparseJEPA's lambda sweep: top-1, zero fraction, groups per used "
+                                                  "latent, support stable steps, init survival r, groups per latent, "
+                                                  "multi-information")
 
 
 def test_a_swept_method_without_facts_has_a_plainer_sweep():

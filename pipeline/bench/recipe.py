@@ -8,10 +8,11 @@ Choices are made on validation: every probe here (the full linear probe, k-NN, t
 scored on its held-out validation split (`probe.val_fraction`, carved by the run seed), never on test. The
 linear probe's `val_top1` is the best over its penalty path, so it is a little optimistic; k-NN has nothing
 to choose. `--test` also reads the test split (a final configuration, once), as the earlier trials in
-reports/recipe/results.csv and sparsity.csv did for every trial.
+reports/recipe/results.csv and sparsity.csv did for every trial; `--no-probe` records the pretraining alone
+(its facts and signals; the probe columns stay empty).
 
 Usage (repository root, after `dvc repro prepare@fashion_mnist`):
-    python -m pipeline.bench.recipe <trial> <method> <seed> [key=value ...] [--test]
+    python -m pipeline.bench.recipe <trial> <method> <seed> [key=value ...] [--test | --no-probe]
     python -m pipeline.bench.recipe <trial> pixels <seed>      # the raw-pixel control, same probes
     e.g. python -m pipeline.bench.recipe ema_0.9 <method> 0 'pretrain.ema=[0.9, 0.999]'
 
@@ -95,8 +96,8 @@ def probe(encoder, data, params, test: bool) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    test = "--test" in argv
-    trial, key, seed, *pairs = [a for a in argv if a != "--test"]
+    test, probed = "--test" in argv, "--no-probe" not in argv
+    trial, key, seed, *pairs = [a for a in argv if a not in ("--test", "--no-probe")]
     overrides = {}
     for pair in pairs:
         k, v = pair.split("=", 1)
@@ -140,6 +141,9 @@ def main(argv: list[str]) -> None:
         row.update(wall_s=0.0, ema_init_share=1.0, **{k: sig[k] for k in ("position_share", "position_loss",
                                                                            "effective_rank", "feature_std")},
                    online_top1=sig["online_top1"])
+    if not probed:
+        print(f"{trial} {key} seed {seed}: pretrained, not probed", flush=True)
+        return append(row, summary)
     started = time.perf_counter()
     scores = {"target": probe(target, data, params, test)}
     scores["context"] = scores["target"] if context is target else probe(context, data, params, test)

@@ -44,6 +44,8 @@ class ReportConfig:
     goal_min_seeds: int
     non_inferiority_margin: float  # points: "as good as the baseline" = the paired 95% interval's low end above -this
     min_zero_fraction: float
+    max_zero_fraction: float
+    min_groups_per_latent: float
     max_groups_per_latent: float
 
     @property
@@ -56,8 +58,11 @@ class ReportConfig:
         require(self.goal_min_seeds >= 2, "report.goal_min_seeds", self.goal_min_seeds, ">= 2 (an interval needs 2)")
         require(0 < self.non_inferiority_margin <= 100, "report.non_inferiority_margin", self.non_inferiority_margin,
                 "in (0, 100] points")
-        require(0 <= self.min_zero_fraction <= 1, "report.min_zero_fraction", self.min_zero_fraction, "in [0, 1]")
-        require(self.max_groups_per_latent >= 0, "report.max_groups_per_latent", self.max_groups_per_latent, ">= 0")
+        require(0 <= self.min_zero_fraction <= self.max_zero_fraction <= 1, "report.min_zero_fraction and "
+                "max_zero_fraction", (self.min_zero_fraction, self.max_zero_fraction), "in [0, 1], the first not larger")
+        require(0 <= self.min_groups_per_latent <= self.max_groups_per_latent, "report.min_groups_per_latent and "
+                "max_groups_per_latent", (self.min_groups_per_latent, self.max_groups_per_latent),
+                ">= 0, the first not larger")
 
 
 CONFIG = ReportConfig

@@ -46,15 +46,16 @@ class Fact:
 
 @dataclass(frozen=True)
 class Goal:
-    """A bound the report holds a summary fact to; the bound is a params.yaml `report` key."""
+    """The bounds the report holds a summary fact to: at least one, at most another, or both (a range); each
+    a params.yaml `report` key."""
     fact: str
-    bound_param: str   # e.g. "report.min_zero_fraction"
-    at_least: bool     # False: at most
+    at_least: str | None  # e.g. "report.min_zero_fraction"
+    at_most: str | None   # e.g. "report.max_zero_fraction"
     says: str          # the fact's text, with {value}
-    bound: str         # the bound's format, e.g. "{:.0%}"
+    bound: str         # the bounds' format, e.g. "{:.0%}"
 
-    def met(self, value: float, bound: float) -> bool:
-        return value >= bound if self.at_least else value <= bound
+    def met(self, value: float, low: float | None, high: float | None) -> bool:
+        return (low is None or value >= low) and (high is None or value <= high)
 
 
 @dataclass(frozen=True)
@@ -104,11 +105,11 @@ def _flatten(fixed: dict, prefix: str = "") -> dict[str, Any]:
 
 def _goal(raw, where: str, fix: str) -> Goal:
     bounds = [k for k in ("at_least", "at_most") if k in (raw if isinstance(raw, dict) else {})]
-    if not isinstance(raw, dict) or len(bounds) != 1 or set(raw) != {"fact", bounds[0], "says", "bound"}:
-        raise PipelineError(f"{where}: each goal is {{fact, at_least or at_most, says, bound}}; {fix}")
-    if not str(raw[bounds[0]]).startswith("report."):
+    if not isinstance(raw, dict) or not bounds or set(raw) != {"fact", *bounds, "says", "bound"}:
+        raise PipelineError(f"{where}: each goal is {{fact, at_least and/or at_most, says, bound}}; {fix}")
+    if not all(str(raw[b]).startswith("report.") for b in bounds):
         raise PipelineError(f"{where}: a goal's bound names a params.yaml `report` key (report.<name>); {fix}")
-    return Goal(raw["fact"], raw[bounds[0]], bounds[0] == "at_least", raw["says"], raw["bound"])
+    return Goal(raw["fact"], raw.get("at_least"), raw.get("at_most"), raw["says"], raw["bound"])
 
 
 def _method(key, entry, path: Path, fix: str) -> Method:

@@ -6,7 +6,7 @@ calls only these, so it never needs to know which method it trains:
 
     make_embed(in_dim, out_dim)      the predictor's input map (JEPA: one linear map)
     context_latents(z, noise, shard) the context tokens the predictor sees, and extra loss terms
-    target_regions(centers)          each target block's region (which input map embeds it)
+    target_regions(centers, noise, shard)  each target block's region (which input map embeds it)
     regularisation(terms)            what the extra terms add to the loss
     optimizer_groups(weight_decay)   AdamW parameter groups
     after_optimizer_step(lr_share)   e.g. a proximal step; lr_share: the step's share of the run's summed lr
@@ -51,7 +51,8 @@ class JEPA(nn.Module):
                         shard: tuple[int, int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return z, {}
 
-    def target_regions(self, centers: torch.Tensor) -> torch.Tensor:
+    def target_regions(self, centers: torch.Tensor, noise: torch.Generator | None,
+                       shard: tuple[int, int]) -> torch.Tensor:
         return torch.zeros(centers.shape[:2], dtype=torch.long, device=centers.device)
 
     def regularisation(self, terms: dict[str, torch.Tensor]) -> torch.Tensor | float:
@@ -102,7 +103,7 @@ class JEPA(nn.Module):
             targets = targets.reshape(batch * blocks, nt, -1)
 
         z, terms = self.context_latents(self.encoder(images, context), noise, shard)
-        pred = self.predictor(z, context, target_blocks, self.target_regions(target_centers)).float()
+        pred = self.predictor(z, context, target_blocks, self.target_regions(target_centers, noise, shard)).float()
         loss_jepa = prediction_loss(pred, targets, self.loss_name)
         autograd_loss = loss_jepa + self.regularisation(terms)
         outside = self.outside_autograd()

@@ -45,20 +45,44 @@ from torch import nn
 from pipeline.config.params import Params
 from pipeline.methods.jepa import JEPA
 from pipeline.model.functional import fixed_slice, gaussian_kl, group_penalty, proximal_sgd_step_, reparameterise
-from pipeline.model.regions import region_of
+from pipeline.model.regions import random_regions, region_of
 from pipeline.model.vit import normalize
 
 TOP_IMAGES = 8     # images per latent
 TOP_POOL = 2000    # training images searched (a fixed slice, as the monitor's)
 
 
+def spread_factors(groups: int, latents: int, spread: float) -> torch.Tensor:
+    """(G, K) factors for the maps' initial column norms, log-uniform over [1/spread, spread] and dealt to the
+    columns by a fixed scramble (c * 293 mod G*K), so that neither a region nor a latent gets the small ones and
+    no random number is drawn (the rest of the init stays as it was). All ones at spread 1."""
+    n = groups * latents
+    if spread == 1.0:
+        return torch.ones(groups, latents)
+    ladder = torch.exp(torch.linspace(-math.log(spread), math.log(spread), n))
+    scramble = (torch.arange(n) * 293) % n
+    return ladder[scramble].view(groups, latents)
+
+
+def survival_correlation(init_norms: torch.Tensor, norms: torch.Tensor) -> float:
+    """Pearson r between the columns' initial norms and whether they survived (norm > 0 now): near 0 when what
+    is cut does not depend on how large it started. NaN when every column survived, or none did."""
+    alive = (norms > 0).float().flatten()
+    start = init_norms.float().flatten()
+    if alive.std() == 0 or start.std() == 0:
+        return math.nan
+    return float(torch.corrcoef(torch.stack([start, alive]))[0, 1])
+
+
 class GroupedEmbed(nn.Module):
     """The predictor's input map, one matrix per group: z (B, Nc, K) -> (B*M, Nc, P)."""
 
-    def __init__(self, in_dim: int, out_dim: int, groups: int, init_std: float = 0.02, bias: bool = False):
+    def __init__(self, in_dim: int, out_dim: int, groups: int, init_std: float = 0.02, bias: bool = False,
+                 init_spread: float = 1.0):
         super().__init__()
-        self.weight = nn.Parameter(nn.init.trunc_normal_(torch.empty(groups, out_dim, in_dim), std=init_std,
-                                                         a=-2 * init_std, b=2 * init_std))
+        weight = nn.init.trunc_normal_(torch.empty(groups, out_dim, in_dim), std=init_std, a=-2 * init_std,
+                                       b=2 * init_std)
+        self.weight = nn.Parameter(weight * spread_factors(groups, in_dim, init_spread)[:, None, :])
         # An unpenalised per-group bias would let a region be predicted with every column cut.
         self.bias = nn.Parameter(torch.zeros(groups, out_dim)) if bias else None
         # The running mean of the weight's gradients (its optimiser state; a buffer, so checkpoints keep it).
@@ -79,6 +103,17 @@ class GroupedEmbed(nn.Module):
         return self.weight.detach().norm(dim=1)
 
 
+def brightness_correlation(features: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """(K,) Pearson r between each latent's pooled feature (features (N, K)) and the images' mean pixel value
+    (images (N, H, W, C) or (N, C, H, W)): the group figure's brightness control, a latent that only tracks how
+    bright an image is scoring near +-1. 0 for a constant latent."""
+    bright = images.float().flatten(1).mean(1)
+    f = features.float() - features.float().mean(0)
+    b = bright - bright.mean()
+    scale = f.norm(dim=0) * b.norm()
+    return torch.where(scale > 0, (f * b[:, None]).sum(0) / scale.clamp_min(1e-30), torch.zeros_like(scale))
+
+
 def top_activating(features: torch.Tensor, latents: torch.Tensor, count: int) -> torch.Tensor:
     """(L, count) row indices of `features` (N, K) with the largest values on each of `latents` (L,),
     largest first."""
@@ -93,6 +128,13 @@ def zero_fraction(norms: torch.Tensor) -> float:
 def groups_per_latent(norms: torch.Tensor) -> float:
     """Mean number of groups a latent dimension still serves (G: no grouping; 0: the latent is unused)."""
     return float((norms > 0).sum(dim=0).float().mean())
+
+
+def groups_per_used_latent(norms: torch.Tensor) -> float:
+    """The same over the latents that serve at least one group (1: each serves one region; G: every one;
+    0 when none is used): how grouped the links are, apart from how many there are."""
+    served = (norms > 0).sum(dim=0)
+    return float(served[served > 0].float().mean()) if bool((served > 0).any()) else 0.0
 
 
 class LatentHead(nn.Module):
@@ -130,6 +172,7 @@ class SparseJEPA(JEPA):
         self.register_buffer("map_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("support_changed_at", torch.zeros((), dtype=torch.long))
         self.register_buffer("support_flips", torch.zeros((), dtype=torch.long))
+        self.register_buffer("init_norms", self.group_embed.column_norms().clone())
         # Made after the JEPA modules, so that their init (and the random reference's) is JEPA's.
         self.latent_head = LatentHead(params.model.width) if self.sparsity.kl else None
 
@@ -138,7 +181,8 @@ class SparseJEPA(JEPA):
         return self.predictor.embed
 
     def make_embed(self, in_dim: int, out_dim: int) -> nn.Module:
-        return GroupedEmbed(in_dim, out_dim, self.sparsity.groups, self.sparsity.init_std, self.sparsity.bias)
+        return GroupedEmbed(in_dim, out_dim, self.sparsity.groups, self.sparsity.init_std, self.sparsity.bias,
+                            self.sparsity.init_spread)
 
     @staticmethod
     def map_input(z: torch.Tensor) -> torch.Tensor:
@@ -159,7 +203,9 @@ class SparseJEPA(JEPA):
         sigma = (0.5 * logvar.detach().float()).exp().mean()
         return reparameterise(mean, logvar, noise, shard), {**terms, "kl": kl, "sigma": sigma}
 
-    def target_regions(self, centers: torch.Tensor) -> torch.Tensor:
+    def target_regions(self, centers, noise, shard):
+        if self.sparsity.regions == "random":  # the control (noise: the run's seeded stream, checkpointed)
+            return random_regions(centers.shape[:2], self.sparsity.groups, noise, shard, centers.device)
         return region_of(centers, self.encoder.grid, self.sparsity.groups)
 
     def regularisation(self, terms):
@@ -191,11 +237,13 @@ class SparseJEPA(JEPA):
         norms = self.group_embed.column_norms()
         return {**super().log_terms(), "zero_fraction": zero_fraction(norms),
                 "groups_per_latent": groups_per_latent(norms),
+                "groups_per_used_latent": groups_per_used_latent(norms),
                 "map_norm": float(self.group_embed.weight.detach().norm()),
                 # The RMS of the context encoder's final LayerNorm gain, which the maps no longer see.
                 "encoder_gain": float(self.encoder.norm.weight.detach().norm() / self.encoder.width ** 0.5),
                 "support_flips": int(self.support_flips),
-                "support_stable_steps": int(self.map_steps - self.support_changed_at)}
+                "support_stable_steps": int(self.map_steps - self.support_changed_at),
+                "init_survival_r": survival_correlation(self.init_norms, norms)}
 
     def summary(self) -> dict[str, float]:
         return {**super().summary(), **self.log_terms(), "final_penalty": float(self.outside_autograd()["penalty"]),
@@ -204,8 +252,8 @@ class SparseJEPA(JEPA):
     @torch.no_grad()
     def outputs(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """The (G, K) column norms and, for every latent, the indices of the TOP_IMAGES training images (of a
-        fixed slice) whose pooled target features are largest on it: what the report's group figure draws
-        (it picks which latents to show)."""
+        fixed slice) whose pooled target features are largest on it, and its correlation with those images'
+        brightness over the slice: what the report's group figure draws (it picks which latents to show)."""
         norms = self.group_embed.column_norms()
         idx = fixed_slice(len(images), TOP_POOL)
         encoder = self.target_encoder.eval()
@@ -215,4 +263,6 @@ class SparseJEPA(JEPA):
             head = self.latent_head.mean
             feats = head(feats.to(head.weight.device, head.weight.dtype)).float().cpu()
         top = top_activating(feats, torch.arange(feats.shape[1]), TOP_IMAGES)
-        return {**super().outputs(images), "column_norms": norms.cpu().numpy(), "top_images": idx[top].numpy()}
+        bright = brightness_correlation(feats, images[idx.to(images.device)].cpu())
+        return {**super().outputs(images), "column_norms": norms.cpu().numpy(), "top_images": idx[top].numpy(),
+                "brightness_r": bright.numpy()}

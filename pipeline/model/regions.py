@@ -1,4 +1,5 @@
-"""Regions of the patch grid: which part of the image a target block predicts (its centre's region)."""
+"""Regions of the patch grid: which part of the image a target block predicts (its centre's region), and the
+control that ignores the image (a uniformly random region per block)."""
 from __future__ import annotations
 
 import math
@@ -39,3 +40,14 @@ def _side(coord: torch.Tensor, size: int, parts: int, before: torch.Tensor) -> t
 def region_grid(groups: int) -> tuple[int, int]:
     region_rows = max(d for d in range(1, int(math.isqrt(groups)) + 1) if groups % d == 0)
     return region_rows, groups // region_rows
+
+
+def random_regions(blocks: tuple[int, int], groups: int, gen: torch.Generator | None,
+                   shard: tuple[int, int] = (0, 1), device: torch.device | str = "cpu") -> torch.Tensor:
+    """A uniformly random region (0..groups-1) for each of the (B, M) target blocks, whatever their place:
+    the control for SparseJEPA's groups (every map then sees the same task, so a latent serving some regions
+    and not others can only be noise). With shard (rank, processes), this rank's rows of the global batch's draw."""
+    rank, processes = shard
+    rows = blocks[0]
+    drawn = torch.randint(groups, (rows * processes, blocks[1]), generator=gen, device=device)
+    return drawn[rank * rows:(rank + 1) * rows]

@@ -81,7 +81,8 @@ def groups(report: Report, method: Method, figures: Path, data: Path) -> Figure 
     if len(outputs.get("top_images", ())) != norms.shape[1]:  # a record from before it had a row per latent
         return _not_drawn(path)
     images = load_prepared(artifacts.prepared_dir(report.setting.pretrain_dataset, data), mmap=True).train_images
-    plot_groups(norms, latents, outputs["top_images"][latents], images, region_grid(len(norms)), path, method.key)
+    plot_groups(norms, latents, outputs["top_images"][latents], images, region_grid(len(norms)), path, method.key,
+                outputs.get("brightness_r"))
     return Figure(name, path, f"{method_name(method.key)}: single-region and largest latents, the regions they serve "
                               f"and the images that activate them, seed {report.setting.seeds[0]}")
 

@@ -233,10 +233,11 @@ def plot_column_norms(norms: np.ndarray, path: Path, method: str) -> None:
 
 
 def plot_groups(norms: np.ndarray, latents: np.ndarray, top_images: np.ndarray, images: np.ndarray,
-                region_grid: tuple[int, int], path: Path, method: str) -> None:
+                region_grid: tuple[int, int], path: Path, method: str, brightness_r: np.ndarray | None = None) -> None:
     """What the groups are: one row per latent of `latents` (see `pick_latents`), its column norms laid out on
     the image's region grid (which regions it serves; an exact zero is a cut link, white) and the training
-    images that activate it most (`top_images`, one row per latent shown: indices into `images`, uint8 NHWC)."""
+    images that activate it most (`top_images`, one row per latent shown: indices into `images`, uint8 NHWC).
+    With `brightness_r` (one per latent), each row also says how much the latent tracks image brightness."""
     plt = pyplot()
     rows, shown = len(latents), top_images.shape[1]
     cmap = plt.get_cmap("viridis").with_extremes(bad="white")
@@ -246,7 +247,8 @@ def plot_groups(norms: np.ndarray, latents: np.ndarray, top_images: np.ndarray, 
         for r, (latent, picks) in enumerate(zip(latents.astype(int), top_images.astype(int))):
             served = norms[:, latent].reshape(region_grid)
             axes[r, 0].imshow(np.ma.masked_equal(served, 0.0), cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
-            axes[r, 0].set_ylabel(f"latent {latent}\n{int((served > 0).sum())}/{served.size} regions", fontsize=7)
+            bright = "" if brightness_r is None else f"\nbrightness r {brightness_r[latent]:+.2f}"
+            axes[r, 0].set_ylabel(f"latent {latent}\n{int((served > 0).sum())}/{served.size} regions{bright}", fontsize=7)
             for c, index in enumerate(picks, start=1):
                 image = images[index]
                 axes[r, c].imshow(image[..., 0] if image.shape[-1] == 1 or np.ptp(image, axis=-1).max() == 0

@@ -86,20 +86,26 @@ def _in_sentence(label: str) -> str:
     return label if label[:2].isupper() else label[0].lower() + label[1:]
 
 
-def bound(config: ReportConfig, goal: Goal) -> float:
-    """The value of the params.yaml `report` key a goal names (report.<name>)."""
-    name = goal.bound_param.removeprefix("report.")
-    if not hasattr(config, name):
-        raise PipelineError(f"a registry goal on '{goal.fact}' names {goal.bound_param}, which the `report` block "
-                            f"does not have; add it to pipeline/config/report.py and params.yaml, or fix the goal "
-                            f"in pipeline/methods/registry.yaml")
-    return float(getattr(config, name))
+def bounds(config: ReportConfig, goal: Goal) -> tuple[float | None, float | None]:
+    """The values of the params.yaml `report` keys a goal names (report.<name>): (at least, at most)."""
+    def value(param: str | None) -> float | None:
+        if param is None:
+            return None
+        name = param.removeprefix("report.")
+        if not hasattr(config, name):
+            raise PipelineError(f"a registry goal on '{goal.fact}' names {param}, which the `report` block "
+                                f"does not have; add it to pipeline/config/report.py and params.yaml, or fix the "
+                                f"goal in pipeline/methods/registry.yaml")
+        return float(getattr(config, name))
+    return value(goal.at_least), value(goal.at_most)
 
 
-def goal_md(goal: Goal, value: float, limit: float) -> str:
-    """The goal's text of the value, then its bound and verdict: "<says> (goal ≥ 25%: met)"."""
-    return (f"{goal.says.format(value=value)} (goal {'≥' if goal.at_least else '≤'} {goal.bound.format(limit)}: "
-            f"{_met(goal.met(value, limit))})")
+def goal_md(goal: Goal, value: float, low: float | None, high: float | None) -> str:
+    """The goal's text of the value, then its bounds and verdict: "<says> (goal 25%-90%: met)"."""
+    fmt = goal.bound.format
+    rule = (f"{fmt(low)}-{fmt(high)}" if low is not None and high is not None
+            else f"≥ {fmt(low)}" if low is not None else f"≤ {fmt(high)}")
+    return f"{goal.says.format(value=value)} (goal {rule}: {_met(goal.met(value, low, high))})"
 
 
 def method_goals_md(facts: Facts, runs: Runs, method_list: list[Method], dataset: str, baseline: str,
@@ -115,7 +121,7 @@ def method_goals_md(facts: Facts, runs: Runs, method_list: list[Method], dataset
         values = [mean.get(goal.fact, math.nan) for goal in method.goals]
         if any(math.isnan(v) for v in values):
             continue  # not logged (a record from before the method logged it)
-        parts = [goal_md(goal, value, bound(config, goal)) for goal, value in zip(method.goals, values)]
+        parts = [goal_md(goal, value, *bounds(config, goal)) for goal, value in zip(method.goals, values)]
         if method.key != baseline:
             d = paired_difference(top1_by_seed(runs, Row(method.key, "target"), dataset), base)
             margin = config.non_inferiority_margin

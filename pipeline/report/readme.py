@@ -43,6 +43,10 @@ SECTIONS = {
     "masks": Section(Path("reports/benchmarks/masks.md")),  # python -m pipeline.bench.masks
     "validation": Section(Path("reports/recipe/validation.md")),  # python -m pipeline.bench.recipe_table
     "recipe_test": Section(Path("reports/recipe/results.md")),  # the same command
+    # python -m pipeline.bench.groups_table reports/recipe/regions_control.csv centre_regions
+    "regions_control": Section(Path("reports/recipe/regions_control_table.md")),
+    # python -m pipeline.bench.groups_table reports/recipe/init_control.csv committed_init
+    "init_control": Section(Path("reports/recipe/init_control_table.md")),
     # The longer setting's report (python -m pipeline.settings longer | xargs dvc exp run -n longer).
     "longer": Section(Path("reports/longer/results.md"), "Results"),
     # The ablation ladder's (dvc exp run ladder/dvc.yaml).
