@@ -401,3 +401,12 @@ def test_brightness_correlation_finds_the_latent_that_only_tracks_brightness():
     r = brightness_correlation(features, images)
     assert r[0].item() == pytest.approx(1.0) and r[1].item() == pytest.approx(-1.0)
     assert abs(r[2].item()) < 0.4 and r[3].item() == 0.0  # unrelated; constant
+
+
+def test_maps_started_at_zero_cut_every_link_and_leave_the_rest_of_the_init_as_it_was():
+    plain, zero = tiny("sparse_jepa"), tiny("sparse_jepa", init_std=0.0)
+    assert (zero.group_embed.weight == 0).all() and zero.log_terms()["zero_fraction"] == 1.0
+    for (name, a), b in zip(plain.named_parameters(), zero.parameters()):
+        if name != "predictor.embed.weight":
+            assert torch.equal(a, b), name
+    assert math.isnan(zero.log_terms()["init_survival_r"])  # every column starts at 0: no size to track

@@ -25,7 +25,7 @@ class SparsityConfig:
         require(self.lambda_ >= 0, "sparsity.lambda", self.lambda_, ">= 0")
         require(self.step_sum > 0, "sparsity.step_sum", self.step_sum, "> 0 (the sum of the group maps' SGD steps over the run)")
         require(0 <= self.momentum < 1, "sparsity.momentum", self.momentum, "in [0, 1)")
-        require(self.init_std > 0, "sparsity.init_std", self.init_std, "> 0")
+        require(self.init_std >= 0, "sparsity.init_std", self.init_std, ">= 0 (0: every link starts cut)")
         require(self.init_spread >= 1, "sparsity.init_spread", self.init_spread, ">= 1 (1: no spread)")
         require(self.beta >= 0, "sparsity.beta", self.beta, ">= 0")
         require(not self.kl or self.beta > 0, "sparsity.beta", self.beta, "> 0 when sparsity.kl is true")

@@ -47,6 +47,8 @@ SECTIONS = {
     "regions_control": Section(Path("reports/recipe/regions_control_table.md")),
     # python -m pipeline.bench.groups_table reports/recipe/init_control.csv committed_init
     "init_control": Section(Path("reports/recipe/init_control_table.md")),
+    # python -m pipeline.bench.groups_table reports/recipe/zero_init.csv zero_init_lambda_0.0225
+    "zero_init": Section(Path("reports/recipe/zero_init_table.md")),
     # The longer setting's report (python -m pipeline.settings longer | xargs dvc exp run -n longer).
     "longer": Section(Path("reports/longer/results.md"), "Results"),
     # The ablation ladder's (dvc exp run ladder/dvc.yaml).
