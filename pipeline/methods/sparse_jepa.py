@@ -80,9 +80,10 @@ class GroupedEmbed(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, groups: int, init_std: float = 0.02, bias: bool = False,
                  init_spread: float = 1.0):
         super().__init__()
-        std = init_std if init_std > 0 else 1.0  # init_std 0 draws the same numbers (the rest of the init is
+        # init_std 0 draws what any other draws (so the rest of the init is unchanged), then cuts every link.
+        std = init_std if init_std > 0 else 1.0
         weight = nn.init.trunc_normal_(torch.empty(groups, out_dim, in_dim), std=std, a=-2 * std, b=2 * std)
-        if init_std == 0:                         # unchanged), then starts with every link cut
+        if init_std == 0:
             weight = torch.zeros_like(weight)
         self.weight = nn.Parameter(weight * spread_factors(groups, in_dim, init_spread)[:, None, :])
         # An unpenalised per-group bias would let a region be predicted with every column cut.
