@@ -11,12 +11,12 @@ Nothing here reads a probe: a table of how the maps ended, not of how good the f
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from pipeline.bench.recipe_table import change_text
 from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
@@ -38,11 +38,6 @@ def independent_groups(zero_fraction: float, groups: int) -> float:
     return groups * kept / (1.0 - zero_fraction ** groups) if kept > 0 else 0.0
 
 
-def _change(overrides: str) -> str:
-    found = json.loads(overrides) if isinstance(overrides, str) and overrides else {}
-    return ", ".join(f"`{k}: {v}`" for k, v in found.items()) or "—"
-
-
 def by_seed(frame: pd.DataFrame, trial: str, fact: str, scale: float) -> dict[int, float]:
     rows = frame[frame["trial"] == trial]
     return {int(s): float(v) * scale for s, v in zip(rows["seed"], rows[fact])}
@@ -57,7 +52,7 @@ def table_md(frame: pd.DataFrame, reference: str, groups: int) -> str:
               *(f"{label} − {reference}" for fact, label, _ in facts if fact in PAIRED)]
     rows = []
     for trial, group in frame.groupby("trial", sort=False):
-        cells = [trial, _change(group["overrides"].iloc[0]), str(len(group))]
+        cells = [trial, change_text(group["overrides"].iloc[0]), str(len(group))]
         for fact, _, scale in facts:
             s = spread(list(by_seed(frame, trial, fact, scale).values()))
             cells.append(fmt_mean_std(s.mean, s.std))

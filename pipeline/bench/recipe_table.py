@@ -35,7 +35,8 @@ PAIRED = (("target_val_top1", "linear"), ("target_knn_val_top1", "k-NN"),
           ("target_low_label_10_val_top1", "10 / class"))
 
 
-def _change(overrides: str) -> str:
+def change_text(overrides: str) -> str:
+    """A trial's overrides (JSON, as the recipe harness records them) as `key: value` items, or a dash."""
     found = json.loads(overrides) if isinstance(overrides, str) and overrides else {}
     return ", ".join(f"`{k}: {v}`" for k, v in found.items()) or DASH
 
@@ -65,7 +66,7 @@ def table_md(frame: pd.DataFrame, baseline: str = BASELINE) -> str:
                   else fmt_difference(paired_difference(_by_seed(rows, col), _by_seed(base, col)))
                   for col, _ in PAIRED]
         wall = float(rows["wall_s"].mean())
-        cells = [trial, method, _change(rows["overrides"].iloc[0]), ", ".join(str(s) for s in rows["seed"]),
+        cells = [trial, method, change_text(rows["overrides"].iloc[0]), ", ".join(str(s) for s in rows["seed"]),
                  *(_cell(rows, col) for col, _ in PROBES), *paired, _cell(rows, "effective_rank", with_std=False),
                  DASH if not wall or math.isnan(wall) else f"{wall:.0f} s"]
         lines.append(cells)
@@ -85,7 +86,7 @@ def earlier_trials_md(frame: pd.DataFrame) -> str:
     target's EMA-init and position shares (seed 0 unless named)."""
     head = ["trial", "method", "seed", "change", "target test top-1", "context test top-1", "EMA init share",
             "position share"]
-    rows = [[r.trial, r.method, str(r.seed), _change(r.overrides), f"{r.target_top1:.2f}", f"{r.context_top1:.2f}",
+    rows = [[r.trial, r.method, str(r.seed), change_text(r.overrides), f"{r.target_top1:.2f}", f"{r.context_top1:.2f}",
              f"{r.ema_init_share:.1%}", f"{r.position_share:.1%}"] for r in frame.itertuples()]
     return markdown_table(head, rows, align_right_from=4) + "\n"
 
