@@ -47,6 +47,9 @@ def test_overrides_work_like_dvc_exp_run_set_param():
 @pytest.mark.parametrize("override, message", [
     ({"sparsity.lambda": -0.1}, "sparsity.lambda = -0.1 is invalid"),
     ({"sparsity.kl": True, "sparsity.beta": 0.0}, "sparsity.beta = 0.0 is invalid; it must be > 0 when sparsity.kl is true"),
+    ({"sparsity.map_optimizer": "adamw"},
+     "sparsity.lambda = 0.0225 is invalid; it must be 0 when sparsity.map_optimizer is adamw"),
+    ({"sparsity.map_optimizer": "sgd"}, "sparsity.map_optimizer = 'sgd' is invalid; it must be proximal or adamw"),
     ({"pretrain.lr": "fast"}, "pretrain.lr must be a number"),
     ({"pretrain.lr": float("nan")}, "pretrain.lr must be finite"),
     ({"pretrain.device": "tpu"}, "pretrain.device"),

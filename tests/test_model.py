@@ -297,6 +297,20 @@ def test_param_groups_keep_biases_and_norms_out_of_weight_decay_and_the_group_ma
     assert len(in_adamw) == n_trainable - 1
 
 
+def test_the_adamw_rung_puts_the_maps_on_adamw_with_the_encoder_and_skips_the_proximal_step():
+    model = tiny("jepa_regions_adamw")
+    in_adamw = {id(p) for g in model.optimizer_groups(0.05) for p in g["params"]}
+    assert id(model.group_embed.weight) in in_adamw
+    model.group_embed.weight.grad = torch.ones_like(model.group_embed.weight)
+    model.group_embed.grad_avg.fill_(1.0)  # a proximal step would move the weight along this
+    before = model.group_embed.weight.detach().clone()
+    model.after_optimizer_step(1.0)
+    assert torch.equal(model.group_embed.weight, before)
+    assert model.log_terms()["support_stable_steps"] == 1  # the support is still tracked
+    one = tiny("jepa_map_proximal")
+    assert one.group_embed.weight.shape[0] == 1 and one.sparsity.map_optimizer == "proximal"
+
+
 def test_encoder_sees_only_kept_patches():
     torch.manual_seed(0)
     enc = Encoder(TINY, 16)  # 4x4 grid

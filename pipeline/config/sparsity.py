@@ -20,6 +20,7 @@ class SparsityConfig:
     beta: float
     groups: int
     regions: str
+    map_optimizer: str
 
     def validate(self) -> None:
         require(self.lambda_ >= 0, "sparsity.lambda", self.lambda_, ">= 0")
@@ -31,6 +32,11 @@ class SparsityConfig:
         require(not self.kl or self.beta > 0, "sparsity.beta", self.beta, "> 0 when sparsity.kl is true")
         require(self.groups >= 1, "sparsity.groups", self.groups, ">= 1")
         require(self.regions in ("centre", "random"), "sparsity.regions", self.regions, "centre or random")
+        require(self.map_optimizer in ("proximal", "adamw"), "sparsity.map_optimizer", self.map_optimizer,
+                "proximal or adamw")
+        # AdamW on the penalty's subgradient never lands a column on exactly 0: a lasso there would cut nothing.
+        require(self.map_optimizer == "proximal" or self.lambda_ == 0, "sparsity.lambda", self.lambda_,
+                "0 when sparsity.map_optimizer is adamw (only the proximal step makes exact zeros)")
 
 
 CONFIG = SparsityConfig

@@ -1,6 +1,7 @@
 """SparseJEPA: JEPA plus latent-to-group maps, their group lasso by exact proximal SGD, and optionally the
-KL term. Its ablation ladder's rungs (jepa_regions: lambda 0; sparse_jepa_kl: the KL on) are registry
-entries over this file that fix some of the `sparsity` block (pipeline/methods/registry.yaml).
+KL term. Its ablation ladder's rungs (the maps without the lasso: one map or region maps, on proximal SGD or
+on AdamW; sparse_jepa_kl: the KL on) are registry entries over this file that fix some of the `sparsity` block
+(pipeline/methods/registry.yaml).
 
     L = L_jepa + lambda * mean_{g,j} ||W^(g)[:, j]||_2   (+ beta * KL(q(z|x) || N(0, I)) when `sparsity.kl`)
 
@@ -9,8 +10,9 @@ when the predictor predicts a target block in region g; a zero column j of W^(g)
 not serve region g. The penalty is a mean over the G*K columns rather than oi-VAE's sum, only so
 that lambda's scale does not change with G and K (it is lambda / (G*K) times the sum).
 
-W is not on AdamW: it takes its own gradient steps along m, a running mean of its gradients
-(sparsity.momentum; 0 is oi-VAE's plain SGD), each followed by the proximal step of the penalty for that step,
+W is not on AdamW (but for the ladder's rungs with sparsity.map_optimizer adamw, at lambda 0): it takes its own
+gradient steps along m, a running mean of its gradients (sparsity.momentum; 0 is oi-VAE's plain SGD), each
+followed by the proximal step of the penalty for that step,
 
     W^(g)[:, j] <- w * max(0, 1 - eta_t * lambda / (G*K) / ||w||),   w = W^(g)[:, j] - eta_t * m_j,
 
@@ -214,15 +216,22 @@ class SparseJEPA(JEPA):
     def regularisation(self, terms):
         return super().regularisation(terms) + self.sparsity.beta * terms["kl"]  # beta * 0 without the KL head
 
+    @property
+    def proximal(self) -> bool:
+        """Whether the maps are on proximal SGD (else on AdamW with the encoder, at lambda 0: a ladder rung)."""
+        return self.sparsity.map_optimizer == "proximal"
+
     def optimizer_groups(self, weight_decay, exclude=()):
-        # The group maps are not AdamW's: after_optimizer_step moves them (proximal SGD).
-        return super().optimizer_groups(weight_decay, (*exclude, self.group_embed.weight))
+        # On proximal SGD the group maps are not AdamW's: after_optimizer_step moves them.
+        maps = (self.group_embed.weight,) if self.proximal else ()
+        return super().optimizer_groups(weight_decay, (*exclude, *maps))
 
     def after_optimizer_step(self, lr_share: float) -> None:
         super().after_optimizer_step(lr_share)
         embed = self.group_embed
-        proximal_sgd_step_(embed.weight, embed.grad_avg, self.sparsity.step_sum * lr_share, self.sparsity.lambda_,
-                           self.sparsity.momentum)
+        if self.proximal:
+            proximal_sgd_step_(embed.weight, embed.grad_avg, self.sparsity.step_sum * lr_share,
+                               self.sparsity.lambda_, self.sparsity.momentum)
         support = embed.column_norms() > 0
         flips = (support != self.support).sum()
         self.map_steps += 1
