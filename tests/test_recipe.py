@@ -130,3 +130,16 @@ def test_the_pixel_control_gets_a_validation_row_of_its_own(monkeypatch, tmp_pat
     assert (row["trial"], row["method"], row["seed"]) == ("raw", "pixels", "1")
     assert float(row["target_val_top1"]) == 100.0 and 0 <= float(row["target_knn_val_top1"]) <= 100
     assert row["context_val_top1"] == "" and row["effective_rank"] == ""
+
+
+def test_the_recipe_command_line_takes_overrides_flags_and_a_keep_folder_anywhere():
+    from pathlib import Path
+
+    from pipeline.bench import recipe
+
+    trial, key, seed, overrides, test, probed, keep = recipe.parse(
+        ["t", "sparse_jepa", "2", "--keep", "/tmp/k", "sparsity.lambda=0.02", "--no-probe", "pretrain.ema=[0.9, 1.0]"])
+    assert (trial, key, seed, test, probed, keep) == ("t", "sparse_jepa", "2", False, False, Path("/tmp/k"))
+    assert overrides == {"sparsity.lambda": 0.02, "pretrain.ema": [0.9, 1.0]}
+    with pytest.raises(PipelineError, match="--keep needs a folder"):
+        recipe.parse(["t", "jepa", "0", "--keep"])

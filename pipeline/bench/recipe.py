@@ -9,10 +9,12 @@ scored on its held-out validation split (`probe.val_fraction`, carved by the run
 linear probe's `val_top1` is the best over its penalty path, so it is a little optimistic; k-NN has nothing
 to choose. `--test` also reads the test split (a final configuration, once), as the earlier trials in
 reports/recipe/results.csv and sparsity.csv did for every trial; `--no-probe` records the pretraining alone
-(its facts and signals; the probe columns stay empty).
+(its facts and signals; the probe columns stay empty); `--keep DIR` also keeps the target encoder and the
+outputs.json in the pipeline's layout under DIR (DIR/data/models/..., DIR/reports/pretrain/...), for
+`python -m pipeline.bench.support_stability`.
 
 Usage (repository root, after `dvc repro prepare@fashion_mnist`):
-    python -m pipeline.bench.recipe <trial> <method> <seed> [key=value ...] [--test | --no-probe]
+    python -m pipeline.bench.recipe <trial> <method> <seed> [key=value ...] [--test | --no-probe] [--keep DIR]
     python -m pipeline.bench.recipe <trial> pixels <seed>      # the raw-pixel control, same probes
     e.g. python -m pipeline.bench.recipe ema_0.9 <method> 0 'pretrain.ema=[0.9, 0.999]'
 
@@ -36,10 +38,13 @@ from pathlib import Path
 import torch
 import yaml
 
-from pipeline import methods
+from pipeline import artifacts, methods
 from pipeline.artifacts import PIXELS
+from pipeline.artifacts.encoder import write_encoder
 from pipeline.artifacts.prepared import load_prepared
+from pipeline.artifacts.records import write_outputs
 from pipeline.config.params import load_params
+from pipeline.core.errors import PipelineError
 from pipeline.eval.features import is_grey, pixel_features, pooled_features
 from pipeline.eval.knn import knn_top1
 from pipeline.eval.low_label import low_label_probe
@@ -95,13 +100,25 @@ def probe(encoder, data, params, test: bool) -> dict:
     return out
 
 
-def main(argv: list[str]) -> None:
+def parse(argv: list[str]) -> tuple[str, str, str, dict, bool, bool, Path | None]:
+    """(trial, method, seed, overrides, test, probed, keep) from the command line."""
+    keep = None
+    if "--keep" in argv:
+        at = argv.index("--keep")
+        if at + 1 >= len(argv):
+            raise PipelineError("--keep needs a folder: --keep DIR")
+        keep, argv = Path(argv[at + 1]), argv[:at] + argv[at + 2:]
     test, probed = "--test" in argv, "--no-probe" not in argv
     trial, key, seed, *pairs = [a for a in argv if a not in ("--test", "--no-probe")]
     overrides = {}
     for pair in pairs:
         k, v = pair.split("=", 1)
         overrides[k] = yaml.safe_load(v)
+    return trial, key, seed, overrides, test, probed, keep
+
+
+def main(argv: list[str]) -> None:
+    trial, key, seed, overrides, test, probed, keep = parse(argv)
     if key == PIXELS:
         return pixels_row(trial, int(seed), overrides, test)
     method = methods.get(key)
@@ -134,6 +151,10 @@ def main(argv: list[str]) -> None:
                    effective_rank=s.effective_rank, feature_std=s.feature_std, online_top1=s.online_top1_last,
                    final_loss_jepa=s.final_loss_jepa, **{k: s.value(k) for k in method_facts(method)})
         target, context = result.target_encoder.eval(), trainer.model.encoder.eval()
+        if keep is not None:
+            write_outputs(artifacts.outputs_path(key, int(seed), keep / "reports"), result.outputs)
+            write_encoder(artifacts.encoder_path(key, int(seed), "target", keep / "data"), target, key,
+                          {"params": params.flat(), "encoder": "target"})
     else:
         target = context = method.build(params, data.image_size).eval()
         sig = encoder_signals(target, images, labels, data.num_classes, params.pretrain.loss

@@ -83,8 +83,10 @@ def groups(report: Report, method: Method, figures: Path, data: Path) -> Figure 
     images = load_prepared(artifacts.prepared_dir(report.setting.pretrain_dataset, data), mmap=True).train_images
     plot_groups(norms, latents, outputs["top_images"][latents], images, region_grid(len(norms)), path, method.key,
                 outputs.get("brightness_r"))
+    bright = (", each with its pooled feature's correlation with image brightness (r)"
+              if outputs.get("brightness_r") is not None else "")
     return Figure(name, path, f"{method_name(method.key)}: single-region and largest latents, the regions they serve "
-                              f"and the images that activate them, seed {report.setting.seeds[0]}")
+                              f"and the images that activate them{bright}, seed {report.setting.seeds[0]}")
 
 
 PER_METHOD = {"column_norms": column_norms, "groups": groups}  # registry `figures` -> what draws it

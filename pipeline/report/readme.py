@@ -49,6 +49,10 @@ SECTIONS = {
     "init_control": Section(Path("reports/recipe/init_control_table.md")),
     # python -m pipeline.bench.groups_table reports/recipe/zero_init.csv zero_init_lambda_0.0225
     "zero_init": Section(Path("reports/recipe/zero_init_table.md")),
+    # python -m pipeline.bench.groups_table reports/recipe/kl_beta.csv no_kl
+    "kl_beta": Section(Path("reports/recipe/kl_beta_table.md")),
+    # python -m pipeline.bench.support_stability sparse_jepa real_regions=. random_regions=<kept runs>
+    "support_stability": Section(Path("reports/recipe/support_stability.md")),
     # The longer setting's report (python -m pipeline.settings longer | xargs dvc exp run -n longer).
     "longer": Section(Path("reports/longer/results.md"), "Results"),
     # The ablation ladder's (dvc exp run ladder/dvc.yaml).
