@@ -20,6 +20,7 @@ import pandas as pd
 from pipeline import artifacts, methods
 from pipeline.methods import Method
 from pipeline.report.facts import fact_format, method_facts
+from pipeline.report.tables import DASH
 
 
 def leaf(method: Method) -> str:
@@ -100,7 +101,8 @@ def sweep_table_md(sweep: Sweep) -> str:
     for r in sweep.frame.to_dict("records"):
         cells = [f"{r['value']:g}", str(r["experiment"]), str(r["seeds"]),
                  f"{r['top1_mean']:.2f} ± {r['top1_std']:.2f}", f"{r['baseline_top1_mean']:.2f}",
-                 *(fact_format(method, k).format(r[k]) for k in facts), f"{r['multi_information']:.2f}"]
+                 *(DASH if math.isnan(r[k]) else fact_format(method, k).format(r[k]) for k in facts),
+                 f"{r['multi_information']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
