@@ -53,6 +53,8 @@ SECTIONS = {
     "kl_beta": Section(Path("reports/recipe/kl_beta_table.md")),
     # python -m pipeline.bench.support_stability sparse_jepa real_regions=. random_regions=<kept runs>
     "support_stability": Section(Path("reports/recipe/support_stability.md")),
+    # python -m pipeline.bench.settle --table
+    "settle": Section(Path("reports/recipe/settle.md")),
     # The longer setting's report (python -m pipeline.settings longer | xargs dvc exp run -n longer).
     "longer": Section(Path("reports/longer/results.md"), "Results"),
     # The ablation ladder's (dvc exp run ladder/dvc.yaml).

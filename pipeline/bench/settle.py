@@ -1,0 +1,141 @@
+"""Where is the group lasso's fixed point? (issue 18, item 1; not a DVC stage.) Pretrain SparseJEPA as the pretrain
+stage does, then freeze the encoders and the predictor and move the maps alone, on the same momentum proximal
+SGD at a constant step, on fresh batches and masks, logging every `every` steps the zero fraction, the support's
+changes and the KKT check: at the fixed point a live column's averaged JEPA gradient has norm lambda / (G*K)
+and a zero column's at most that (`grad_live_mean_ratio`, `grad_zero_max_ratio`: those norms over the threshold).
+
+    python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...]
+        # appends its trajectory to reports/recipe/settle.csv ($RECIPE_DATA: the prepared data, as the recipe's)
+    python -m pipeline.bench.settle --table
+        # reports/recipe/settle.md from it: per run, the zero fraction after pretraining and as the maps settle
+
+Nothing here reads a probe.
+"""
+from __future__ import annotations
+
+import csv
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from pipeline import methods
+from pipeline.artifacts.prepared import load_prepared
+from pipeline.bench.recipe import ROOT, data_dir, parse
+from pipeline.config.params import load_params
+from pipeline.core.atomic import atomic_path
+from pipeline.core.errors import PipelineError
+from pipeline.model.functional import proximal_sgd_step_
+from pipeline.pretrain.augment import apply_augment, draw_augment
+from pipeline.pretrain.masks import sample_masks
+from pipeline.pretrain.trainer import Trainer
+from pipeline.report.tables import DASH, markdown_table
+
+OUT = ROOT / "reports/recipe/settle.csv"
+COLUMNS = ("trial", "seed", "overrides", "step", "zero_fraction", "support_flips", "support_stable_steps", "loss_jepa",
+           "grad_live_mean_ratio", "grad_zero_max_ratio")
+
+
+def column_ratios(grad_avg: torch.Tensor, support: torch.Tensor, threshold: float) -> tuple[float, float]:
+    """(mean over live columns, max over zero columns) of the averaged gradient's column norm / threshold; NaN
+    where there is no such column. grad_avg (G, P, K), support (G, K) booleans."""
+    norms = grad_avg.norm(dim=1) / threshold
+    live = float(norms[support].mean()) if bool(support.any()) else float("nan")
+    dead = float(norms[~support].max()) if bool((~support).any()) else float("nan")
+    return live, dead
+
+
+def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50) -> list[dict]:
+    """The maps of `trainer`'s trained model alone on proximal SGD for `steps` constant steps: one row every
+    `every` steps (and the last)."""
+    model, cfg, sparsity = trainer.model, trainer.params.pretrain, trainer.params.sparsity
+    embed = model.group_embed
+    for p in model.parameters():
+        p.requires_grad_(False)
+    embed.weight.requires_grad_(True)
+    threshold = sparsity.lambda_ / embed.weight.shape[0] / embed.weight.shape[2]
+    support, flips, changed_at = embed.column_norms() > 0, 0, 0
+    live, dead = column_ratios(embed.grad_avg, support, threshold)
+    rows = [{"step": 0, "zero_fraction": float((~support).float().mean()), "support_flips": 0,
+             "support_stable_steps": 0, "loss_jepa": float("nan"), "grad_live_mean_ratio": live,
+             "grad_zero_max_ratio": dead}]  # where pretraining left the maps
+    for step in range(1, steps + 1):
+        idx = torch.randint(len(trainer.images), (cfg.batch_size,), generator=trainer.gen)
+        boxes, flip = draw_augment(len(idx), trainer.images.shape[1:3], cfg.crop_scale, trainer.gen, cfg.hflip)
+        masks = sample_masks(trainer.params.masks, len(idx), trainer.grid, trainer.gen)
+        out = model(apply_augment(trainer.images[idx], boxes, flip), masks.context, masks.targets,
+                    masks.target_centers, trainer.noise_gen)
+        out["loss_jepa"].backward()
+        with torch.no_grad():
+            proximal_sgd_step_(embed.weight, embed.grad_avg, step_size, sparsity.lambda_, sparsity.momentum)
+        now = embed.column_norms() > 0
+        if bool((now != support).any()):
+            flips, changed_at = flips + int((now != support).sum()), step
+        support = now
+        if step % every == 0 or step == steps:
+            live, dead = column_ratios(embed.grad_avg, support, threshold)
+            rows.append({"step": step, "zero_fraction": float((~support).float().mean()), "support_flips": flips,
+                         "support_stable_steps": step - changed_at, "loss_jepa": float(out["loss_jepa"]),
+                         "grad_live_mean_ratio": live, "grad_zero_max_ratio": dead})
+    return rows
+
+
+def table_md(frame: pd.DataFrame, shown: tuple[int, ...] = (50, 200)) -> str:
+    """One row per run: the zero fraction after pretraining (step 0), at the `shown` steps and the last, when the
+    support last changed, the last row's KKT ratios, and the JEPA loss at the first logged step and the last."""
+    header = ["trial", "seed", "change", "zero after pretraining", *(f"zero at step {s}" for s in shown),
+              "steps", "zero at the end", "support unchanged (steps)", "live grad / threshold",
+              "largest zero-column grad / threshold", "JEPA loss (one batch), first logged -> last"]
+    rows = []
+    for (trial, seed), run in frame.groupby(["trial", "seed"], sort=False):
+        at = run.set_index("step")
+        last = run.iloc[-1]
+        rows.append([trial, str(seed), str(last["overrides"]), f"{at.loc[0, 'zero_fraction']:.1%}",
+                     *(f"{at.loc[s, 'zero_fraction']:.1%}" if s in at.index else DASH for s in shown),
+                     str(int(last["step"])), f"{last['zero_fraction']:.1%}", str(int(last["support_stable_steps"])),
+                     f"{last['grad_live_mean_ratio']:.2f}", f"{last['grad_zero_max_ratio']:.2f}",
+                     f"{run.loc[run['step'] > 0, 'loss_jepa'].iloc[0]:.4f} -> {last['loss_jepa']:.4f}"])
+    return markdown_table(header, rows, align_right_from=3)
+
+
+def main(argv: list[str]) -> None:
+    if argv == ["--table"]:
+        if not OUT.is_file():
+            raise PipelineError(f"{OUT} not found; run python -m pipeline.bench.settle <trial> <seed> <steps> <step>")
+        md = table_md(pd.read_csv(OUT))
+        with atomic_path(OUT.with_suffix(".md")) as tmp:
+            tmp.write_text(md + "\n")
+        return print(md)
+    if len(argv) < 4:
+        raise PipelineError("usage: python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...] "
+                            "| --table")
+    trial, seed, steps, step_size, *pairs = argv
+    overrides = parse([trial, "sparse_jepa", seed, *pairs])[3]
+    method = methods.get("sparse_jepa")
+    params = load_params(method.params, ROOT / "params.yaml", overrides).for_seed(int(seed))
+    data = load_prepared(data_dir())
+    ckpt = Path("/tmp/settle_ckpt") / f"{trial}_s{seed}"
+    shutil.rmtree(ckpt, ignore_errors=True)
+    try:
+        trainer = Trainer("sparse_jepa", method.build, params, torch.from_numpy(data.train_images),
+                          torch.from_numpy(data.train_labels), data.num_classes, ckpt)
+        trainer.run()
+        rows = settle(trainer, int(steps), float(step_size))
+    finally:
+        shutil.rmtree(ckpt, ignore_errors=True)
+    new = not OUT.exists()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    with OUT.open("a", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        if new:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({"trial": trial, "seed": seed, "overrides": " ".join(pairs) or "-",
+                             **{k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()}})
+            print(trial, row, flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
