@@ -27,7 +27,7 @@ from pipeline.bench.recipe import ROOT, data_dir, parse
 from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
-from pipeline.model.functional import proximal_sgd_step_
+from pipeline.model.functional import prox_threshold, proximal_sgd_step_
 from pipeline.pretrain.augment import apply_augment, draw_augment
 from pipeline.pretrain.masks import sample_masks
 from pipeline.pretrain.trainer import Trainer
@@ -55,12 +55,16 @@ def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50) -> l
     for p in model.parameters():
         p.requires_grad_(False)
     embed.weight.requires_grad_(True)
-    threshold = sparsity.lambda_ / embed.weight.shape[0] / embed.weight.shape[2]
+    threshold = prox_threshold(embed.weight, 1.0, sparsity.lambda_)  # lambda / (G*K), the KKT bound
+
+    def row(step: int, support: torch.Tensor, flips: int, stable: int, loss: float) -> dict:
+        live, dead = column_ratios(embed.grad_avg, support, threshold)
+        return {"step": step, "zero_fraction": float((~support).float().mean()), "support_flips": flips,
+                "support_stable_steps": stable, "loss_jepa": loss, "grad_live_mean_ratio": live,
+                "grad_zero_max_ratio": dead}
+
     support, flips, changed_at = embed.column_norms() > 0, 0, 0
-    live, dead = column_ratios(embed.grad_avg, support, threshold)
-    rows = [{"step": 0, "zero_fraction": float((~support).float().mean()), "support_flips": 0,
-             "support_stable_steps": 0, "loss_jepa": float("nan"), "grad_live_mean_ratio": live,
-             "grad_zero_max_ratio": dead}]  # where pretraining left the maps
+    rows = [row(0, support, 0, 0, float("nan"))]  # where pretraining left the maps
     for step in range(1, steps + 1):
         idx = torch.randint(len(trainer.images), (cfg.batch_size,), generator=trainer.gen)
         boxes, flip = draw_augment(len(idx), trainer.images.shape[1:3], cfg.crop_scale, trainer.gen, cfg.hflip)
@@ -75,10 +79,7 @@ def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50) -> l
             flips, changed_at = flips + int((now != support).sum()), step
         support = now
         if step % every == 0 or step == steps:
-            live, dead = column_ratios(embed.grad_avg, support, threshold)
-            rows.append({"step": step, "zero_fraction": float((~support).float().mean()), "support_flips": flips,
-                         "support_stable_steps": step - changed_at, "loss_jepa": float(out["loss_jepa"]),
-                         "grad_live_mean_ratio": live, "grad_zero_max_ratio": dead})
+            rows.append(row(step, support, flips, step - changed_at, float(out["loss_jepa"])))
     return rows
 
 
