@@ -119,11 +119,14 @@ class Templates:
     def prepare(self) -> dict:
         """One stage per probed dataset (a foreach over params.yaml's data.probe: it follows `-S data.probe=`)."""
         datasets = [p.stem for p in (REPO / "pipeline/data/sources").glob("*.py") if not p.stem.startswith("_")]
-        code = _code(["stages.prepare", *(f"{SOURCES}.{d}" for d in sorted(datasets))], ["data", "subsets"])
+        # model.patch_size: only to refuse an image size the encoder cannot patch, before preparing anything.
+        code = _code(["stages.prepare", *(f"{SOURCES}.{d}" for d in sorted(datasets))],
+                     ["data", "subsets", "model"])
         own = {f"pipeline/data/sources/{d}.py" for d in datasets}
         deps = [p for p in code if p not in own] + ["pipeline/data/sources/${item}.py"]
         return {"foreach": "${data.probe}", "do": {
-            "cmd": "python -m stages.prepare ${item}", "deps": deps, "params": ["data.image_size", "subsets.${item}"],
+            "cmd": "python -m stages.prepare ${item}", "deps": deps,
+            "params": ["data.image_size", "model.patch_size", "subsets.${item}"],
             "outs": ["data/prepared/${item}"]}}
 
     def pretrain(self, m: methods.Method) -> dict:

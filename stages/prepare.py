@@ -18,7 +18,7 @@ def main(argv: list[str]) -> None:
         raise PipelineError(f"usage: python -m stages.prepare <dataset>, with <dataset> one of "
                             f"{', '.join(sources.known())}")
     name = argv[0]
-    params = load_params(["data", "subsets"])
+    params = load_params(["data", "subsets", "model"])  # model: its patch size must divide data.image_size
     prepare(name, artifacts.raw_root(), artifacts.prepared_dir(name), params.data.image_size,
             params.subsets.for_dataset(name), mirror_from_env())
 

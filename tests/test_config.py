@@ -56,6 +56,8 @@ def test_overrides_work_like_dvc_exp_run_set_param():
     ({"pretrain.ema": [0.99]}, "pretrain.ema must be a list of 2 values"),
     ({"data.pretrain": "cifar100", "data.probe": ["fashion_mnist"]}, "data.pretrain"),
     ({"model.width": 130}, "divisible by model.heads"),
+    ({"data.probe": ["fashion_mnist", "fashion_mnist"]}, "it must be a list of distinct datasets"),
+    ({"data.image_size": 30}, "data.image_size = 30 is invalid; it must be a multiple of model.patch_size = 4"),
     ({"seeds": [0, 1.5]}, "seeds must be an integer"),
     ({"seeds": [0, 0]}, "seeds = [0, 0] is invalid; it must be a non-empty list of distinct integers >= 0"),
     ({"seeds": []}, "seeds = [] is invalid"),
@@ -148,3 +150,11 @@ def test_a_setting_with_a_bad_key_or_value_fails_before_dvc_runs(tmp_path, monke
         settings.overrides("bad", REPO / "params.yaml")
     with pytest.raises(PipelineError, match="unknown setting 'nope'; known: bad, typo"):
         settings.overrides("nope", REPO / "params.yaml")
+
+
+def test_a_check_across_blocks_runs_only_where_a_stage_loads_both():
+    # prepare loads data and model (to refuse an image size the encoder cannot patch); a stage with one block
+    # cannot judge the pair.
+    assert load_params(["data"], REPO / "params.yaml", {"data.image_size": 30}).data.image_size == 30
+    with pytest.raises(PipelineError, match="multiple of model.patch_size"):
+        load_params(["data", "subsets", "model"], REPO / "params.yaml", {"data.image_size": 30})

@@ -18,6 +18,8 @@ class DataConfig:
     def validate(self) -> None:
         require(self.image_size >= 8, "data.image_size", self.image_size, "at least 8 px")
         require(len(self.probe) > 0, "data.probe", list(self.probe), "a non-empty list of datasets")
+        require(len(set(self.probe)) == len(self.probe), "data.probe", list(self.probe),
+                "a list of distinct datasets (one is listed twice)")
         require(self.pretrain in self.probe, "data.pretrain", self.pretrain,
                  f"one of data.probe {list(self.probe)} (the pretraining set is also probed)")
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from pipeline.config.across import check_across
 from pipeline.config.checks import coerce, require
 from pipeline.core.errors import PipelineError
 
@@ -149,6 +150,7 @@ def params_from_dict(raw: dict, sections: typing.Iterable[str]) -> Params:
             values[name] = section_from_dict(name, raw[name])
         else:
             raise PipelineError(f"unknown params block '{name}'; known: {', '.join(BLOCKS)}")
+    check_across(values)
     return Params(values)
 
 
