@@ -17,6 +17,7 @@ LAYERS = (
     ("core",),        # errors, atomic writes, the import graph, hardware: knows no params block and no method
     ("runtime",),     # progress bars, Ctrl-C, MLflow: how a stage runs, never what it writes
     ("config",),      # params.yaml -> typed config, one module per block
+    ("settings",),    # named sets of params overrides (quick, standard, paper), checked against config
     ("artifacts",),   # where every artefact lives and its file formats (no networks)
     ("data",),        # dataset sources, download, preparation
     ("model",),       # networks and the pure mathematics on tensors
@@ -24,7 +25,7 @@ LAYERS = (
     ("eval",),        # features, probes, diagnostics
     ("pretrain",),    # the training loop
     ("report",),      # the results table and figures
-    ("gate", "bench", "settings", "dag"),  # tools over everything below
+    ("gate", "bench", "dag"),  # tools over everything below
     ("stages",),      # the DVC stage entry points
 )
 RANK = {package: i for i, layer in enumerate(LAYERS) for package in layer}

@@ -4,8 +4,9 @@ SGD at a constant step, on fresh batches and masks, logging every `every` steps 
 changes and the KKT check: at the fixed point a live column's averaged JEPA gradient has norm lambda / (G*K)
 and a zero column's at most that (`grad_live_mean_ratio`, `grad_zero_max_ratio`: those norms over the threshold).
 
-    python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...]
-        # appends its trajectory to reports/recipe/settle.csv ($RECIPE_DATA: the prepared data, as the recipe's)
+    python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...] [--setting NAME]
+        # appends its trajectory to reports/recipe/settle.csv ($RECIPE_DATA: the prepared data, as the recipe's;
+        # --setting: a named setting's pretraining params (pipeline/settings/), on data prepared for it)
     python -m pipeline.bench.settle --table
         # reports/recipe/settle.md from it: per run, the zero fraction after pretraining and as the maps settle
 
@@ -27,15 +28,17 @@ from pipeline.bench.recipe import ROOT, data_dir, parse
 from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
+from pipeline.core.hardware import to_device
 from pipeline.model.functional import prox_threshold, proximal_sgd_step_
 from pipeline.pretrain.augment import apply_augment, draw_augment
 from pipeline.pretrain.masks import sample_masks
 from pipeline.pretrain.trainer import Trainer
 from pipeline.report.tables import DASH, markdown_table
+from pipeline.settings import overrides as setting_overrides
 
 OUT = ROOT / "reports/recipe/settle.csv"
-COLUMNS = ("trial", "seed", "overrides", "step", "zero_fraction", "support_flips", "support_stable_steps", "loss_jepa",
-           "grad_live_mean_ratio", "grad_zero_max_ratio")
+COLUMNS = ("trial", "seed", "setting", "overrides", "step_size", "step", "zero_fraction", "support_flips",
+           "support_stable_steps", "loss_jepa", "grad_live_mean_ratio", "grad_zero_max_ratio")
 
 
 def column_ratios(grad_avg: torch.Tensor, support: torch.Tensor, threshold: float) -> tuple[float, float]:
@@ -63,14 +66,17 @@ def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50) -> l
                 "support_stable_steps": stable, "loss_jepa": loss, "grad_live_mean_ratio": live,
                 "grad_zero_max_ratio": dead}
 
+    device = trainer.device
     support, flips, changed_at = embed.column_norms() > 0, 0, 0
     rows = [row(0, support, 0, 0, float("nan"))]  # where pretraining left the maps
     for step in range(1, steps + 1):
         idx = torch.randint(len(trainer.images), (cfg.batch_size,), generator=trainer.gen)
         boxes, flip = draw_augment(len(idx), trainer.images.shape[1:3], cfg.crop_scale, trainer.gen, cfg.hflip)
         masks = sample_masks(trainer.params.masks, len(idx), trainer.grid, trainer.gen)
-        out = model(apply_augment(trainer.images[idx], boxes, flip), masks.context, masks.targets,
-                    masks.target_centers, trainer.noise_gen)
+        images = apply_augment(trainer.images[to_device(idx, device)], to_device(boxes, device),
+                               None if flip is None else to_device(flip, device))
+        out = model(images, *(to_device(t, device) for t in (masks.context, masks.targets, masks.target_centers)),
+                    trainer.noise_gen)
         out["loss_jepa"].backward()
         with torch.no_grad():
             proximal_sgd_step_(embed.weight, embed.grad_avg, step_size, sparsity.lambda_, sparsity.momentum)
@@ -83,22 +89,37 @@ def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50) -> l
     return rows
 
 
-def table_md(frame: pd.DataFrame, shown: tuple[int, ...] = (50, 200)) -> str:
-    """One row per run: the zero fraction after pretraining (step 0), at the `shown` steps and the last, when the
-    support last changed, the last row's KKT ratios, and the JEPA loss at the first logged step and the last."""
-    header = ["trial", "seed", "change", "zero after pretraining", *(f"zero at step {s}" for s in shown),
-              "steps", "zero at the end", "support unchanged (steps)", "live grad / threshold",
+def table_md(frame: pd.DataFrame, shown: tuple[int, ...] = (200, 600)) -> str:
+    """One row per run: the zero fraction and the live columns' gradient ratio after pretraining (step 0), the
+    zero fraction at the `shown` steps and the last, when the support last changed, the last row's KKT ratios,
+    and the JEPA loss at the first logged step and the last."""
+    header = ["setting", "trial", "seed", "change", "map step", "zero after pretraining",
+              "live grad / threshold after pretraining", *(f"zero at step {s}" for s in shown), "steps",
+              "zero at the end", "support unchanged (steps)", "live grad / threshold",
               "largest zero-column grad / threshold", "JEPA loss (one batch), first logged -> last"]
     rows = []
-    for (trial, seed), run in frame.groupby(["trial", "seed"], sort=False):
+    for (setting, trial, seed, _), run in frame.groupby(["setting", "trial", "seed", "step_size"], sort=False):
         at = run.set_index("step")
         last = run.iloc[-1]
-        rows.append([trial, str(seed), str(last["overrides"]), f"{at.loc[0, 'zero_fraction']:.1%}",
+        rows.append([setting, trial, str(seed), str(last["overrides"]), f"{last['step_size']:g}",
+                     f"{at.loc[0, 'zero_fraction']:.1%}", ratio(at.loc[0, "grad_live_mean_ratio"]),
                      *(f"{at.loc[s, 'zero_fraction']:.1%}" if s in at.index else DASH for s in shown),
                      str(int(last["step"])), f"{last['zero_fraction']:.1%}", str(int(last["support_stable_steps"])),
-                     f"{last['grad_live_mean_ratio']:.2f}", f"{last['grad_zero_max_ratio']:.2f}",
+                     ratio(last["grad_live_mean_ratio"]), ratio(last["grad_zero_max_ratio"]),
                      f"{run.loc[run['step'] > 0, 'loss_jepa'].iloc[0]:.4f} -> {last['loss_jepa']:.4f}"])
-    return markdown_table(header, rows, align_right_from=3)
+    return markdown_table(header, rows, align_right_from=4)
+
+
+def ratio(value: float) -> str:
+    return DASH if pd.isna(value) else f"{value:.2f}"
+
+
+def setting_params(name: str | None, blocks: tuple[str, ...]) -> dict:
+    """The named setting's overrides of the `blocks` the method reads ({} for none: the quick setting). The
+    data it prepares (its `data` and `subsets` keys) must be what $RECIPE_DATA holds: main checks the size."""
+    if name is None:
+        return {}
+    return {k: v for k, v in setting_overrides(name).items() if k.split(".")[0] in blocks}
 
 
 def main(argv: list[str]) -> None:
@@ -109,14 +130,24 @@ def main(argv: list[str]) -> None:
         with atomic_path(OUT.with_suffix(".md")) as tmp:
             tmp.write_text(md + "\n")
         return print(md)
+    setting = None
+    if "--setting" in argv:
+        at = argv.index("--setting")
+        if at + 1 >= len(argv):
+            raise PipelineError("--setting needs a name: --setting standard (pipeline/settings/)")
+        setting, argv = argv[at + 1], argv[:at] + argv[at + 2:]
     if len(argv) < 4:
         raise PipelineError("usage: python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...] "
-                            "| --table")
+                            "[--setting NAME] | --table")
     trial, seed, steps, step_size, *pairs = argv
-    overrides = parse([trial, "sparse_jepa", seed, *pairs])[3]
     method = methods.get("sparse_jepa")
+    overrides = {**setting_params(setting, method.params), **parse([trial, "sparse_jepa", seed, *pairs])[3]}
     params = load_params(method.params, ROOT / "params.yaml", overrides).for_seed(int(seed))
     data = load_prepared(data_dir())
+    wanted = setting_overrides(setting).get("data.image_size") if setting else None
+    if wanted is not None and data.image_size != wanted:
+        raise PipelineError(f"setting {setting} pretrains at {wanted} px but {data_dir()} holds {data.image_size} px "
+                            f"images; point RECIPE_DATA at data prepared for it")
     ckpt = Path("/tmp/settle_ckpt") / f"{trial}_s{seed}"
     shutil.rmtree(ckpt, ignore_errors=True)
     try:
@@ -133,7 +164,8 @@ def main(argv: list[str]) -> None:
         if new:
             writer.writeheader()
         for row in rows:
-            writer.writerow({"trial": trial, "seed": seed, "overrides": " ".join(pairs) or "-",
+            writer.writerow({"trial": trial, "seed": seed, "setting": setting or "quick",
+                             "overrides": " ".join(pairs) or "-", "step_size": step_size,
                              **{k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()}})
             print(trial, row, flush=True)
 
