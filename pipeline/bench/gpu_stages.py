@@ -114,8 +114,8 @@ def run_stage(root: Path, args: list[str]) -> dict:
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
-        raise PipelineError(f"gpu_stages: `python -m {' '.join(args)}` failed (exit {proc.returncode}) in {root}; "
-                            f"its output is above")
+        raise PipelineError(f"gpu_stages: `python -m {' '.join(args)}` failed (exit {proc.returncode}); its "
+                            f"output is above (the scratch copy is removed)")
     row = {"stage": " ".join(args), "wall_s": round(time.perf_counter() - started, 1)}
     if gpu.peak is not None:
         return {**row, "peak_memory_mib": gpu.peak, "memory": "GPU, nvidia-smi"}
