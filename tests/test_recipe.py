@@ -141,5 +141,9 @@ def test_the_recipe_command_line_takes_overrides_flags_and_a_keep_folder_anywher
         ["t", "sparse_jepa", "2", "--keep", "/tmp/k", "sparsity.lambda=0.02", "--no-probe", "pretrain.ema=[0.9, 1.0]"])
     assert (trial, key, seed, test, probed, keep) == ("t", "sparse_jepa", "2", False, False, Path("/tmp/k"))
     assert overrides == {"sparsity.lambda": 0.02, "pretrain.ema": [0.9, 1.0]}
-    with pytest.raises(PipelineError, match="--keep needs a folder"):
+    with pytest.raises(PipelineError, match="--keep needs a value: --keep DIR"):
         recipe.parse(["t", "jepa", "0", "--keep"])
+    with pytest.raises(PipelineError, match="'sparsity.lambda' is not key=value"):
+        recipe.parse(["t", "jepa", "0", "sparsity.lambda"])
+    with pytest.raises(PipelineError, match="usage: python -m pipeline.bench.recipe"):
+        recipe.parse(["t", "jepa"])

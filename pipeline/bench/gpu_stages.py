@@ -31,11 +31,12 @@ from pathlib import Path
 import yaml
 
 from pipeline import methods
-from pipeline.bench import write_report
+from pipeline.bench import key_values, write_report
 from pipeline.config.params import read_params_file, with_overrides
 from pipeline.core.errors import PipelineError
 from pipeline.data.download import MIRROR_ENV
 from pipeline.report.tables import DASH, markdown_table
+from pipeline.runtime.cli import run_stage
 from pipeline.settings import overrides as setting_overrides
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,12 +144,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--methods", help="comma-separated registry keys (default: the default pipeline's)")
     parser.add_argument("pairs", nargs="*", metavar="key=value")
     args = parser.parse_args(argv)
-    extra = {}
-    for pair in args.pairs:
-        if "=" not in pair:
-            raise PipelineError(f"gpu_stages: '{pair}' is not key=value")
-        key, value = pair.split("=", 1)
-        extra[key] = yaml.safe_load(value)
+    extra = key_values(args.pairs)
     keys = args.methods.split(",") if args.methods else methods.keys()
     for key in keys:
         methods.get(key)  # an unknown key fails here, before any work
@@ -186,4 +182,4 @@ def table_md(record: dict) -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_stage(main)

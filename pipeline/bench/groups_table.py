@@ -11,7 +11,6 @@ Nothing here reads a probe: a table of how the maps ended, not of how good the f
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +21,7 @@ from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
 from pipeline.report.stats import paired_difference, spread
 from pipeline.report.tables import fmt_difference, fmt_mean_std, markdown_table
+from pipeline.runtime.cli import run_stage
 
 FACTS = (("zero_fraction", "zero columns (%)", 100.0), ("groups_per_latent", "groups per latent", 1.0),
          ("groups_per_used_latent", "groups per used latent", 1.0),
@@ -79,4 +79,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_stage(main)

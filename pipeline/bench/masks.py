@@ -11,7 +11,6 @@ that the committed table is what this code says for the committed params.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pipeline.config.masks import MaskConfig
 from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
 from pipeline.pretrain.masks import context_shapes, sample_masks, valid_shapes
+from pipeline.runtime.cli import run_stage
 
 GRIDS = ((28, 4), (32, 4), (28, 2), (32, 2))  # (image px, patch px): the quick setting's, the paper's, finer patches
 BATCHES, BATCH = 200, 128
@@ -96,4 +96,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_stage(main)

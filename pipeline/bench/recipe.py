@@ -31,18 +31,17 @@ import csv
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import torch
-import yaml
 
 from pipeline import artifacts, methods
 from pipeline.artifacts import PIXELS
 from pipeline.artifacts.encoder import write_encoder
 from pipeline.artifacts.prepared import load_prepared
 from pipeline.artifacts.records import write_outputs
+from pipeline.bench import key_values, take_option
 from pipeline.config.params import load_params
 from pipeline.core.errors import PipelineError
 from pipeline.eval.features import is_grey, pixel_features, pooled_features
@@ -52,6 +51,7 @@ from pipeline.eval.probe import DTYPE, Standardizer, run_probe, search, split_tr
 from pipeline.pretrain.signals import encoder_signals
 from pipeline.pretrain.trainer import Trainer
 from pipeline.report.facts import method_facts
+from pipeline.runtime.cli import run_stage
 
 ROOT = Path.cwd()
 RESULTS = ROOT / os.environ.get("RECIPE_RESULTS", "reports/recipe/validation.csv")
@@ -102,19 +102,14 @@ def probe(encoder, data, params, test: bool) -> dict:
 
 def parse(argv: list[str]) -> tuple[str, str, str, dict, bool, bool, Path | None]:
     """(trial, method, seed, overrides, test, probed, keep) from the command line."""
-    keep = None
-    if "--keep" in argv:
-        at = argv.index("--keep")
-        if at + 1 >= len(argv):
-            raise PipelineError("--keep needs a folder: --keep DIR")
-        keep, argv = Path(argv[at + 1]), argv[:at] + argv[at + 2:]
+    keep, argv = take_option(argv, "--keep", "--keep DIR")
     test, probed = "--test" in argv, "--no-probe" not in argv
-    trial, key, seed, *pairs = [a for a in argv if a not in ("--test", "--no-probe")]
-    overrides = {}
-    for pair in pairs:
-        k, v = pair.split("=", 1)
-        overrides[k] = yaml.safe_load(v)
-    return trial, key, seed, overrides, test, probed, keep
+    args = [a for a in argv if a not in ("--test", "--no-probe")]
+    if len(args) < 3:
+        raise PipelineError("usage: python -m pipeline.bench.recipe <trial> <method> <seed> [key=value ...] "
+                            "[--test | --no-probe] [--keep DIR]")
+    trial, key, seed, *pairs = args
+    return trial, key, seed, key_values(pairs), test, probed, Path(keep) if keep else None
 
 
 def main(argv: list[str]) -> None:
@@ -211,4 +206,4 @@ def append(row: dict, summary: dict) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_stage(main)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +20,7 @@ import pandas as pd
 from pipeline.core.atomic import atomic_path
 from pipeline.report.stats import paired_difference, spread
 from pipeline.report.tables import fmt_difference, fmt_mean_std, markdown_table
+from pipeline.runtime.cli import run_stage
 
 CSV = Path("reports/recipe/validation.csv")
 OUT = CSV.with_suffix(".md")
@@ -106,4 +106,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_stage(main)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +23,8 @@ import torch
 
 from pipeline import methods
 from pipeline.artifacts.prepared import load_prepared
-from pipeline.bench.recipe import ROOT, data_dir, parse
+from pipeline.bench import key_values, take_option
+from pipeline.bench.recipe import ROOT, data_dir
 from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
@@ -34,6 +34,7 @@ from pipeline.pretrain.augment import apply_augment, draw_augment
 from pipeline.pretrain.masks import sample_masks
 from pipeline.pretrain.trainer import Trainer
 from pipeline.report.tables import DASH, markdown_table
+from pipeline.runtime.cli import run_stage
 from pipeline.settings import overrides as setting_overrides
 
 OUT = ROOT / "reports/recipe/settle.csv"
@@ -130,18 +131,13 @@ def main(argv: list[str]) -> None:
         with atomic_path(OUT.with_suffix(".md")) as tmp:
             tmp.write_text(md + "\n")
         return print(md)
-    setting = None
-    if "--setting" in argv:
-        at = argv.index("--setting")
-        if at + 1 >= len(argv):
-            raise PipelineError("--setting needs a name: --setting standard (pipeline/settings/)")
-        setting, argv = argv[at + 1], argv[:at] + argv[at + 2:]
+    setting, argv = take_option(argv, "--setting", "--setting standard (pipeline/settings/)")
     if len(argv) < 4:
         raise PipelineError("usage: python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...] "
                             "[--setting NAME] | --table")
     trial, seed, steps, step_size, *pairs = argv
     method = methods.get("sparse_jepa")
-    overrides = {**setting_params(setting, method.params), **parse([trial, "sparse_jepa", seed, *pairs])[3]}
+    overrides = {**setting_params(setting, method.params), **key_values(pairs)}
     params = load_params(method.params, ROOT / "params.yaml", overrides).for_seed(int(seed))
     data = load_prepared(data_dir())
     wanted = setting_overrides(setting).get("data.image_size") if setting else None
@@ -171,4 +167,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_stage(main)

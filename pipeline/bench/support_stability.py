@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from pipeline.model.functional import fixed_slice
 from pipeline.model.vit import normalize
 from pipeline.report.stats import spread
 from pipeline.report.tables import fmt_mean_std, markdown_table
+from pipeline.runtime.cli import run_stage
 
 IMAGES = 2000  # the group figure's slice (SparseJEPA's TOP_POOL)
 OUT = Path("reports/recipe/support_stability")
@@ -106,4 +106,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_stage(main)
