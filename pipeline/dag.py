@@ -18,10 +18,12 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import methods
+from pipeline import artifacts, methods
 from pipeline.config.params import config_class, spelled
 from pipeline.core.codebase import REPO, code_files, module_file
 from pipeline.core.errors import PipelineError
+from pipeline.report.metrics import metrics_json, pretrain_curves_csv
+from pipeline.report.sweep_results import sweep_csv
 
 REGISTRY = "pipeline/methods/registry.yaml"
 PIXELS = "pixels"
@@ -157,7 +159,8 @@ class Templates:
         # The group figure's training images; the default pipeline's report also draws the collected sweeps.
         data = ["data/prepared/${data.pretrain}", *(["reports/sweep"] if self.under is None else []),
                 f"{self.reports}/probe", f"{self.reports}/pretrain"]
-        outs = [f"{self.reports}/{name}" for name in ("results.md", "results.csv", "results_summary.csv", "figures")]
+        outs = [f"{self.reports}/{name}" for name in ("results.md", "results.csv", "results_summary.csv", "metrics.json",
+                                                      "figures", "plots")]
         return self._stage("python -m stages.report", _code(["stages.report"], blocks) + [*REPORT_DATA, *templates]
                            + data, blocks, _not_cached(outs))
 
@@ -181,13 +184,40 @@ def pipeline_stages(under: str | None) -> dict:
     return stages
 
 
+def _reports(under: str | None) -> Path:
+    return artifacts.REPORTS if under is None else artifacts.REPORTS / under
+
+
+def _here(path: Path, under: str | None) -> str:
+    """A repository path as the pipeline's dvc.yaml names it (top-level metrics and plots are relative to its
+    folder: `wdir` only moves the stages)."""
+    return path.as_posix() if under is None else f"../{path.as_posix()}"
+
+
+def plots(under: str | None) -> list[dict]:
+    """DVC's plots of one pipeline: the pretraining curves (a line per pretrained method), and in the default
+    pipeline each collected sweep (top-1 of the swept method and of the baseline against the swept value)."""
+    pretrained = [m.key for m in methods.pipeline_methods(under) if m.pretrained]
+    out = [{_here(pretrain_curves_csv(_reports(under)), under): {
+        "x": "step", "y": pretrained, "title": "JEPA prediction loss, mean over seeds",
+        "x_label": "step", "y_label": "prediction loss"}}]
+    if under is None:
+        for m in methods.swept():
+            out.append({_here(sweep_csv(m), under): {
+                "x": "value", "y": ["top1_mean", "baseline_top1_mean"], "template": "linear",
+                "title": f"{m.name}: probe top-1 against {m.sweep} (collected sweep)", "x_label": m.sweep,
+                "y_label": "top-1 (%)"}})
+    return out
+
+
 def render(under: str | None) -> str:
     """The text of one pipeline's dvc.yaml."""
     doc = {}
     if under is not None:
         doc["vars"] = ["../params.yaml"]  # the default pipeline's (DVC reads a dvc.yaml's own folder's otherwise)
     doc["stages"] = pipeline_stages(under)
-    doc["metrics"] = ["reports/probe" if under is None else f"../reports/{under}/probe"]
+    doc["metrics"] = [_here(metrics_json(_reports(under)), under)]
+    doc["plots"] = plots(under)
     body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=120)
     return HEADERS[under] + body
 

@@ -24,7 +24,7 @@ def main(argv: list[str]) -> None:
     setting = Setting(seeds, list(params.data.probe), params.data.pretrain, params.report, params.probe,
                       params.extract.encoders)
     out = build_report(roots.reports, method_list, setting, environment(params.data.pretrain, keys, seeds,
-                                                                        roots.reports))
+                                                                        roots.reports), pipeline=under)
     for path in out["written"].values():
         print(f"wrote {path}")
     for name, reason in out["skipped"].items():

@@ -173,6 +173,30 @@ def test_lambda_experiment_reruns_only_the_sparse_branch(project):
     assert sparse["lambda"] == 0.5
 
 
+def test_dvc_compares_the_experiment_on_the_compact_metrics_and_plots_its_curves(project):
+    import csv
+    import io
+
+    root, env = project["root"], project["env"]
+    metrics = json.loads((root / "reports/metrics.json").read_text())
+    assert set(metrics["top1"]["fashion_mnist"]) == {"raw", "pca", "gaussian", "random", "jepa", "sparse_jepa", "toy"}
+    assert set(metrics["facts"]) == {"sparse_jepa"}  # the only method whose registry goals bound facts
+    header = next(csv.reader(io.StringIO(run(["dvc", "exp", "show", "--csv"], root, env))))
+    assert not any(".json:" in column for column in header)  # no probe record is a metric (path:key columns)
+    leaves = [f"{tree}.{d}.{r}" for tree in ("top1", "top1_std") for d, rows in metrics[tree].items() for r in rows]
+    assert set(leaves) <= set(header) and "facts.sparse_jepa.zero_fraction" in header
+    changed = next(csv.reader(io.StringIO(run(["dvc", "exp", "show", "--csv", "--only-changed"], root, env))))
+    assert "sparsity.lambda" in changed and not any(c.startswith("top1.") and ".jepa." in c for c in changed)
+    plots = subprocess.run(["dvc", "plots", "show", "--json"], cwd=root, env=env, capture_output=True, text=True)
+    shown = json.loads(plots.stdout)
+    # (The other pipelines' reports, which this project never ran, are the only plots not found.)
+    assert all(e["name"].startswith(("reports/bases/", "reports/ladder/", "reports/standard/"))
+               for e in shown.get("errors", []))
+    points = shown["data"]["reports/plots/pretrain_curves.csv"][0]["content"]["data"]["values"]
+    assert {p["field"] for p in points} == {"jepa", "sparse_jepa", "toy"}  # a line per pretrained method
+    assert all(float(p["dvc_inferred_y_value"]) > 0 for p in points)
+
+
 def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
     db = project["root"] / "mlflow.db"
     assert db.exists(), "the default MLflow store is SQLite at the repository root"

@@ -527,9 +527,23 @@ def _assert_png_not_blank(path: Path) -> None:
 def test_figures_are_valid_pngs(built: dict) -> None:
     assert built["skipped"] == {}
     assert set(built["written"]) == {"probe_seeds", "pretrain_curves", "column_norms_sparse_jepa", "results_csv",
-                                     "results_summary_csv", "results_md"}
+                                     "results_summary_csv", "results_md", "metrics_json", "pretrain_curves_csv"}
     for name in ("probe_seeds", "pretrain_curves", "column_norms_sparse_jepa"):
         _assert_png_not_blank(built["written"][name])
+
+
+def test_dvcs_metrics_and_plot_table_come_from_the_same_records(built: dict) -> None:
+    metrics = json.loads(built["written"]["metrics_json"].read_text())
+    summary = pd.read_csv(built["written"]["results_summary_csv"])
+    jepa = summary[(summary.method == "jepa") & (summary.encoder == "target") & (summary.dataset == "fashion_mnist")]
+    assert metrics["top1"]["fashion_mnist"]["jepa"] == round(float(jepa.top1_mean.iloc[0]), 2)
+    curves = pd.read_csv(built["written"]["pretrain_curves_csv"])
+    assert list(curves.columns) == ["step", *(m.key for m in METHODS if m.pretrained)]
+
+
+def test_another_pipelines_metrics_sit_under_its_name(tmp_path) -> None:
+    out = build_report(_write_fixture(tmp_path / "reports"), METHODS, SETTING, ENV, pipeline="ladder")
+    assert list(json.loads(out["written"]["metrics_json"].read_text())) == ["ladder"]
 
 
 def test_the_group_figure_draws_each_latents_regions_and_images(tmp_path) -> None:

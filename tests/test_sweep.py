@@ -112,28 +112,58 @@ def test_the_collecting_command_runs_as_a_module_of_the_report_package():
 
 
 def test_collect_reads_the_swept_methods_experiments_and_the_baselines_top1(monkeypatch):
-    import dvc.api
-
     from pipeline import artifacts
     from pipeline.report import sweep
 
-    def probe(key: str, seed: int, column: str) -> str:
-        return f"{artifacts.probe_path(key, 'fashion_mnist', seed, 'target').as_posix()}:{column}"
+    params = {"workspace": 0.0225, "a1": 0.1, "a3": 0.3, "a4": 0.4}
+    top1 = {"workspace": 80.0, "a1": 70.0, "a3": 60.0}  # a4: its second seed's record is missing (failed)
 
-    def row(rev: str, name: str | None, value, state: str | None = "Success", top1: float = 80.0) -> dict:
-        out = {"rev": rev, "Experiment": name, "State": state, "sparsity.lambda": value, "seeds": [0, 1]}
-        for seed in (0, 1):
-            out |= {probe("sparse_jepa", seed, "top1"): top1 + seed, probe("jepa", seed, "top1"): 81.0,
-                    probe("sparse_jepa", seed, "multi_information"): 5.0}
-        return out
+    def read_json(rev, path):
+        if path.name == "summary.json":
+            return {"zero_fraction": 0.5, "groups_per_latent": 1.5}
+        key, seed = path.parts[-4], int(path.parts[-3].removeprefix("seed"))
+        if key == "jepa":
+            return {"top1": 81.0}
+        if rev == "a4" and seed == 1:
+            return {}
+        return {"top1": top1.get(rev, 50.0) + seed, "multi_information": 5.0}
 
-    rows = [row("workspace", None, 0.0225), row("a1", "lambda-0.1", 0.1, top1=70.0),
-            row("a2", "lambda-0.2", 0.2, state="Queued"), row("a3", "other-0.3", 0.3),
-            {**row("a4", "lambda-0.4", 0.4), probe("sparse_jepa", 1, "top1"): None}]
-    monkeypatch.setattr(dvc.api, "exp_show", lambda num: rows)
-    monkeypatch.setattr(sweep, "_read_json", lambda rev, path: {"zero_fraction": 0.5, "groups_per_latent": 1.5})
+    monkeypatch.setattr(sweep, "experiments", lambda prefix: [("lambda-0.1", "a1"), ("lambda-0.4", "a4")]
+                        if prefix == "lambda-" else [("other-0.3", "a3")])
+    monkeypatch.setattr(sweep, "_read_params", lambda rev: {"seeds": [0, 1], "sparsity": {"lambda": params[rev]}})
+    monkeypatch.setattr(sweep, "_read_json", read_json)
+    assert artifacts.probe_path("jepa", "fashion_mnist", 0).parts[-4:] == ("jepa", "seed0", "target", "fashion_mnist.json")
+    assert artifacts.summary_path("jepa", 0).parts[-3:] == ("jepa", "seed0", "summary.json")
     points = sweep.collect(SWEPT, "fashion_mnist")
     assert [(p["experiment"], p["value"]) for p in points] == [("workspace", 0.0225), ("lambda-0.1", 0.1)]
     assert points[1]["top1_mean"] == 70.5 and points[1]["baseline_top1_mean"] == 81.0
     assert points[1]["zero_fraction"] == 0.5 and points[1]["groups_per_latent"] == 1.5
     assert points[1]["multi_information"] == 5.0
+
+
+def test_experiments_are_found_on_every_commit_by_their_git_refs_newest_first(tmp_path, monkeypatch):
+    import subprocess
+
+    from pipeline.report import sweep
+
+    def git(*args, date: str = "2026-01-01T00:00:00") -> str:
+        env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "GIT_COMMITTER_DATE": date,
+               "GIT_AUTHOR_DATE": date}
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True,
+                              env=env).stdout.strip()
+
+    git("init", "-q")
+    shas = []
+    for i, name in enumerate(("lambda-0.01", "lambda-0.1", "other-0.3", "stash")):
+        (tmp_path / "f").write_text(name)
+        git("add", "f")
+        git("commit", "-qm", name, date=f"2026-01-0{i + 1}T00:00:00")
+        shas.append(git("rev-parse", "HEAD"))
+    # Experiments on two baselines (as after a commit that follows a sweep); DVC's queue refs are none.
+    git("update-ref", f"refs/exps/{shas[0][:2]}/{shas[0][2:]}/lambda-0.01", shas[0])
+    git("update-ref", f"refs/exps/{shas[1][:2]}/{shas[1][2:]}/lambda-0.1", shas[1])
+    git("update-ref", f"refs/exps/{shas[1][:2]}/{shas[1][2:]}/other-0.3", shas[2])
+    git("update-ref", "refs/exps/celery/stash", shas[3])
+    monkeypatch.chdir(tmp_path)
+    assert sweep.experiments("lambda-") == [("lambda-0.1", shas[1]), ("lambda-0.01", shas[0])]

@@ -12,7 +12,8 @@ The report stage draws the figure (reports/figures is its output, which DVC empt
 the collected CSV in reports/sweep/, a dep of the report stage (pipeline/report/sweep_results.py).
 
 Each point is one experiment (plus the workspace at params.yaml's value): see sweep_results. The
-baseline does not re-run in a sweep: its top-1 is the same for every value.
+baseline does not re-run in a sweep: its top-1 is the same for every value. Experiments are found on every
+commit (their git refs), so committing after a sweep does not lose it; `dvc exp remove` does.
 """
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ import json
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from pipeline import artifacts, methods
 from pipeline.core.atomic import atomic_path
+from pipeline.config.params import read_params_file
 from pipeline.core.errors import PipelineError
 from pipeline.methods import Method
 from pipeline.report.facts import method_facts
@@ -38,33 +42,58 @@ def _read_json(rev: str, path: Path) -> dict:
     return json.loads(shown.stdout) if shown.returncode == 0 else {}
 
 
-def collect(method: Method, dataset: str) -> list[dict]:
-    """A sweep point for the workspace and every experiment named <leaf>-* that `dvc exp show` lists, in its
-    order: the workspace first, then experiments newest first (so a re-run of a value replaces the older)."""
-    import dvc.api
+def _read_params(rev: str) -> dict:
+    if rev == "workspace":
+        return read_params_file(Path("params.yaml"))
+    shown = subprocess.run(["git", "show", f"{rev}:params.yaml"], capture_output=True, text=True)
+    return (yaml.safe_load(shown.stdout) or {}) if shown.returncode == 0 else {}
 
+
+def experiments(prefix: str) -> list[tuple[str, str]]:
+    """(name, commit) of every finished DVC experiment named prefix*, whatever commit it was run on, newest
+    first. DVC keeps a finished experiment as the git ref refs/exps/<baseline sha split 2/38>/<name> (queued,
+    running and failed ones live elsewhere under refs/exps), so a sweep outlives the commits after it, where
+    `dvc exp show` lists only the current commit's (and with -A reads every commit's metrics: minutes)."""
+    listed = subprocess.run(["git", "for-each-ref", "--sort=-creatordate", "--format=%(refname) %(objectname)",
+                             "refs/exps"], capture_output=True, text=True)
+    if listed.returncode != 0:
+        raise PipelineError(f"git for-each-ref failed ({listed.stderr.strip()}); run this in the repository")
+    found = []
+    for line in listed.stdout.splitlines():
+        ref, commit = line.split()
+        parts = ref.split("/")  # refs, exps, <2 hex>, <38 hex>, <name>
+        if len(parts) == 5 and len(parts[2]) == 2 and len(parts[3]) == 38 and parts[4].startswith(prefix):
+            found.append((parts[4], commit))
+    return found
+
+
+def _dig(params: dict, key: str):
+    for part in key.split("."):
+        params = params.get(part) if isinstance(params, dict) else None
+    return params
+
+
+def collect(method: Method, dataset: str) -> list[dict]:
+    """A sweep point for the workspace and every finished experiment named <leaf>-*, on any commit: the
+    workspace first, then experiments newest first (so a re-run of a value replaces the older). Each point
+    reads its commit's params.yaml (the swept value, the seeds) and probe records and summaries."""
     baseline = methods.baseline()
     points = []
-    for row in dvc.api.exp_show(num=1):
-        name = row.get("Experiment") or ""
-        ours = row["rev"] == "workspace" or name.startswith(experiment_prefix(method))
-        if not ours or row.get(method.sweep) is None:
+    for name, rev in [("workspace", "workspace"), *experiments(experiment_prefix(method))]:
+        params = _read_params(rev)
+        value, seeds = _dig(params, method.sweep), params.get("seeds") or []
+        if value is None or not seeds:
             continue
-        if row.get("State") not in (None, "Success"):
-            continue  # queued, running (its metrics are still the workspace's) or failed
-        seeds = row.get("seeds") or []
-        seeds = [int(k) for k in (seeds if isinstance(seeds, list) else json.loads(str(seeds)))]
 
-        def metric(key: str, column: str) -> list:
-            return [row.get(f"{artifacts.probe_path(key, dataset, k, 'target').as_posix()}:{column}") for k in seeds]
+        def column(key: str, field: str) -> list:
+            return [_read_json(rev, artifacts.probe_path(key, dataset, k, "target")).get(field) for k in seeds]
 
-        top1, base = metric(method.key, "top1"), metric(baseline, "top1")
+        top1, base = column(method.key, "top1"), column(baseline, "top1")
         if any(v is None for v in top1):
             continue  # not finished, or failed
-        summaries = [_read_json(row["rev"], artifacts.summary_path(method.key, k)) for k in seeds]
-        points.append(sweep_point(name or "workspace", float(row[method.sweep]), top1,
-                                  [v for v in base if v is not None], summaries, metric(method.key, "multi_information"),
-                                  method_facts(method)))
+        summaries = [_read_json(rev, artifacts.summary_path(method.key, k)) for k in seeds]
+        points.append(sweep_point(name, float(value), top1, [v for v in base if v is not None], summaries,
+                                  column(method.key, "multi_information"), method_facts(method)))
     return points
 
 
