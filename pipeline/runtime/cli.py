@@ -6,15 +6,20 @@ from typing import Callable
 
 from pipeline.core.errors import PipelineError
 from pipeline.runtime import tracking
+from pipeline.runtime.launcher import ran_as_job
 
 
 def run_stage(main: Callable[[list[str]], None]) -> None:
     """Call main(argv); a PipelineError prints `error: <message>` and exits 1 without a traceback. A DVC stage
-    (a `stages.*` module) first checks that its MLflow store can be reached, before any work."""
+    (a `stages.*` module) first checks that its MLflow store can be reached, before any work. With params.yaml's
+    launcher.kind: slurm the pretrain stage runs as a cluster job instead (pipeline/runtime/slurm.py): decided
+    here, output-neutral code, so the stage's own file and its checkpoint fingerprint stay as they are."""
     try:
-        if _stage_module(main).startswith("stages."):
+        module = _stage_module(main)
+        if module.startswith("stages."):
             tracking.check_store()
-        main(sys.argv[1:])
+        if not ran_as_job(module, sys.argv[1:]):
+            main(sys.argv[1:])
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
