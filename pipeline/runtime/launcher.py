@@ -8,7 +8,6 @@ or time limit, re-runs nothing and resumes the same checkpoints.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +34,7 @@ class Launcher:
     partition: str       # "": the cluster's default
     account: str         # "": the user's default
     max_requeues: int    # times a timed-out job is requeued (pre-emptions are always requeued)
-    folder: str          # submitit's pickles and per-task logs; %j becomes the job id
+    folder: str          # submitit's pickles and per-task logs (a cluster path may use %j, the job id)
 
     @property
     def tasks(self) -> int:
@@ -93,16 +92,3 @@ def load_launcher(path: str | Path = "params.yaml") -> Launcher:
         raise PipelineError(f"{path} has no 'launcher' block; add it (see the committed params.yaml)")
     return launcher_from_dict(raw["launcher"])
 
-
-def ran_as_job(module: str, argv: list[str]) -> bool:
-    """Run stage `module` as cluster jobs if params.yaml says so and return True (then this process only
-    submitted them and waited); False: the caller runs the stage itself."""
-    if module not in CLUSTER_STAGES or os.environ.get(IN_JOB):
-        return False
-    launcher = load_launcher()
-    if launcher.kind == "local":
-        return False
-    from pipeline.runtime import slurm  # submitit is imported only where it is used
-
-    slurm.run_as_job(launcher, module, argv)
-    return True
