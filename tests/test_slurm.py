@@ -3,9 +3,13 @@ like one process, and a job signalled as SLURM signals one at its time limit is 
 uninterrupted run's weights. The launcher block is checked like any params block, and stays out of DVC's params."""
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +29,7 @@ from pipeline.runtime.launcher import IN_JOB, launcher_from_dict, load_launcher
 TOY = {"seeds": [1], "model.patch_size": 4, "model.width": 16, "model.depth": 1, "model.heads": 2,
        "predictor.width": 8, "predictor.depth": 1, "predictor.heads": 2, "masks.min_context": 1,
        "pretrain.epochs": 2, "pretrain.batch_size": 8, "pretrain.warmup_epochs": 0.25, "pretrain.log_every": 2,
-       "pretrain.checkpoint_every": 2, "pretrain.device": "cpu", "pretrain.compile": "off",
+       "pretrain.checkpoint_every": 2, "pretrain.device": "cpu",
        "launcher.kind": "slurm", "launcher.gpus_per_node": 0, "launcher.cpus_per_task": 1,
        "launcher.timeout_min": 5, "launcher.max_requeues": 2}
 ENCODER = Path("data/models/jepa/seed1/target.pt")
@@ -178,3 +182,45 @@ def test_the_stage_command_submits_and_a_failure_in_the_job_is_one_line_naming_i
     error = proc.stderr.strip()
     assert error.startswith("error: ") and "\n" not in error and "no_such_method" in error, proc.stderr[-3000:]
     assert "_log.out" in error, error
+
+
+@pytest.mark.slow
+def test_a_lambda_sweep_is_one_queued_experiment_per_value_each_one_job(tmp_path, job_env):
+    """README *Cluster*'s sweep at toy size: `dvc exp run --queue` per lambda, `dvc queue start --jobs 2`, in a
+    fresh git + DVC repo holding only SparseJEPA's pretrain stage (a toy prepared dataset committed in git)."""
+    root = workspace(tmp_path / "repo", kind="slurm")
+    for name in ("pipeline", "stages"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / ".dvcignore", root / ".dvcignore")
+    (root / ".gitignore").write_text("/checkpoints/\n__pycache__/\n")
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"pretrain-sparse_jepa": {
+        "cmd": "python -m stages.pretrain sparse_jepa toy", "deps": ["data/prepared/toy"], "params": ["sparsity"],
+        "outs": ["data/models/sparse_jepa", "reports/pretrain/sparse_jepa"]}}}))
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for key in ("PYTHONPATH", "SPARSEJEPA_CHECKPOINTS", "DVC_ROOT", "DVC_EXP_NAME"):
+        env.pop(key, None)  # the stages must run the repo's own copy, their checkpoints in its checkpoints/
+
+    def run(*cmd: str) -> str:
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        return proc.stdout
+
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"],
+                ["git", "add", "-A"], ["git", "commit", "-qm", "toy"]):
+        run(*cmd)
+    for value in ("0.01", "0.1"):
+        run("dvc", "exp", "run", "--queue", "-n", f"lambda-{value}", "-S", f"sparsity.lambda={value}")
+    run("dvc", "queue", "start", "--jobs", "2")
+    deadline = time.monotonic() + 240
+    while re.search(r"Running|Queued", status := run("dvc", "queue", "status")) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert status.count("Success") == 2, status + run("dvc", "queue", "logs", "lambda-0.1")
+
+    shown = json.loads(run("dvc", "exp", "show", "--json"))
+    runs = {r["name"]: r["data"] for c in shown for e in c.get("experiments") or [] for r in e["revs"]}
+    assert sorted(runs) == ["lambda-0.01", "lambda-0.1"]
+    assert runs["lambda-0.01"]["outs"]["data/models/sparse_jepa"]["hash"] != \
+        runs["lambda-0.1"]["outs"]["data/models/sparse_jepa"]["hash"]
+    assert len(list((root / "checkpoints/slurm").glob("*_0_result.pkl"))) == 2  # one job per experiment
+    assert len(list((root / "checkpoints/sparse_jepa").iterdir())) == 2  # in the repository, not the queue's copies
