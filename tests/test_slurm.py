@@ -7,10 +7,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -182,6 +184,35 @@ def test_the_stage_command_submits_and_a_failure_in_the_job_is_one_line_naming_i
     error = proc.stderr.strip()
     assert error.startswith("error: ") and "\n" not in error and "no_such_method" in error, proc.stderr[-3000:]
     assert "_log.out" in error, error
+
+
+class StuckJob:
+    """A job that never ends on its own; `stop` is what interrupts the wait on it."""
+
+    def __init__(self, stop):
+        self.job_id, self.stop, self.cancelled = "7", stop, False
+        self.paths = SimpleNamespace(stdout=Path("7_0_log.out"), stderr=Path("7_0_log.err"))
+
+    def results(self):
+        self.stop()
+        time.sleep(30)
+
+    def cancel(self, check=True):
+        self.cancelled = True
+
+
+@pytest.mark.parametrize("how", ["ctrl_c", "sigterm"])
+def test_interrupting_the_wait_cancels_the_job(how, job_env):
+    from pipeline.runtime import slurm
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    job = StuckJob(ctrl_c if how == "ctrl_c" else lambda: os.kill(os.getpid(), signal.SIGTERM))
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        slurm.wait(job)
+    assert job.cancelled and signal.getsignal(signal.SIGTERM) is previous
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import signal
 import zlib
 
 import submitit
@@ -87,15 +88,20 @@ def submit(launcher: Launcher, module: str, argv: list[str]) -> submitit.Job:
 
 
 def wait(job: submitit.Job) -> None:
-    """Block until the job ends (requeues included); a failed task becomes one line naming its log."""
+    """Block until the job ends (requeues included); a failed task becomes one line naming its log. Ctrl-C or
+    SIGTERM (what `dvc queue kill` and `kill` send) cancels the job: it must not go on writing outputs that
+    nobody waits for."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         errors = [r for r in job.results() if r]
-    except KeyboardInterrupt:  # Ctrl-C on dvc: the job must not go on writing outputs nobody waits for
+    except KeyboardInterrupt:
         job.cancel(check=False)
         raise
     except Exception as e:  # submitit's error holds the task's whole traceback; its log has it too
         raise PipelineError(f"job {job.job_id} failed ({type(e).__name__}); see {job.paths.stderr} "
                             f"(re-running resumes from the last checkpoint)") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if errors:
         raise PipelineError(f"{errors[0]} (job {job.job_id}, log {job.paths.stdout})")
     print(f"job {job.job_id} finished", flush=True)
