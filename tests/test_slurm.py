@@ -56,6 +56,12 @@ main = stages.pretrain.main
 '''
 
 
+# A pre-emption as submitit's SlurmJob._interrupt sends one: SIGTERM at step 5, the requeue signal a second later.
+PREEMPTED_BY_SIGTERM = PREEMPTED_STAGE.replace(
+    "os.kill(os.getpid(), signal.SIGUSR2)",
+    "os.kill(os.getpid(), signal.SIGTERM); __import__('threading').Timer(1.0, os.kill, (os.getpid(), signal.SIGUSR2)).start()")
+
+
 def workspace(root: Path, **launcher) -> Path:
     """A checkout's worth of params.yaml and a toy prepared dataset, in `root`."""
     rng = np.random.default_rng(0)
@@ -173,6 +179,22 @@ def test_a_job_signalled_at_its_time_limit_is_requeued_and_ends_with_uninterrupt
             assert torch.equal(encoder["state_dict"][name], value), name
         else:  # task 1 lost its peer mid-step and failed; the requeue restarted both
             torch.testing.assert_close(encoder["state_dict"][name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_a_preempted_job_saves_on_sigterm_is_requeued_and_ends_with_uninterrupted_weights(tmp_path, job_env,
+                                                                                          one_process):
+    root = workspace(tmp_path)
+    (root / "preempted_stage.py").write_text(PREEMPTED_BY_SIGTERM)
+    job_env.chdir(root)
+    job_env.setenv("SPARSEJEPA_CHECKPOINTS", str(root / "checkpoints"))
+    from pipeline.runtime import slurm
+
+    slurm.run_as_job(load_launcher(), "preempted_stage", ["jepa", "toy"])
+    logs = job_logs(root)
+    assert "Requeued job" in logs and "resumed from step 6" in logs, logs[-3000:]  # saved at the end of step 6
+    encoder = torch.load(root / ENCODER, weights_only=False)
+    for name, value in one_process["state_dict"].items():
+        assert torch.equal(encoder["state_dict"][name], value), name
 
 
 def test_the_stage_command_submits_and_a_failure_in_the_job_is_one_line_naming_its_log(tmp_path, job_env):

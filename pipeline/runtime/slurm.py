@@ -17,6 +17,7 @@ import importlib
 import os
 import shutil
 import signal
+import time
 import zlib
 
 import submitit
@@ -28,6 +29,7 @@ from pipeline.runtime.launcher import IN_JOB, Launcher
 # "local": submitit's local executor runs the job's tasks as processes of this machine (the tests, or a try
 # of the job path without a cluster); unset: SLURM.
 EXECUTOR = "SPARSEJEPA_SUBMITIT_CLUSTER"
+PREEMPTION_WAIT_S = 120
 
 
 class StageJob(Checkpointable):
@@ -44,6 +46,13 @@ class StageJob(Checkpointable):
             importlib.import_module(self.module).main(self.argv)
         except PipelineError as e:  # the stage's own one-line message, for the submitting process to print
             return str(e)
+        except KeyboardInterrupt:
+            # A pre-emption is SIGTERM, then the signal submitit requeues on: the trainer stopped on the first with
+            # its state saved; task 0 waits for the second instead of ending the job as failed (a cancelled job
+            # is killed meanwhile).
+            if submitit.JobEnvironment().global_rank == 0:
+                time.sleep(PREEMPTION_WAIT_S)
+            raise
         return None
 
     def checkpoint(self) -> DelayedSubmission:
