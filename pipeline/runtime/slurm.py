@@ -6,10 +6,10 @@ environment variables torchrun would set (pipeline/pretrain/distributed.py reads
 the code path it runs under torchrun, and task 0 writes the stage's outputs in the submitting checkout,
 where DVC finds them when the job ends (the cluster's nodes must see that folder).
 
-Ahead of the time limit, and on pre-emption, SLURM signals the job; submitit calls StageJob.checkpoint and
-requeues it. The requeued job runs the stage again, which resumes from the trainer's last checkpoint
-(checkpoints/<method>/<fingerprint>/last.pt), so the steps since it are redone and the weights come out as
-an uninterrupted run's.
+Ahead of the time limit, and on pre-emption, SLURM signals the job (USR2); submitit calls StageJob.checkpoint
+in task 0 and requeues the job. The requeued job runs the stage again, which resumes from the trainer's last
+checkpoint (checkpoints/<method>/<fingerprint>/last.pt), so the steps since it are redone and the weights
+come out as an uninterrupted run's.
 """
 from __future__ import annotations
 
