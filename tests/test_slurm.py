@@ -1,6 +1,7 @@
 """The pretrain stage as submitit jobs, on this machine through submitit's local executor: two gloo tasks train
-like one process, and a job signalled as SLURM signals one at its time limit is requeued and finishes with an
-uninterrupted run's weights. The launcher block is checked like any params block, and stays out of DVC's params."""
+like one process; a job signalled as SLURM signals one at its time limit, or pre-empted, is requeued and ends
+with an uninterrupted run's weights; README's cluster lambda sweep runs at toy size. The launcher block is
+checked like any params block, and stays out of DVC's params and the checkpoint fingerprint."""
 from __future__ import annotations
 
 import json
@@ -54,12 +55,11 @@ def train_step(self, step):
 trainer.Trainer.train_step = train_step
 main = stages.pretrain.main
 '''
-
-
 # A pre-emption as submitit's SlurmJob._interrupt sends one: SIGTERM at step 5, the requeue signal a second later.
 PREEMPTED_BY_SIGTERM = PREEMPTED_STAGE.replace(
     "os.kill(os.getpid(), signal.SIGUSR2)",
-    "os.kill(os.getpid(), signal.SIGTERM); __import__('threading').Timer(1.0, os.kill, (os.getpid(), signal.SIGUSR2)).start()")
+    "os.kill(os.getpid(), signal.SIGTERM); "
+    "__import__('threading').Timer(1.0, os.kill, (os.getpid(), signal.SIGUSR2)).start()")
 
 
 def workspace(root: Path, **launcher) -> Path:
