@@ -30,11 +30,13 @@ def main(argv: list[str]) -> None:
     for name, reason in out["skipped"].items():
         print(f"skipped {name}: {reason}")
 
+    summary = out["summary"]
+    headline = {f"top1_mean.{r.method}.{r.encoder}.{r.dataset}": r.top1_mean for r in summary.itertuples()
+                if r.top1_mean == r.top1_mean}
     with tracking.Run("report") as run:
-        summary = out["summary"]
-        run.log_metrics({f"top1_mean.{r.method}.{r.encoder}.{r.dataset}": r.top1_mean
-                         for r in summary.itertuples() if r.top1_mean == r.top1_mean})
+        run.log_metrics(headline)
         run.log_artifacts(out["written"].values(), folder="report")
+    tracking.finish_parent(headline, [out["written"]["results_md"], out["written"]["metrics_json"]])
     tracking.print_compare_links([artifacts.PIXELS, *keys], list(params.data.probe))
 
 

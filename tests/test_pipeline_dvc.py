@@ -214,12 +214,22 @@ def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
     exp_name = exp_names.pop()
     assert (exp_name, "sparse_jepa") in probes and (exp_name, "jepa") not in probes
     for t in tags.values():
-        assert {"stage", "dvc_exp", "dvc_baseline_rev"} <= set(t)
+        assert {"stage", "dvc_exp", "dvc_baseline_rev"} <= set(t) or t.get("sparsejepa_parent") == "true"
     run = probes[(exp_name, "sparse_jepa")]
     params = dict(con.execute("select key, value from params where run_uuid = ?", (run,)).fetchall())
     assert params["sparsity.lambda"] == "0.5" and "pretrain.lr" in params and "probe.l2" in params
     metrics = {k for (k,) in con.execute("select key from metrics where run_uuid = ?", (run,))}
     assert {"top1", "val_top1"} <= metrics
+    # One parent run per DVC experiment (the plain repro is `workspace`), every stage's run nested under its own.
+    parents = {t["dvc_exp"]: run for run, t in tags.items() if t.get("sparsejepa_parent") == "true"}
+    assert set(parents) == {"workspace", exp_name}
+    for t in tags.values():
+        if "stage" in t:
+            assert t["mlflow.parentRunId"] == parents[t["dvc_exp"]]
+    status = dict(con.execute("select run_uuid, status from runs").fetchall())
+    assert {status[r] for r in parents.values()} == {"FINISHED"}  # each report ended its parent
+    headline = {k for (k,) in con.execute("select key from metrics where run_uuid = ?", (parents[exp_name],))}
+    assert "top1_mean.sparse_jepa.target.fashion_mnist" in headline
     pretrain_runs = [run for run, t in tags.items() if t.get("stage") == "pretrain"]
     steps = con.execute("select count(distinct step) from metrics where key = 'objective' and run_uuid = ?",
                         (pretrain_runs[0],)).fetchone()[0]

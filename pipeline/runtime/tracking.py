@@ -1,4 +1,9 @@
-"""MLflow: one experiment, one run per stage execution, tagged so a DVC experiment's runs group.
+"""MLflow: one experiment, one run per stage execution, nested under one parent run per DVC experiment.
+
+A DVC experiment's parent run is named and tagged by the experiment's name and baseline commit (a plain `dvc
+repro` is the experiment `workspace` of its commit, so repeated repros of one commit share a parent); the
+first stage to log creates it, every stage's run is its child (the UI's tree), and the report stage puts the
+headline metrics and the results table on it and ends it.
 
 The store defaults to SQLite at the repository root (the real one also inside `dvc exp run
 --temp` / `--queue`, via DVC_ROOT); MLFLOW_TRACKING_URI points it elsewhere, and
@@ -108,7 +113,8 @@ class Run:
             experiment_id = _retry(mlflow.create_experiment, EXPERIMENT, artifact_location=location)
         else:
             experiment_id = experiment.experiment_id
-        tags = {"dvc_exp": dvc_experiment(), "dvc_baseline_rev": baseline_rev(), "stage": self.stage}
+        tags = {"dvc_exp": dvc_experiment(), "dvc_baseline_rev": baseline_rev(), "stage": self.stage,
+                PARENT_TAG: _parent_run(mlflow, experiment_id)}
         for key in ("method", "dataset", "seed", "encoder"):
             if getattr(self, key) is not None:
                 tags[key] = str(getattr(self, key))
@@ -141,6 +147,42 @@ class Run:
         if self._mlflow is not None:
             for path in paths:
                 _retry(self._mlflow.log_artifact, str(path), artifact_path=folder)
+
+
+PARENT = "sparsejepa_parent"   # tag of a DVC experiment's parent run
+PARENT_TAG = "mlflow.parentRunId"  # what MLflow's UI nests a run under
+
+
+def _parent_run(mlflow, experiment_id: str) -> str:
+    """The id of this DVC experiment's parent run, created by the first stage that logs."""
+    name, rev = dvc_experiment(), baseline_rev()
+    found = _retry(mlflow.search_runs, [experiment_id], output_format="list", max_results=1,
+                   filter_string=f"tags.{PARENT} = 'true' and tags.dvc_exp = '{name}' "
+                                 f"and tags.dvc_baseline_rev = '{rev}'")
+    if found:
+        return found[0].info.run_id
+    client = mlflow.MlflowClient()
+    run = _retry(client.create_run, experiment_id, run_name=f"{name} @ {rev[:7]}",
+                 tags={PARENT: "true", "dvc_exp": name, "dvc_baseline_rev": rev})
+    return run.info.run_id
+
+
+def finish_parent(metrics: dict[str, float], paths: Iterable[Path], folder: str = "report") -> None:
+    """The report stage's last word on its DVC experiment's parent run: the headline metrics, the results table
+    and figures, and the run ended (a parent whose report never ran stays RUNNING: visibly unfinished)."""
+    if not enabled():
+        return
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    experiment = _retry(mlflow.get_experiment_by_name, EXPERIMENT)
+    client = mlflow.MlflowClient()
+    parent = _parent_run(mlflow, experiment.experiment_id)
+    now = int(time.time() * 1000)
+    _retry(client.log_batch, parent, metrics=[mlflow.entities.Metric(k, float(v), now, 0) for k, v in metrics.items()])
+    for path in paths:
+        _retry(client.log_artifact, parent, str(path), artifact_path=folder)
+    _retry(client.set_terminated, parent, "FINISHED")
 
 
 def _run_exists(mlflow, run_id: str) -> bool:
