@@ -17,10 +17,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    pytest.importorskip("mlflow")
-    root = tmp_path_factory.mktemp("mlflow_server")
+def _start_server(root):
     port = _free_port()
     log = (root / "server.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
@@ -28,21 +25,30 @@ def server(tmp_path_factory):
                              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                             stdout=log, stderr=subprocess.STDOUT)
     uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(uri + "/health", timeout=2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
-                time.sleep(0.5)
-        yield uri
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(uri + "/health", timeout=2).close()
+            return uri, proc, log
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+
+
+def _stop(proc, log) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    pytest.importorskip("mlflow")
+    uri, proc, log = _start_server(tmp_path_factory.mktemp("mlflow_server"))
+    yield uri
+    _stop(proc, log)
 
 
 def test_a_dvc_experiments_stage_runs_nest_under_its_parent_which_the_report_finishes(server, monkeypatch, tmp_path):
@@ -82,3 +88,32 @@ def test_a_dvc_experiments_stage_runs_nest_under_its_parent_which_the_report_fin
     assert first.info.status == "FINISHED" and first.info.run_name == "lambda-0.1 @ 0123456"
     assert [a.path for a in client.list_artifacts(first.info.run_id, "report")] == ["report/results.md"]
     assert parents["lambda-0.2"].info.status == "RUNNING"  # visibly unfinished
+
+
+def test_a_store_that_goes_away_mid_run_costs_seconds_and_loses_nothing(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("mlflow")
+    (tmp_path / "server").mkdir()
+    uri, proc, log = _start_server(tmp_path / "server")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("SPARSEJEPA_MLFLOW", "on")
+    for key in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(key, raising=False)
+    output = tmp_path / "encoder.pt"
+    try:
+        with tracking.Run("pretrain", "jepa", "fashion_mnist", 0, {"pretrain.lr": 0.1}) as run:
+            run.log_metrics({"objective": 1.0}, step=1)
+            _stop(proc, log)  # the server goes away mid-run
+            started = time.monotonic()
+            for step in range(2, 6):
+                run.log_metrics({"objective": 1.0 / step}, step=step)
+            run.log_artifacts([tmp_path / "server" / "server.log"])
+            output.write_text("weights")  # the work goes on and writes its output
+        tracking.finish_parent({"top1": 80.0}, [output])
+        elapsed = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            _stop(proc, log)
+    assert output.read_text() == "weights"
+    err = capsys.readouterr().err
+    assert err.count("goes on untracked") == 1 and "misses the report's metrics" in err
+    assert elapsed < 60, f"{elapsed:.0f} s waiting on a dead store"

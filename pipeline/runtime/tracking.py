@@ -11,8 +11,10 @@ SPARSEJEPA_MLFLOW=off turns tracking off. mlflow is imported lazily: it costs se
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -102,6 +104,30 @@ class Run:
     def __enter__(self) -> "Run":
         if not enabled():
             return self
+        try:
+            self._start()
+        except Exception as e:  # noqa: BLE001 - whatever the store raises, the stage's work goes on
+            self._lost(e)
+        return self
+
+    def _lost(self, error: Exception) -> None:
+        """The store went away after the stage's start check: say so once and go on untracked, so that no computed
+        output waits on (or dies with) the store."""
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(f"warning: MLflow store {tracking_uri()} failed ({type(error).__name__}: {first[:200]}); this "
+              f"{self.stage} run goes on untracked and writes its outputs as usual", file=sys.stderr, flush=True)
+        self._mlflow = None
+
+    def _call(self, fn, *args, **kwargs) -> None:
+        if self._mlflow is None:
+            return
+        try:
+            _retry(fn, *args, **kwargs)
+        except Exception as e:  # noqa: BLE001
+            self._lost(e)
+
+    def _start(self) -> None:
+        _http_patience()
         import mlflow
 
         self._mlflow = mlflow
@@ -125,28 +151,28 @@ class Run:
             # The checkpoint remembers a run this store does not hold (another store, or a deleted db).
             print(f"note: MLflow run {self.run_id} is not in {tracking_uri()}; logging to a new run")
             self.run_id = None
+        # Host metrics (CPU, memory, GPU where pynvml is present) for the long stage; psutil is what MLflow needs.
+        system = self.stage == "pretrain" and importlib.util.find_spec("psutil") is not None
         if self.run_id:
-            run = _retry(mlflow.start_run, run_id=self.run_id)
+            run = _retry(mlflow.start_run, run_id=self.run_id, log_system_metrics=system)
         else:
-            run = _retry(mlflow.start_run, experiment_id=experiment_id, run_name=name, tags=tags)
+            run = _retry(mlflow.start_run, experiment_id=experiment_id, run_name=name, tags=tags,
+                         log_system_metrics=system)
             if self.params:
                 _retry(mlflow.log_params, {k: _short(v) for k, v in self.params.items()})
         self.run_id = run.info.run_id
-        return self
 
     def __exit__(self, exc_type, *exc) -> None:
-        if self._mlflow is not None:
-            _retry(self._mlflow.end_run, status="FINISHED" if exc_type is None else "KILLED")
+        self._call(getattr(self._mlflow, "end_run", None), status="FINISHED" if exc_type is None else "KILLED")
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         if self._mlflow is not None:
             clean = {k: float(v) for k, v in metrics.items() if v is not None}
-            _retry(self._mlflow.log_metrics, clean, step=step)
+            self._call(self._mlflow.log_metrics, clean, step=step)
 
     def log_artifacts(self, paths: Iterable[Path], folder: str | None = None) -> None:
-        if self._mlflow is not None:
-            for path in paths:
-                _retry(self._mlflow.log_artifact, str(path), artifact_path=folder)
+        for path in paths:
+            self._call(getattr(self._mlflow, "log_artifact", None), str(path), artifact_path=folder)
 
 
 PARENT = "sparsejepa_parent"   # tag of a DVC experiment's parent run
@@ -172,17 +198,31 @@ def finish_parent(metrics: dict[str, float], paths: Iterable[Path], folder: str 
     and figures, and the run ended (a parent whose report never ran stays RUNNING: visibly unfinished)."""
     if not enabled():
         return
+    _http_patience()
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri())
-    experiment = _retry(mlflow.get_experiment_by_name, EXPERIMENT)
-    client = mlflow.MlflowClient()
-    parent = _parent_run(mlflow, experiment.experiment_id)
-    now = int(time.time() * 1000)
-    _retry(client.log_batch, parent, metrics=[mlflow.entities.Metric(k, float(v), now, 0) for k, v in metrics.items()])
-    for path in paths:
-        _retry(client.log_artifact, parent, str(path), artifact_path=folder)
-    _retry(client.set_terminated, parent, "FINISHED")
+    try:
+        mlflow.set_tracking_uri(tracking_uri())
+        experiment = _retry(mlflow.get_experiment_by_name, EXPERIMENT)
+        client = mlflow.MlflowClient()
+        parent = _parent_run(mlflow, experiment.experiment_id)
+        now = int(time.time() * 1000)
+        _retry(client.log_batch, parent, metrics=[mlflow.entities.Metric(k, float(v), now, 0)
+                                                  for k, v in metrics.items()])
+        for path in paths:
+            _retry(client.log_artifact, parent, str(path), artifact_path=folder)
+        _retry(client.set_terminated, parent, "FINISHED")
+    except Exception as e:  # noqa: BLE001 - the report is written: a store gone away must not fail the stage
+        print(f"warning: MLflow store {tracking_uri()} failed ({type(e).__name__}); the experiment's parent run "
+              f"misses the report's metrics; the report itself is written", file=sys.stderr, flush=True)
+
+
+def _http_patience() -> None:
+    """MLflow retries a dead server for minutes per call (7 tries, doubling waits); a stage that has started
+    waits seconds, then goes on untracked (Run._lost). A user's own settings win."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
 
 def _run_exists(mlflow, run_id: str) -> bool:
