@@ -16,7 +16,7 @@ from pipeline.config.params import load_params
 from pipeline.core.errors import PipelineError
 from pipeline.core.hardware import resolve_device
 from pipeline.core.workers import cpu_workers, in_processes
-from pipeline.eval.record import probe_features, record_label
+from pipeline.eval.record import dataset_input, probe_features, record_label
 from pipeline.runtime import tracking
 from pipeline.runtime.cli import run_stage
 
@@ -39,13 +39,13 @@ def main(argv: list[str]) -> None:
     # The largest first, so the workers finish together (a missing file fails in its job, with its fix).
     calls.sort(key=lambda call: -(os.path.getsize(call[0]) if os.path.exists(call[0]) else 0))
     workers = cpu_workers(params.probe.workers, len(calls), resolve_device())
-    for (_, key, seed, encoder, dataset, run_params), (record, encoder_params) in in_processes(
+    for (_, key, seed, encoder, dataset, run_params), (record, encoder_params, span) in in_processes(
             probe_features, calls, workers):
         write_probe(artifacts.probe_path(key, dataset, seed, encoder, roots.reports), record)
-        report(record, run_params, encoder_params)
+        report(record, run_params, encoder_params, span)
 
 
-def report(record: ProbeRecord, run_params, encoder_params: dict) -> None:
+def report(record: ProbeRecord, run_params, encoder_params: dict, span: tuple[float, float]) -> None:
     """The record's line on the console and its MLflow run."""
     key, seed, encoder, dataset = record.method, record.seed, record.encoder, record.dataset
     label = record_label(key, seed, encoder)
@@ -56,8 +56,8 @@ def report(record: ProbeRecord, run_params, encoder_params: dict) -> None:
           f"{record.grad_norm:.1e}{'' if record.converged else ' NOT CONVERGED'}); k-NN {record.knn_top1:.2f}%"
           f"{'; ' + few if few else ''}", flush=True)
 
-    with tracking.Run("probe", key, dataset, seed, {**encoder_params, **run_params.flat()},
-                      encoder=encoder) as run:
+    with tracking.Run("probe", key, dataset, seed, {**encoder_params, **run_params.flat()}, encoder=encoder,
+                      inputs=[tracking.DatasetInput(**dataset_input(record))], span=span) as run:
         run.log_metrics({"top1": record.top1, "val_top1": record.val_top1, "chosen_l2": record.l2,
                          "on_edge": float(record.on_edge), "converged": float(record.converged),
                          "iterations": record.iterations, "grad_norm": record.grad_norm,

@@ -65,7 +65,10 @@ def test_a_dvc_experiments_stage_runs_nest_under_its_parent_which_the_report_fin
         monkeypatch.setenv("DVC_EXP_NAME", experiment)
         with tracking.Run("pretrain", "sparse_jepa", "fashion_mnist", 0, {"sparsity.lambda": lam}) as run:
             run.log_metrics({"objective": 0.5}, step=10)
-        with tracking.Run("probe", "sparse_jepa", "fashion_mnist", 0, {"sparsity.lambda": lam}, encoder="target") as run:
+        data = tracking.DatasetInput("fashion_mnist", "0123abcd", "http://example.org/train.gz", "probe",
+                                     {"probe_fit": "7200", "probe_test": "5000"})
+        with tracking.Run("probe", "sparse_jepa", "fashion_mnist", 0, {"sparsity.lambda": lam}, encoder="target",
+                          inputs=[data], span=(1_700_000_000.0, 1_700_000_042.5)) as run:
             run.log_metrics({"top1": 80.0 + lam})
         if report:
             tracking.finish_parent({"top1_mean.sparse_jepa.target.fashion_mnist": 80.0 + lam}, [table])
@@ -84,6 +87,12 @@ def test_a_dvc_experiments_stage_runs_nest_under_its_parent_which_the_report_fin
                                   filter_string=f"tags.`{tracking.PARENT_TAG}` = '{first.info.run_id}'")
     assert sorted(r.data.tags["stage"] for r in children) == ["pretrain", "pretrain", "probe", "probe"]
     assert all(r.data.params["sparsity.lambda"] == "0.1" for r in children)  # the UI filters children on it
+    probe = next(r for r in children if r.data.tags["stage"] == "probe")
+    # Logged after its work, the run spans the work; its dataset is the runs table's Dataset column.
+    assert (probe.info.start_time, probe.info.end_time) == (1_700_000_000_000, 1_700_000_042_500)
+    [logged] = probe.inputs.dataset_inputs
+    assert (logged.dataset.name, logged.dataset.digest) == ("fashion_mnist", "0123abcd")
+    assert {t.key: t.value for t in logged.tags}.items() >= {"mlflow.data.context": "probe", "probe_fit": "7200"}.items()
     assert first.data.metrics == {"top1_mean.sparse_jepa.target.fashion_mnist": pytest.approx(80.1)}
     assert first.info.status == "FINISHED" and first.info.run_name == "lambda-0.1 @ 0123456"
     assert [a.path for a in client.list_artifacts(first.info.run_id, "report")] == ["report/results.md"]

@@ -53,3 +53,20 @@ def test_a_stage_checks_the_store_before_its_work(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and time.monotonic() - start < 60
     assert done.stderr.strip().splitlines()[-1].startswith("error: MLflow tracking store http://127.0.0.1:")
+
+
+def test_a_probe_records_dataset_is_named_digested_and_sized_for_mlflow():
+    import dataclasses
+
+    from conftest import REPO
+
+    from pipeline.artifacts.records import read_probe
+    from pipeline.eval.record import dataset_input
+    from pipeline.runtime.tracking import DatasetInput
+
+    record = read_probe(REPO / "reports/probe/jepa/seed0/target/fashion_mnist.json")
+    given = DatasetInput(**dataset_input(record))
+    assert (given.name, given.context) == ("fashion_mnist", "probe") and given.source.startswith("http")
+    assert given.tags["probe_test"] == str(record.n_test) and given.tags["images_train"] == str(record.data["num_train"])
+    other = dataclasses.replace(record, data={**record.data, "num_train": 1})
+    assert DatasetInput(**dataset_input(other)).digest != given.digest  # another subset, another digest

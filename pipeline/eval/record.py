@@ -2,6 +2,9 @@
 and the features' multi-information (what the probe stage writes per method, seed, encoder and dataset)."""
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from pathlib import Path
 
 import torch
@@ -22,9 +25,11 @@ def record_label(key: str, seed: int | None, encoder: str) -> str:
 
 
 def probe_features(source: Path, key: str, seed: int | None, encoder: str, dataset: str,
-                   run_params: Params) -> tuple[ProbeRecord, dict]:
-    """The record of the features at `source` and the encoder params they were extracted with (for MLflow).
+                   run_params: Params) -> tuple[ProbeRecord, dict, tuple[float, float]]:
+    """The record of the features at `source`, the encoder params they were extracted with and when the work
+    started and ended (epoch seconds; the record's MLflow run spans them, though it is logged afterwards).
     `run_params`: the params of the seed whose validation split and low-label draws the probes use."""
+    started = time.time()
     f = read_features(source)
     train_x, test_x = torch.from_numpy(f["train"]), torch.from_numpy(f["test"])
     train_y, test_y = torch.from_numpy(f["train_labels"]), torch.from_numpy(f["test_labels"])
@@ -38,4 +43,18 @@ def probe_features(source: Path, key: str, seed: int | None, encoder: str, datas
     record = ProbeRecord.of(result, method=key, seed=seed, encoder=encoder, dataset=dataset,
                             multi_information=multi_information(test_x), knn_top1=knn_test, knn_val_top1=knn_val,
                             low_label=low_label, data=f["dataset"])
-    return record, f["encoder_params"]
+    return record, f["encoder_params"], (started, time.time())
+
+
+def dataset_input(record: ProbeRecord) -> dict:
+    """The probed dataset as MLflow's runs table shows it (tracking.DatasetInput's fields): its name, a digest of
+    its prepared meta (images kept, official files and their checksums), where it comes from and the probe's
+    split sizes."""
+    meta = record.data
+    digest = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    sources = meta.get("source") or [{}]
+    tags = {"display_name": meta.get("display_name"), "images_train": meta.get("num_train"),
+            "images_test": meta.get("num_test"), "probe_fit": record.n_train, "probe_val": record.n_val,
+            "probe_test": record.n_test}
+    return {"name": record.dataset, "digest": digest, "source": sources[0].get("url") or record.dataset,
+            "context": "probe", "tags": {k: str(v) for k, v in tags.items() if v is not None}}

@@ -4,7 +4,7 @@ dvc.yaml's only `metrics:` entry. It holds the headline, not the detail (the pro
 outputs under reports/probe, and results.csv holds every run): per probed dataset and results row (a pixel
 control, or a method's encoder: `<method>` for the target encoder the paper probes, `<method>_context`) the
 linear probe's top-1 mean and std over seeds, then per method the means of the pretraining facts its registry
-goals bound (SparseJEPA: zero fraction, groups per latent). Keys stay short because DVC makes each leaf a column
+goals bound (a zero fraction, groups per latent). Keys stay short because DVC makes each leaf a column
 (`top1.<dataset>.<row>`, `top1_std.<dataset>.<row>`) and does not wrap a metric's header. The pretraining curves
 DVC plots are one table, a column per method. (pure)
 """

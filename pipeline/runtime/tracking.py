@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -90,15 +91,29 @@ def _retry(fn, *args, attempts: int = 5, **kwargs):
             time.sleep(0.5 * 2 ** attempt)
 
 
+@dataclass(frozen=True)
+class DatasetInput:
+    """A dataset a run read, as mlflow.log_input records it (the runs table's Dataset column)."""
+    name: str
+    digest: str
+    source: str                 # where it comes from (its official URL)
+    context: str                # what the run did with it: pretrain, probe
+    tags: dict[str, str] = field(default_factory=dict)  # split sizes and the like
+
+
 class Run:
-    """A stage's MLflow run, or a no-op when tracking is off. Use as a context manager."""
+    """A stage's MLflow run, or a no-op when tracking is off. Use as a context manager. `span` (start, end in
+    epoch seconds) gives a run logged after its work (the probes, done in worker processes) the work's
+    duration instead of the logging's."""
 
     def __init__(self, stage: str, method: str | None = None, dataset: str | None = None,
                  seed: int | None = None, params: dict | None = None, run_id: str | None = None,
-                 encoder: str | None = None):
+                 encoder: str | None = None, inputs: Iterable[DatasetInput] = (),
+                 span: tuple[float, float] | None = None):
         self.stage, self.method, self.dataset, self.seed, self.encoder = stage, method, dataset, seed, encoder
         self.params = params or {}
         self.run_id = run_id
+        self.inputs, self.span = list(inputs), span
         self._mlflow = None
 
     def __enter__(self) -> "Run":
@@ -153,17 +168,34 @@ class Run:
             self.run_id = None
         # Host metrics (CPU, memory, GPU where pynvml is present) for the long stage; psutil is what MLflow needs.
         system = self.stage == "pretrain" and importlib.util.find_spec("psutil") is not None
+        if not self.run_id and self.span is not None:  # made with the work's start time, then resumed
+            self.run_id = _retry(mlflow.MlflowClient().create_run, experiment_id, start_time=int(self.span[0] * 1000),
+                                 tags=tags, run_name=name).info.run_id
+            fresh = True
+        else:
+            fresh = not self.run_id
         if self.run_id:
             run = _retry(mlflow.start_run, run_id=self.run_id, log_system_metrics=system)
         else:
             run = _retry(mlflow.start_run, experiment_id=experiment_id, run_name=name, tags=tags,
                          log_system_metrics=system)
-            if self.params:
-                _retry(mlflow.log_params, {k: _short(v) for k, v in self.params.items()})
+        if fresh and self.params:
+            _retry(mlflow.log_params, {k: _short(v) for k, v in self.params.items()})
         self.run_id = run.info.run_id
+        if fresh:
+            from mlflow.data.http_dataset_source import HTTPDatasetSource
+            from mlflow.data.meta_dataset import MetaDataset
+
+            for d in self.inputs:
+                _retry(mlflow.log_input, MetaDataset(HTTPDatasetSource(d.source), name=d.name, digest=d.digest),
+                       context=d.context, tags=d.tags)
 
     def __exit__(self, exc_type, *exc) -> None:
-        self._call(getattr(self._mlflow, "end_run", None), status="FINISHED" if exc_type is None else "KILLED")
+        status = "FINISHED" if exc_type is None else "KILLED"
+        self._call(getattr(self._mlflow, "end_run", None), status=status)
+        if self.span is not None and self._mlflow is not None:  # end_run stamped now: the work ended earlier
+            self._call(self._mlflow.MlflowClient().set_terminated, self.run_id, status,
+                       end_time=int(self.span[1] * 1000))
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         if self._mlflow is not None:
