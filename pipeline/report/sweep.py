@@ -25,8 +25,8 @@ from pathlib import Path
 import yaml
 
 from pipeline import artifacts, methods
-from pipeline.core.atomic import atomic_path
 from pipeline.config.params import read_params_file
+from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
 from pipeline.methods import Method
 from pipeline.report.facts import method_facts

@@ -154,13 +154,14 @@ class Run:
             experiment_id = _retry(mlflow.create_experiment, EXPERIMENT, artifact_location=location)
         else:
             experiment_id = experiment.experiment_id
-        tags = {"dvc_exp": dvc_experiment(), "dvc_baseline_rev": baseline_rev(), "stage": self.stage,
-                PARENT_TAG: _parent_run(mlflow, experiment_id)}
+        experiment_name, rev = dvc_experiment(), baseline_rev()
+        tags = {"dvc_exp": experiment_name, "dvc_baseline_rev": rev, "stage": self.stage,
+                PARENT_TAG: _parent_run(mlflow, experiment_id, experiment_name, rev)}
         for key in ("method", "dataset", "seed", "encoder"):
             if getattr(self, key) is not None:
                 tags[key] = str(getattr(self, key))
         seed = None if self.seed is None else f"seed{self.seed}"
-        name = "/".join(str(p) for p in (dvc_experiment(), self.stage, self.method, seed, self.encoder, self.dataset)
+        name = "/".join(str(p) for p in (experiment_name, self.stage, self.method, seed, self.encoder, self.dataset)
                         if p)
         if self.run_id and not _run_exists(mlflow, self.run_id):
             # The checkpoint remembers a run this store does not hold (another store, or a deleted db).
@@ -211,9 +212,19 @@ PARENT = "sparsejepa_parent"   # tag of a DVC experiment's parent run
 PARENT_TAG = "mlflow.parentRunId"  # what MLflow's UI nests a run under
 
 
-def _parent_run(mlflow, experiment_id: str) -> str:
-    """The id of this DVC experiment's parent run, created by the first stage that logs."""
-    name, rev = dvc_experiment(), baseline_rev()
+_PARENTS: dict[tuple[str, str, str, str], str] = {}  # per process: a probe stage logs dozens of runs
+
+
+def _parent_run(mlflow, experiment_id: str, name: str, rev: str) -> str:
+    """The id of the parent run of DVC experiment `name` on baseline `rev`, created by the first stage that logs
+    (looked up once per process and store)."""
+    key = (tracking_uri(), experiment_id, name, rev)
+    if key not in _PARENTS:
+        _PARENTS[key] = _find_or_create_parent(mlflow, experiment_id, name, rev)
+    return _PARENTS[key]
+
+
+def _find_or_create_parent(mlflow, experiment_id: str, name: str, rev: str) -> str:
     found = _retry(mlflow.search_runs, [experiment_id], output_format="list", max_results=1,
                    filter_string=f"tags.{PARENT} = 'true' and tags.dvc_exp = '{name}' "
                                  f"and tags.dvc_baseline_rev = '{rev}'")
@@ -237,7 +248,7 @@ def finish_parent(metrics: dict[str, float], paths: Iterable[Path], folder: str 
         mlflow.set_tracking_uri(tracking_uri())
         experiment = _retry(mlflow.get_experiment_by_name, EXPERIMENT)
         client = mlflow.MlflowClient()
-        parent = _parent_run(mlflow, experiment.experiment_id)
+        parent = _parent_run(mlflow, experiment.experiment_id, dvc_experiment(), baseline_rev())
         now = int(time.time() * 1000)
         _retry(client.log_batch, parent, metrics=[mlflow.entities.Metric(k, float(v), now, 0)
                                                   for k, v in metrics.items()])
