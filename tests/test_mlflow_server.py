@@ -86,6 +86,10 @@ def test_a_dvc_experiments_stage_runs_nest_under_its_parent_which_the_report_fin
     children = client.search_runs([experiment.experiment_id],
                                   filter_string=f"tags.`{tracking.PARENT_TAG}` = '{first.info.run_id}'")
     assert sorted(r.data.tags["stage"] for r in children) == ["pretrain", "pretrain", "probe", "probe"]
+    # Under the parent a child's name leads with what tells it from its siblings (the UI shows ~15 characters).
+    assert sorted({r.info.run_name for r in children}) == ["sparse_jepa/seed0/fashion_mnist/pretrain",
+                                                           "sparse_jepa/seed0/target/fashion_mnist/probe"]
+    assert experiment.tags[tracking.KIND_TAG] == tracking.KIND  # the UI opens on the training runs table
     assert all(r.data.params["sparsity.lambda"] == "0.1" for r in children)  # the UI filters children on it
     probe = next(r for r in children if r.data.tags["stage"] == "probe")
     # Logged after its work, the run spans the work; its dataset is the runs table's Dataset column.

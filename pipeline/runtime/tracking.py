@@ -27,6 +27,8 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.workspace import repo_root
 
 EXPERIMENT = os.environ.get("SPARSEJEPA_MLFLOW_EXPERIMENT", "sparsejepa")
+# MLflow 3's UI opens an experiment without this tag on its GenAI pages; with it, on the training runs table.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def tracking_uri() -> str:
@@ -151,18 +153,22 @@ class Run:
         experiment = _retry(mlflow.get_experiment_by_name, EXPERIMENT)
         if experiment is None:
             location = (repo_root() / "mlartifacts").as_uri() if own_store else None
-            experiment_id = _retry(mlflow.create_experiment, EXPERIMENT, artifact_location=location)
+            experiment_id = _retry(mlflow.create_experiment, EXPERIMENT, artifact_location=location,
+                                   tags={KIND_TAG: KIND})
         else:
             experiment_id = experiment.experiment_id
+            if experiment.tags.get(KIND_TAG) != KIND:  # a store made before the tag
+                _retry(mlflow.MlflowClient().set_experiment_tag, experiment_id, KIND_TAG, KIND)
         experiment_name, rev = dvc_experiment(), baseline_rev()
         tags = {"dvc_exp": experiment_name, "dvc_baseline_rev": rev, "stage": self.stage,
                 PARENT_TAG: _parent_run(mlflow, experiment_id, experiment_name, rev)}
         for key in ("method", "dataset", "seed", "encoder"):
             if getattr(self, key) is not None:
                 tags[key] = str(getattr(self, key))
+        # Nested under the experiment's parent, a run is named by what tells it from its siblings, the method
+        # first: the UI's run-name column shows about 15 characters (the stage is also the Source column).
         seed = None if self.seed is None else f"seed{self.seed}"
-        name = "/".join(str(p) for p in (experiment_name, self.stage, self.method, seed, self.encoder, self.dataset)
-                        if p)
+        name = "/".join(str(p) for p in (self.method, seed, self.encoder, self.dataset, self.stage) if p)
         if self.run_id and not _run_exists(mlflow, self.run_id):
             # The checkpoint remembers a run this store does not hold (another store, or a deleted db).
             print(f"note: MLflow run {self.run_id} is not in {tracking_uri()}; logging to a new run")
