@@ -24,7 +24,7 @@ from pipeline.artifacts.records import ProbeRecord, write_outputs
 from pipeline.config.extract import ENCODERS
 from pipeline.config.report import GainGoal, ReportConfig, gain_goal
 from pipeline.core.errors import PipelineError
-from pipeline.report import Setting, build_report, environment
+from pipeline.report import Setting, build_report, environment, stats
 from pipeline.report.figures import pick_latents, plot_groups, sort_latents_by_group, zero_fraction
 from pipeline.report.readme import MARKER_END, MARKER_START
 from pipeline.report.readme import main as report_main
@@ -338,16 +338,29 @@ def test_best_is_chosen_on_validation_and_a_goal_needs_its_interval_above_zero()
     goal = GainGoal("g", "best", "linear", "raw", 1.0)
     # SparseJEPA is better on test, JEPA on validation: the goal holds JEPA.
     runs = _goal_runs({"jepa": 90.0, "sparse_jepa": 85.0}, {"jepa": [83.0, 83.5, 83.5], "sparse_jepa": [90.0] * 3})
-    line, = gain_goal_lines(runs, rows, goal, "d", "jepa", 3)
+    line, = gain_goal_lines(runs, rows, goal, "d", "jepa", 3, 1.0)
     assert line.startswith("- `g`: JEPA target (best on validation) − raw pixels, linear probe: +3.33 [")
     assert line.endswith(": met)")
     # A mean above the bound whose interval reaches below 0 is not met.
     noisy = _goal_runs({"jepa": 90.0, "sparse_jepa": 85.0}, {"jepa": [70.0, 90.0, 96.0], "sparse_jepa": [90.0] * 3})
-    line, = gain_goal_lines(noisy, rows, goal, "d", "jepa", 3)
-    assert "within noise" in line and line.endswith(": not met)")
+    line, = gain_goal_lines(noisy, rows, goal, "d", "jepa", 3, 1.0)
+    # ... and says how many seeds that spread of the differences would need to detect the 1-point effect.
+    n = stats.seeds_to_detect(statistics.stdev([70.0, 90.0, 96.0]), 1.0)
+    assert "within noise" in line and n > 3 and line.endswith(f": not met); {n} seeds would detect ±1.00 at this "
+                                                               f"spread")
     # Two seeds cannot meet a 3-seed goal, however large the gain.
     two = _goal_runs({"jepa": 90.0, "sparse_jepa": 85.0}, {"jepa": [90.0, 91.0], "sparse_jepa": [90.0] * 2})
-    assert gain_goal_lines(two, rows, goal, "d", "jepa", 3)[0].endswith(": not met)")
+    assert gain_goal_lines(two, rows, goal, "d", "jepa", 3, 1.0)[0].endswith(": not met)")
+
+
+def test_seeds_to_detect_is_the_fewest_seeds_whose_detectable_difference_reaches_the_effect() -> None:
+    std = 0.5845  # the standard setting's JEPA target − untrained encoder, linear probe: detectable ±1.81 with 3
+    n = stats.seeds_to_detect(std, 1.0)
+    assert n == 5 and stats.detectable_difference(std, n) <= 1.0 < stats.detectable_difference(std, n - 1)
+    assert stats.seeds_to_detect(0.01, 1.0) == 2  # any pair detects it
+    assert stats.seeds_to_detect(math.nan, 1.0) is None and stats.seeds_to_detect(50.0, 1.0, limit=100) is None
+    d = stats.paired_difference({0: 81.0, 1: 82.0, 2: 80.5}, {0: 80.0, 1: 80.2, 2: 80.1})
+    assert d.seeds_to_detect(1.0) == stats.seeds_to_detect(d.std, 1.0) and d.std > 0
 
 
 def test_a_malformed_goal_is_a_clear_error() -> None:
@@ -670,7 +683,10 @@ def test_method_goals_read_the_registry_goals_bounds_and_the_paired_difference_t
     facts["sparse_jepa"][2]["zero_fraction"] = 0.0
     md = method_goals_md(facts, close, method_list, "d", "jepa", REPORT)
     assert "16.7% of latent-to-group columns exactly zero (goal 25%-90%: not met)" in md
-    assert md.endswith(") against JEPA target (goal: non-inferior, 95% interval above -1.00: not met, undetermined)")
+    # Undetermined: it says how many seeds the differences' spread would need to detect the margin.
+    n = stats.seeds_to_detect(statistics.stdev([0.5, -1.0, 0.7]), 1.0)
+    assert n > 3 and md.endswith(") against JEPA target (goal: non-inferior, 95% interval above -1.00: not met, "
+                                 f"undetermined); {n} seeds would detect ±1.00 at this spread")
     assert "within noise (detectable ±" in md  # within noise, yet its interval reaches below -1: not "as good"
     tight = {**runs, ("sparse_jepa/target", "d"): {0: _record(top1=80.1), 1: _record(top1=81.0), 2: _record(top1=80.6)}}
     assert method_goals_md(facts, tight, method_list, "d", "jepa", REPORT).endswith(

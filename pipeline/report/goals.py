@@ -14,7 +14,7 @@ from pipeline.config.report import GainGoal, ReportConfig
 from pipeline.core.errors import PipelineError
 from pipeline.methods import Goal, Method
 from pipeline.report.facts import mean_facts
-from pipeline.report.stats import NON_INFERIOR, paired_difference
+from pipeline.report.stats import NON_INFERIOR, Difference, paired_difference
 from pipeline.report.tables import (Row, Runs, against, controls, fmt_difference, fmt_points, method_name,
                                     references, row_label, score_by_seed, top1_by_seed)
 
@@ -56,7 +56,7 @@ def subject(runs: Runs, rows: list[Row], goal: GainGoal, dataset: str, baseline:
 
 
 def gain_goal_lines(runs: Runs, rows: list[Row], goal: GainGoal, dataset: str, baseline: str,
-                    min_seeds: int) -> list[str]:
+                    min_seeds: int, effect: float) -> list[str]:
     """One line per reference `goal.over` names: the paired gain, its interval, the bound and the verdict."""
     mine = subject(runs, rows, goal, dataset, baseline)
     test, _ = probe_scores(goal.probe)
@@ -71,14 +71,26 @@ def gain_goal_lines(runs: Runs, rows: list[Row], goal: GainGoal, dataset: str, b
         d = paired_difference(score_by_seed(runs, mine, dataset, test), against(runs, other, dataset, mine, test))
         ok = d.n >= min_seeds and d.mean >= goal.points and d.low > 0
         lines.append(f"- `{goal.name}`: {row_label(mine)}{chosen} − {_in_sentence(row_label(other))}, "
-                     f"{probe_label(goal.probe)}: {fmt_difference(d)} ({rule}: {_met(ok)})")
+                     f"{probe_label(goal.probe)}: {fmt_difference(d)} ({rule}: {_met(ok)})"
+                     f"{seeds_note(d, effect) if d.within_noise else ''}")
     return lines
+
+
+def seeds_note(d: Difference, effect: float) -> str:
+    """What an undecided comparison would need: "; 9 seeds would detect ±1.00 at this spread" (`effect` is
+    params.yaml report.non_inferiority_margin: the same n resolves non-inferiority at that margin for a true
+    difference of 0); empty where these seeds already detect it."""
+    n = d.seeds_to_detect(effect)
+    if n is None or n <= d.n:
+        return ""
+    return f"; {n} seeds would detect ±{effect:.2f} at this spread"
 
 
 def gains_md(runs: Runs, rows: list[Row], dataset: str, baseline: str, config: ReportConfig) -> str:
     """params.yaml's `report.goals` on `dataset`, each with its bound and verdict."""
     return "\n".join(line for goal in config.gain_goals
-                     for line in gain_goal_lines(runs, rows, goal, dataset, baseline, config.goal_min_seeds))
+                     for line in gain_goal_lines(runs, rows, goal, dataset, baseline, config.goal_min_seeds,
+                                                 config.non_inferiority_margin))
 
 
 def _in_sentence(label: str) -> str:
@@ -128,7 +140,8 @@ def method_goals_md(facts: Facts, runs: Runs, method_list: list[Method], dataset
             verdict = d.non_inferiority(margin)
             parts.append(f"target top-1 {fmt_difference(d)} against {method_name(baseline)} target (goal: "
                          f"non-inferior, 95% interval above -{margin:.2f}: "
-                         f"{'met' if verdict == NON_INFERIOR else f'not met, {verdict}'})")
+                         f"{'met' if verdict == NON_INFERIOR else f'not met, {verdict}'})"
+                         f"{seeds_note(d, margin) if verdict == 'undetermined' else ''}")
         lines.append(f"- {method_name(method.key)}: " + "; ".join(parts))
     return "\n".join(lines)
 

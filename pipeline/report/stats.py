@@ -31,6 +31,12 @@ class Difference:
     high: float
     n: int
     detectable: float = math.nan  # the smallest true difference these pairs detect with POWER (NaN below 2 pairs)
+    std: float = math.nan  # of the paired differences
+
+    def seeds_to_detect(self, effect: float) -> int | None:
+        """How many seeds, at this spread of the paired differences, detect a true difference of `effect`
+        (detectable_difference at most `effect`); None without a spread."""
+        return seeds_to_detect(self.std, effect)
 
     @property
     def within_noise(self) -> bool:
@@ -72,7 +78,8 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence
     if s.n < 2 or math.isnan(s.std):
         return Difference(s.mean, math.nan, math.nan, s.n)
     half = t_quantile(s.n - 1, confidence) * s.std / math.sqrt(s.n)
-    return Difference(s.mean, s.mean - half, s.mean + half, s.n, detectable_difference(s.std, s.n, confidence))
+    return Difference(s.mean, s.mean - half, s.mean + half, s.n, detectable_difference(s.std, s.n, confidence),
+                      s.std)
 
 
 def detectable_difference(std: float, n: int, confidence: float = CONFIDENCE, power: float = POWER) -> float:
@@ -83,6 +90,19 @@ def detectable_difference(std: float, n: int, confidence: float = CONFIDENCE, po
     if n < 2 or math.isnan(std):
         return math.nan
     return (t_quantile(n - 1, confidence) + float(_scipy.t.ppf(power, n - 1))) * std / math.sqrt(n)
+
+
+def seeds_to_detect(std: float, effect: float, limit: int = 10 ** 6) -> int | None:
+    """The fewest seeds (at least 2) whose paired differences, spread by `std`, detect a true difference of
+    `effect` with POWER: what a setting needs to tell `effect` from noise. None without a spread (NaN), or beyond
+    `limit`."""
+    if math.isnan(std) or effect <= 0 or detectable_difference(std, limit) > effect:
+        return None
+    low, high = 1, limit  # detectable_difference falls with n: the answer lies in (low, high]
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if detectable_difference(std, mid) <= effect else (mid, high)
+    return high
 
 
 def mean_drop_tolerance(std: float, n: int, floor: float, confidence: float = CONFIDENCE) -> float:
