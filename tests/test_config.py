@@ -44,6 +44,18 @@ def test_overrides_work_like_dvc_exp_run_set_param():
         repo_params({"sparse.lambda": 0.5})
 
 
+def test_an_on_off_word_dvc_wrote_unquoted_reads_back_as_the_word(tmp_path):
+    # `dvc exp run -S pretrain.compile=off` writes `compile: off` (YAML 1.2); PyYAML reads that as False.
+    text = (REPO / "params.yaml").read_text().replace("  compile: auto", "  compile: off", 1)
+    assert "compile: off" in text
+    (tmp_path / "params.yaml").write_text(text)
+    assert yaml.safe_load(text)["pretrain"]["compile"] is False
+    assert load_params(["pretrain"], tmp_path / "params.yaml").pretrain.compile == "off"
+    assert repo_params({"pretrain.compile": True}).pretrain.compile == "on"
+    with pytest.raises(PipelineError, match="pretrain.loss = 'off' is invalid"):  # a word it cannot be stays an error
+        repo_params({"pretrain.loss": False})
+
+
 @pytest.mark.parametrize("override, message", [
     ({"sparsity.lambda": -0.1}, "sparsity.lambda = -0.1 is invalid"),
     ({"sparsity.kl": True, "sparsity.beta": 0.0}, "sparsity.beta = 0.0 is invalid; it must be > 0 when sparsity.kl is true"),

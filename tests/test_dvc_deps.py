@@ -78,7 +78,8 @@ def test_output_neutral_modules_only_run_and_report():
         module = "pipeline.runtime." + path.stem
         for imported in codebase._direct_imports(path, module):
             if imported.startswith("pipeline"):
-                assert imported.startswith(("pipeline.runtime", "pipeline.core.errors", "pipeline.core.workspace")), \
+                assert imported.startswith(("pipeline.runtime", "pipeline.core.errors", "pipeline.core.workspace",
+                                            "pipeline.core.yamlfile")), \
                     (module, imported)
 
 

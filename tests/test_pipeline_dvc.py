@@ -234,6 +234,15 @@ def test_mlflow_store_holds_tagged_runs_with_params_and_metrics(project):
     steps = con.execute("select count(distinct step) from metrics where key = 'objective' and run_uuid = ?",
                         (pretrain_runs[0],)).fetchone()[0]
     assert steps >= 2  # per-step losses, not one final number
+    # Pretrain and probe runs name the dataset they read (the runs table's Dataset column), one digest for both.
+    logged = con.execute("select i.destination_id, d.name, d.digest, t.value from inputs i join datasets d on "
+                         "i.source_id = d.dataset_uuid join input_tags t on t.input_uuid = i.input_uuid "
+                         "where t.name = 'mlflow.data.context'").fetchall()
+    contexts = {tags[run]["stage"]: (name, digest, context) for run, name, digest, context in logged
+                if tags[run].get("stage") in ("pretrain", "probe") and name == "fashion_mnist"}
+    assert contexts["pretrain"][2] == "pretrain" and contexts["probe"][2] == "probe"
+    assert contexts["pretrain"][1] == contexts["probe"][1]
+    assert set(pretrain_runs) <= {run for run, *_ in logged}
 
 
 PAPER_DATASETS = ["cifar100", "places205", "clevr_count", "inat18"]

@@ -353,16 +353,6 @@ def test_best_is_chosen_on_validation_and_a_goal_needs_its_interval_above_zero()
     assert gain_goal_lines(two, rows, goal, "d", "jepa", 3, 1.0)[0].endswith(": not met)")
 
 
-def test_seeds_to_detect_is_the_fewest_seeds_whose_detectable_difference_reaches_the_effect() -> None:
-    std = 0.5845  # the standard setting's JEPA target − untrained encoder, linear probe: detectable ±1.81 with 3
-    n = stats.seeds_to_detect(std, 1.0)
-    assert n == 5 and stats.detectable_difference(std, n) <= 1.0 < stats.detectable_difference(std, n - 1)
-    assert stats.seeds_to_detect(0.01, 1.0) == 2  # any pair detects it
-    assert stats.seeds_to_detect(math.nan, 1.0) is None and stats.seeds_to_detect(50.0, 1.0, limit=100) is None
-    d = stats.paired_difference({0: 81.0, 1: 82.0, 2: 80.5}, {0: 80.0, 1: 80.2, 2: 80.1})
-    assert d.seeds_to_detect(1.0) == stats.seeds_to_detect(d.std, 1.0) and d.std > 0
-
-
 def test_a_malformed_goal_is_a_clear_error() -> None:
     with pytest.raises(PipelineError, match=r"report.goals.g.over = 'pixels' is invalid; it must be one of raw"):
         gain_goal("g", {"of": "best", "probe": "linear", "over": "pixels", "points": 1.0})

@@ -10,7 +10,8 @@ import statistics
 
 import pytest
 
-from pipeline.report.stats import Difference, mean_drop_tolerance, paired_difference, spread, t_quantile
+from pipeline.report.stats import (Difference, mean_drop_tolerance, paired_difference, seeds_to_detect, spread,
+                                   t_quantile)
 
 # Two-sided 95% Student-t critical values from the tables, for 1, 2 and 4 degrees of freedom.
 T95 = {1: 12.706204736174698, 2: 4.302652729911275, 4: 2.7764451051977987}
@@ -141,3 +142,18 @@ def test_non_inferiority_reads_the_interval_against_the_margin():
     assert Difference(-0.5, -1.5, -0.2, 3).non_inferiority(1.0) == "worse"  # below 0 and reaching past the margin
     assert Difference(0.2, -1.7, 2.1, 3).non_inferiority(1.0) == "undetermined"  # within noise is not "as good"
     assert Difference(0.2, math.nan, math.nan, 1).non_inferiority(1.0) == "undetermined"  # one seed: no interval
+
+
+# ------------------------------------------------------------------------------ seeds_to_detect()
+
+def test_seeds_to_detect_is_the_fewest_seeds_whose_detectable_difference_reaches_the_effect() -> None:
+    # Tabulated t quantiles: two-sided 95% and one-sided 80% with 3 and 4 degrees of freedom.
+    t95, t80 = {3: 3.182446305284263, 4: 2.7764451051977987}, {3: 0.978472312063, 4: 0.940964577735}
+    std = 0.5845  # the standard setting's JEPA target − untrained encoder, linear probe: detectable ±1.81 with 3
+    assert (t95[4] + t80[4]) * std / math.sqrt(5) <= 1.0 < (t95[3] + t80[3]) * std / math.sqrt(4)
+    assert seeds_to_detect(std, 1.0) == 5
+    assert seeds_to_detect(0.01, 1.0) == 2  # any pair detects it
+    assert seeds_to_detect(math.nan, 1.0) is None and seeds_to_detect(50.0, 1.0, limit=100) is None
+    d = paired_difference({0: 81.0, 1: 82.0, 2: 80.5}, {0: 80.0, 1: 80.2, 2: 80.1})
+    assert d.std == pytest.approx(statistics.stdev([1.0, 1.8, 0.4]))
+    assert d.seeds_to_detect(1.0) == seeds_to_detect(d.std, 1.0)

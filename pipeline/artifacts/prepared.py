@@ -11,12 +11,14 @@ needs a few batches does not read the whole set.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.artifacts.features import dataset_summary
 from pipeline.core.atomic import atomic_dir, link_or_copy, write_json
 from pipeline.core.errors import PipelineError
 
@@ -76,6 +78,19 @@ def publish_prepared(work: Path, path: str | Path, name: str, classes: list[str]
             link_or_copy(work / f"{key}.npy", tmp / f"{key}.npy")
         write_json(tmp / META_FILE, _meta_for(ds))
     return load_prepared(path, mmap=True)
+
+
+def dataset_input(name: str, meta: dict, context: str, sizes: dict | None = None) -> dict:
+    """A prepared dataset as MLflow's runs table shows it (tracking.DatasetInput's fields): its name, a digest of
+    its meta (images kept, official files and their checksums), where it comes from (the first official URL), the
+    images kept and what the run used of them (`sizes`, e.g. a probe's splits), and the run's `context`."""
+    kept = dataset_summary(meta)  # what features files and probe records keep of it: one digest for both
+    digest = hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    sources = meta.get("source") or [{}]
+    tags = {"display_name": meta.get("display_name"), "images_train": meta.get("num_train"),
+            "images_test": meta.get("num_test"), **(sizes or {})}
+    return {"name": name, "digest": digest, "source": sources[0].get("url") or name, "context": context,
+            "tags": {k: str(v) for k, v in tags.items() if v is not None}}
 
 
 def _meta_for(ds: PreparedDataset) -> dict:

@@ -36,6 +36,10 @@ def coerce(key: str, value, hint):
             raise PipelineError(f"params.yaml: {key} must be finite, got {value!r}")
         return float(value)
     if hint is str:
+        if isinstance(value, bool):
+            # `dvc exp run -S pretrain.compile=off` writes `off` unquoted (DVC's YAML 1.2), which PyYAML (YAML 1.1)
+            # reads back as a bool: a word-valued param takes it as the word it was.
+            return "on" if value else "off"
         if not isinstance(value, str):
             raise PipelineError(f"params.yaml: {key} must be a string, got {value!r}")
         return value

@@ -15,11 +15,10 @@ import typing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from pipeline.config.across import check_across
 from pipeline.config.checks import coerce, require
 from pipeline.core.errors import PipelineError
+from pipeline.core.yamlfile import read_mapping
 
 if TYPE_CHECKING:
     from pipeline.config.anticollapse import AntiCollapseConfig
@@ -108,16 +107,7 @@ def load_params(sections: typing.Iterable[str], path: str | Path = PARAMS_FILE,
 
 
 def read_params_file(path: str | Path = PARAMS_FILE) -> dict:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise PipelineError(f"{path} not found; run stages from the repository root") from None
-    except yaml.YAMLError as e:
-        raise PipelineError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); fix the file") from None
-    if not isinstance(raw, dict):
-        raise PipelineError(f"{path} must be a mapping of params blocks; see the committed params.yaml")
-    return raw
+    return read_mapping(path)
 
 
 def with_overrides(raw: dict, overrides: dict) -> dict:

@@ -2,14 +2,13 @@
 and the features' multi-information (what the probe stage writes per method, seed, encoder and dataset)."""
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from pipeline.artifacts.features import read_features
+from pipeline.artifacts.prepared import dataset_input as prepared_input
 from pipeline.artifacts.records import ProbeRecord
 from pipeline.config.params import Params
 from pipeline.core.hardware import resolve_device
@@ -47,14 +46,6 @@ def probe_features(source: Path, key: str, seed: int | None, encoder: str, datas
 
 
 def dataset_input(record: ProbeRecord) -> dict:
-    """The probed dataset as MLflow's runs table shows it (tracking.DatasetInput's fields): its name, a digest of
-    its prepared meta (images kept, official files and their checksums), where it comes from and the probe's
-    split sizes."""
-    meta = record.data
-    digest = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    sources = meta.get("source") or [{}]
-    tags = {"display_name": meta.get("display_name"), "images_train": meta.get("num_train"),
-            "images_test": meta.get("num_test"), "probe_fit": record.n_train, "probe_val": record.n_val,
-            "probe_test": record.n_test}
-    return {"name": record.dataset, "digest": digest, "source": sources[0].get("url") or record.dataset,
-            "context": "probe", "tags": {k: str(v) for k, v in tags.items() if v is not None}}
+    """The probed dataset as MLflow's runs table shows it, with the probe's split sizes."""
+    return prepared_input(record.dataset, record.data, "probe",
+                          {"probe_fit": record.n_train, "probe_val": record.n_val, "probe_test": record.n_test})

@@ -6,7 +6,7 @@ import torch
 
 from pipeline import artifacts
 from pipeline.artifacts.encoder import write_encoder
-from pipeline.artifacts.prepared import PreparedDataset
+from pipeline.artifacts.prepared import PreparedDataset, dataset_input
 from pipeline.artifacts.records import PretrainSummary, write_history, write_outputs, write_summary
 from pipeline.config.params import Params
 from pipeline.core.hardware import resolve_device
@@ -33,8 +33,10 @@ def pretrain_method(method: Method, dataset: str, data: PreparedDataset, params:
         trainer.run()  # its share of every step; process 0 logs and writes
         return
     logged = {"seed": params.seed, "data.pretrain": dataset, **{k: v for k, v in params.flat().items() if k != "seed"}}
+    used = {"pretrain_images": len(data.train_labels)}
+    inputs = [tracking.DatasetInput(**dataset_input(dataset, data.meta, "pretrain", used))]
     with tracking.Run("pretrain", method.key, dataset, params.seed, logged,
-                      run_id=trainer.extra.get("mlflow_run_id")) as run:
+                      run_id=trainer.extra.get("mlflow_run_id"), inputs=inputs) as run:
         trainer.extra["mlflow_run_id"] = run.run_id
         print(f"pretrain {method.key} on {dataset}: {trainer.schedules.total_steps} steps of "
               f"{params.pretrain.batch_size} on {trainer.device}; checkpoints in {run_dir}", flush=True)

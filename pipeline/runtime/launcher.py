@@ -11,9 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from pipeline.core.errors import PipelineError
+from pipeline.core.yamlfile import read_mapping
 
 KINDS = ("local", "slurm")
 # The stages that may run as jobs: pretraining is the one that shares a DistributedDataParallel world
@@ -81,14 +80,8 @@ def launcher_from_dict(block) -> Launcher:
 
 
 def load_launcher(path: str | Path = "params.yaml") -> Launcher:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise PipelineError(f"{path} not found; run stages from the repository root") from None
-    except yaml.YAMLError as e:
-        raise PipelineError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); fix the file") from None
-    if not isinstance(raw, dict) or "launcher" not in raw:
+    raw = read_mapping(path)
+    if "launcher" not in raw:
         raise PipelineError(f"{path} has no 'launcher' block; add it (see the committed params.yaml)")
     return launcher_from_dict(raw["launcher"])
 
