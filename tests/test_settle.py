@@ -1,11 +1,14 @@
-"""The settle bench: the maps alone on proximal SGD after pretraining, at toy size."""
+"""The settle bench: the maps alone on proximal SGD or dual averaging after pretraining, at toy size."""
 import math
+from types import SimpleNamespace
 
 import pandas as pd
 import torch
-from test_train import make, toy_params
+from test_train import make, toy_data, toy_params
 
-from pipeline.bench.settle import column_ratios, setting_params, settle, table_md
+from pipeline.bench.recipe import pretrain_scratch
+from pipeline.bench.settle import column_ratios, rda_step_, setting_params, settle, table_md
+from pipeline.model.functional import proximal_sgd_step_
 
 
 def test_column_ratios_read_live_and_zero_columns_against_the_threshold():
@@ -30,20 +33,63 @@ def test_settling_moves_only_the_maps(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(encoder, trainer.model.encoder.parameters()))
 
 
-
 def test_the_settle_table_has_a_row_per_run_with_the_shown_steps():
-    rows = [{"trial": "t", "seed": 0, "setting": "quick", "overrides": "-", "step_size": 20, "step": step,
-             "zero_fraction": z, "support_flips": 0, "support_stable_steps": stable, "loss_jepa": 0.01 * step,
-             "grad_live_mean_ratio": live, "grad_zero_max_ratio": dead}
+    rows = [{"trial": "t", "seed": 0, "setting": "quick", "overrides": "-", "rule": "prox", "step_size": 20,
+             "step": step, "zero_fraction": z, "support_flips": {0: 0, 50: 1000, 100: 1234}[step],
+             "support_stable_steps": stable, "loss_jepa": 0.01 * step, "grad_live_mean_ratio": live,
+             "grad_zero_max_ratio": dead}
             for step, z, stable, live, dead in ((0, 0.5, 0, 0.25, float("nan")), (50, 0.75, 3, 1.0, 0.9),
                                                 (100, 0.8, 20, 1.0, 0.9))]
-    # the same trial at another map step is another run
-    rows += [{**r, "step_size": 60, "zero_fraction": 0.9} for r in rows]
+    # the same trial at another map step, or under another rule, is another run
+    rows += [{**r, "step_size": 60, "zero_fraction": 0.9} for r in rows[:3]]
+    rows += [{**r, "rule": "rda", "zero_fraction": 0.7} for r in rows[:3]]
     md = table_md(pd.DataFrame(rows), shown=(50, 200)).splitlines()
-    assert len(md) == 4
-    assert md[2] == ("| quick | t | 0 | - | 20 | 50.0% | 0.25 | 75.0% | — | 100 | 80.0% | 20 | 1.00 | 0.90 | "
-                     "0.5000 -> 1.0000 |")
-    assert md[3].startswith("| quick | t | 0 | - | 60 | 90.0% |")
+    assert len(md) == 5
+    assert md[2] == ("| quick | t | 0 | - | prox | 20 | 50.0% | 0.25 | 75.0% | — | 100 | 80.0% | 1,234 | 234 | 20 | "
+                     "1.00 | 0.90 | 0.5000 -> 1.0000 |")
+    assert md[3].startswith("| quick | t | 0 | - | prox | 60 | 90.0% |")
+    assert md[4].startswith("| quick | t | 0 | - | rda | 20 | 70.0% |")
+
+
+def test_dual_averaging_cuts_a_column_iff_its_mean_gradient_is_under_the_threshold():
+    # G = 1, K = 2: threshold lambda / 2. Column 0's gradients average 3 (above 2), column 1's average 1 (below),
+    # each with batch noise of +-2 that would cut or revive a column on a single step's reading.
+    lam, step = 4.0, 1.0
+    anchor = torch.zeros(1, 2, 2)
+    anchor[0, 0, :] = 0.5
+    weight, grad_sum = anchor.clone(), torch.zeros_like(anchor)
+    for t in range(1, 401):
+        noise = 2.0 if t % 2 else -2.0
+        grad_sum[0, 0, 0] += 3.0 + noise
+        grad_sum[0, 0, 1] += 1.0 - noise
+        rda_step_(weight, grad_sum, anchor, t, step, lam)
+    norms = weight.norm(dim=1)[0]
+    assert norms[1] == 0 and norms[0] > 0
+    # at t, a = sqrt(t): column 0 = -(a * 3 - 0.5 - a * 2) = -(a - 0.5) along the gradient's sign
+    assert torch.allclose(weight[0, 0, 0], torch.tensor(-(400 ** 0.5 - 0.5)))
+
+
+def test_the_first_dual_averaging_step_is_a_plain_proximal_step():
+    gen = torch.Generator().manual_seed(0)
+    anchor, grad = torch.randn(2, 3, 4, generator=gen), torch.randn(2, 3, 4, generator=gen)
+    rda = anchor.clone()
+    rda_step_(rda, grad.clone(), anchor, 1, 0.5, 40.0)
+    prox = anchor.clone()
+    prox.grad = grad.clone()
+    proximal_sgd_step_(prox, torch.zeros_like(prox), 0.5, 40.0, momentum=0.0)
+    cut = rda.norm(dim=1) == 0
+    assert torch.allclose(rda, prox) and bool(cut.any()) and not bool(cut.all())
+
+
+def test_the_dual_averaging_rule_moves_only_the_maps_and_reads_the_dual_average(tmp_path):
+    trainer = make("sparse_jepa", toy_params({"kl": False, "lambda": 0.0}), tmp_path)
+    trainer.run()
+    encoder = [p.clone() for p in trainer.model.encoder.parameters()]
+    maps = trainer.model.group_embed.weight.detach().clone()
+    rows = settle(trainer, 4, 20.0, every=2, rule="rda")
+    assert [r["step"] for r in rows] == [0, 2, 4] and rows[-1]["zero_fraction"] == 0.0
+    assert not torch.equal(maps, trainer.model.group_embed.weight)
+    assert all(torch.equal(a, b) for a, b in zip(encoder, trainer.model.encoder.parameters()))
 
 
 def test_a_setting_overrides_only_the_blocks_the_method_reads():
@@ -51,3 +97,12 @@ def test_a_setting_overrides_only_the_blocks_the_method_reads():
     assert "pretrain.epochs" in found  # its data, extract and probe keys are not the bench's
     assert {k.split(".")[0] for k in found} <= {"pretrain", "sparsity"}
     assert setting_params(None, ("pretrain",)) == {}
+
+
+def test_a_scratch_pretraining_trains_to_the_end_and_leaves_no_checkpoint(tmp_path):
+    images, labels = toy_data()
+    data = SimpleNamespace(train_images=images.numpy(), train_labels=labels.numpy(), num_classes=4)
+    params = toy_params({"kl": False})
+    trainer, result = pretrain_scratch("sparse_jepa", params, data, tmp_path / "ckpt")
+    assert trainer.step == trainer.schedules.total_steps == result.summary.steps
+    assert not (tmp_path / "ckpt").exists()

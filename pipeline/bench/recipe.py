@@ -39,17 +39,17 @@ import torch
 from pipeline import artifacts, methods
 from pipeline.artifacts import PIXELS
 from pipeline.artifacts.encoder import write_encoder
-from pipeline.artifacts.prepared import load_prepared
+from pipeline.artifacts.prepared import PreparedDataset, load_prepared
 from pipeline.artifacts.records import write_outputs
 from pipeline.bench import key_values, take_option
-from pipeline.config.params import load_params
+from pipeline.config.params import Params, load_params
 from pipeline.core.errors import PipelineError
 from pipeline.eval.features import is_grey, pixel_features, pooled_features
 from pipeline.eval.knn import knn_top1
 from pipeline.eval.low_label import low_label_probe
 from pipeline.eval.probe import DTYPE, Standardizer, run_probe, search, split_train_val
 from pipeline.pretrain.signals import encoder_signals
-from pipeline.pretrain.trainer import Trainer
+from pipeline.pretrain.trainer import TrainResult, Trainer
 from pipeline.report.facts import method_facts
 from pipeline.runtime.cli import run_stage
 
@@ -100,6 +100,18 @@ def probe(encoder, data, params, test: bool) -> dict:
     return out
 
 
+def pretrain_scratch(key: str, params: Params, data: PreparedDataset, ckpt: Path) -> tuple[Trainer, TrainResult]:
+    """Pretrain registry method `key` as the pretrain stage does, from scratch (its checkpoints in `ckpt`,
+    removed before and after): the trainer, holding the trained model, and its result."""
+    shutil.rmtree(ckpt, ignore_errors=True)
+    try:
+        trainer = Trainer(key, methods.get(key).build, params, torch.from_numpy(data.train_images),
+                          torch.from_numpy(data.train_labels), data.num_classes, ckpt)
+        return trainer, trainer.run()
+    finally:
+        shutil.rmtree(ckpt, ignore_errors=True)
+
+
 def parse(argv: list[str]) -> tuple[str, str, str, dict, bool, bool, Path | None]:
     """(trial, method, seed, overrides, test, probed, keep) from the command line."""
     keep, argv = take_option(argv, "--keep", "--keep DIR")
@@ -126,12 +138,7 @@ def main(argv: list[str]) -> None:
     summary: dict = {}  # the run's summary.json, as written
     if method.pretrained:
         ckpt = Path(os.environ.get("SPARSEJEPA_CHECKPOINTS", "/tmp/recipe_ckpt")) / trial / f"{key}_s{seed}"
-        shutil.rmtree(ckpt, ignore_errors=True)
-        try:
-            trainer = Trainer(key, method.build, params, images, labels, data.num_classes, ckpt)
-            result = trainer.run()
-        finally:
-            shutil.rmtree(ckpt, ignore_errors=True)
+        trainer, result = pretrain_scratch(key, params, data, ckpt)
         s = result.summary
         summary = s.to_json()
         if params.pretrain.monitor_every:  # the online-probe trajectory, for a look at when the probe peaks

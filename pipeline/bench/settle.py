@@ -1,10 +1,19 @@
 """Where is the group lasso's fixed point? (issue 18, item 1; not a DVC stage.) Pretrain SparseJEPA as the pretrain
-stage does, then freeze the encoders and the predictor and move the maps alone, on the same momentum proximal
-SGD at a constant step, on fresh batches and masks, logging every `every` steps the zero fraction, the support's
-changes and the KKT check: at the fixed point a live column's averaged JEPA gradient has norm lambda / (G*K)
-and a zero column's at most that (`grad_live_mean_ratio`, `grad_zero_max_ratio`: those norms over the threshold).
+stage does, then freeze the encoders and the predictor and move the maps alone on fresh batches and masks, logging
+every `every` steps the zero fraction, the support's changes and the KKT check: at the fixed point a live column's
+averaged JEPA gradient has norm lambda / (G*K) and a zero column's at most that (`grad_live_mean_ratio`,
+`grad_zero_max_ratio`: those norms over the threshold). Two rules move the maps:
 
-    python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...] [--setting NAME]
+- `prox` (the pretraining's own): momentum proximal SGD at a constant step. Its iterate keeps one batch's worth of
+  noise, so columns whose gradient sits near the threshold are cut and revived without end.
+- `rda`: regularised dual averaging (Xiao 2010, JMLR 11) centred on the pretrained maps W0: after t batches,
+  W = prox_{a_t * lambda/(G*K)}(W0 - a_t * gbar_t), gbar_t the mean of all t gradients, a_t = step * sqrt(t) (its
+  first step is prox's without momentum). A column is zero iff ||W0_j / a_t - gbar_j|| <= lambda / (G*K), which
+  as a_t grows is the selection rule itself, read on an average whose noise falls as 1/sqrt(t); on convex
+  problems dual averaging identifies the solution's support where proximal SGD does not (Lee and Wright 2012,
+  JMLR 13). Here the maps' problem, the rest held fixed, is not convex: the bench measures whether it settles.
+
+    python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...] [--setting NAME] [--rule prox|rda]
         # appends its trajectory to reports/recipe/settle.csv ($RECIPE_DATA: the prepared data, as the recipe's;
         # --setting: a named setting's pretraining params (pipeline/settings/), on data prepared for it)
     python -m pipeline.bench.settle --table
@@ -15,7 +24,6 @@ Nothing here reads a probe.
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -24,12 +32,12 @@ import torch
 from pipeline import methods
 from pipeline.artifacts.prepared import load_prepared
 from pipeline.bench import key_values, take_option
-from pipeline.bench.recipe import ROOT, data_dir
+from pipeline.bench.recipe import ROOT, data_dir, pretrain_scratch
 from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
 from pipeline.core.hardware import to_device
-from pipeline.model.functional import prox_threshold, proximal_sgd_step_
+from pipeline.model.functional import group_soft_threshold, prox_threshold, proximal_sgd_step_
 from pipeline.pretrain.augment import apply_augment, draw_augment
 from pipeline.pretrain.masks import sample_masks
 from pipeline.pretrain.trainer import Trainer
@@ -38,7 +46,8 @@ from pipeline.runtime.cli import run_stage
 from pipeline.settings import overrides as setting_overrides
 
 OUT = ROOT / "reports/recipe/settle.csv"
-COLUMNS = ("trial", "seed", "setting", "overrides", "step_size", "step", "zero_fraction", "support_flips",
+RULES = ("prox", "rda")
+COLUMNS = ("trial", "seed", "setting", "overrides", "rule", "step_size", "step", "zero_fraction", "support_flips",
            "support_stable_steps", "loss_jepa", "grad_live_mean_ratio", "grad_zero_max_ratio")
 
 
@@ -51,9 +60,18 @@ def column_ratios(grad_avg: torch.Tensor, support: torch.Tensor, threshold: floa
     return live, dead
 
 
-def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50) -> list[dict]:
-    """The maps of `trainer`'s trained model alone on proximal SGD for `steps` constant steps: one row every
-    `every` steps (and the last)."""
+@torch.no_grad()
+def rda_step_(weight: torch.Tensor, grad_sum: torch.Tensor, anchor: torch.Tensor, t: int, step: float,
+              lam: float) -> None:
+    """Group-lasso dual averaging after the t-th gradient (already in `grad_sum`): weight <- the column soft
+    threshold of anchor - a * grad_sum / t at a * lambda / (G*K), a = step * sqrt(t)."""
+    a = step * t ** 0.5
+    weight.copy_(group_soft_threshold(anchor - (a / t) * grad_sum, prox_threshold(weight, a, lam)))
+
+
+def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50, rule: str = "prox") -> list[dict]:
+    """The maps of `trainer`'s trained model alone for `steps` steps of `rule` (RULES) at `step_size`: one row
+    every `every` steps (and the last). Under rda the KKT ratios read the dual average, the rule's own test."""
     model, cfg, sparsity = trainer.model, trainer.params.pretrain, trainer.params.sparsity
     embed = model.group_embed
     for p in model.parameters():
@@ -68,6 +86,7 @@ def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50) -> l
                 "grad_zero_max_ratio": dead}
 
     device = trainer.device
+    anchor, grad_sum = embed.weight.detach().clone(), torch.zeros_like(embed.weight)
     support, flips, changed_at = embed.column_norms() > 0, 0, 0
     rows = [row(0, support, 0, 0, float("nan"))]  # where pretraining left the maps
     for step in range(1, steps + 1):
@@ -79,36 +98,48 @@ def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50) -> l
         out = model(images, *(to_device(t, device) for t in (masks.context, masks.targets, masks.target_centers)),
                     trainer.noise_gen)
         out["loss_jepa"].backward()
-        with torch.no_grad():
+        if rule == "rda":
+            grad_sum += embed.weight.grad
+            embed.weight.grad = None
+            embed.grad_avg.copy_(grad_sum / step)
+            rda_step_(embed.weight, grad_sum, anchor, step, step_size, sparsity.lambda_)
+        else:
             proximal_sgd_step_(embed.weight, embed.grad_avg, step_size, sparsity.lambda_, sparsity.momentum)
         now = embed.column_norms() > 0
         if bool((now != support).any()):
             flips, changed_at = flips + int((now != support).sum()), step
         support = now
         if step % every == 0 or step == steps:
-            rows.append(row(step, support, flips, step - changed_at, float(out["loss_jepa"])))
+            rows.append(row(step, support, flips, step - changed_at, float(out["loss_jepa"].detach())))
     return rows
 
 
 def table_md(frame: pd.DataFrame, shown: tuple[int, ...] = (200, 600)) -> str:
     """One row per run: the zero fraction and the live columns' gradient ratio after pretraining (step 0), the
-    zero fraction at the `shown` steps and the last, when the support last changed, the last row's KKT ratios,
-    and the JEPA loss at the first logged step and the last."""
-    header = ["setting", "trial", "seed", "change", "map step", "zero after pretraining",
+    zero fraction at the `shown` steps and the last, how many columns changed between zero and non-zero in all
+    (a rule that only cuts changes each once) and in the second half of the steps (churn where the fraction has
+    settled), when the support last changed, the last row's KKT ratios, and the JEPA loss at the first logged
+    step and the last."""
+    header = ["setting", "trial", "seed", "change", "rule", "map step", "zero after pretraining",
               "live grad / threshold after pretraining", *(f"zero at step {s}" for s in shown), "steps",
-              "zero at the end", "support unchanged (steps)", "live grad / threshold",
-              "largest zero-column grad / threshold", "JEPA loss (one batch), first logged -> last"]
+              "zero at the end", "column flips", "flips in the second half", "support unchanged (steps)",
+              "live grad / threshold", "largest zero-column grad / threshold",
+              "JEPA loss (one batch), first logged -> last"]
     rows = []
-    for (setting, trial, seed, _), run in frame.groupby(["setting", "trial", "seed", "step_size"], sort=False):
+    for (setting, trial, seed, rule, _), run in frame.groupby(["setting", "trial", "seed", "rule", "step_size"],
+                                                              sort=False):
         at = run.set_index("step")
         last = run.iloc[-1]
-        rows.append([setting, trial, str(seed), str(last["overrides"]), f"{last['step_size']:g}",
+        half = at.iloc[abs(at.index - last["step"] / 2).argmin()]  # the logged step nearest the middle
+        rows.append([setting, trial, str(seed), str(last["overrides"]), rule, f"{last['step_size']:g}",
                      f"{at.loc[0, 'zero_fraction']:.1%}", ratio(at.loc[0, "grad_live_mean_ratio"]),
                      *(f"{at.loc[s, 'zero_fraction']:.1%}" if s in at.index else DASH for s in shown),
-                     str(int(last["step"])), f"{last['zero_fraction']:.1%}", str(int(last["support_stable_steps"])),
+                     str(int(last["step"])), f"{last['zero_fraction']:.1%}", f"{int(last['support_flips']):,}",
+                     f"{int(last['support_flips'] - half['support_flips']):,}",
+                     str(int(last["support_stable_steps"])),
                      ratio(last["grad_live_mean_ratio"]), ratio(last["grad_zero_max_ratio"]),
                      f"{run.loc[run['step'] > 0, 'loss_jepa'].iloc[0]:.4f} -> {last['loss_jepa']:.4f}"])
-    return markdown_table(header, rows, align_right_from=4)
+    return markdown_table(header, rows, align_right_from=5)
 
 
 def ratio(value: float) -> str:
@@ -132,9 +163,13 @@ def main(argv: list[str]) -> None:
             tmp.write_text(md + "\n")
         return print(md)
     setting, argv = take_option(argv, "--setting", "--setting standard (pipeline/settings/)")
+    rule, argv = take_option(argv, "--rule", f"--rule {' or '.join(RULES)}")
+    rule = rule or "prox"
+    if rule not in RULES:
+        raise PipelineError(f"--rule {rule} is not a rule; use one of {', '.join(RULES)}")
     if len(argv) < 4:
         raise PipelineError("usage: python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...] "
-                            "[--setting NAME] | --table")
+                            "[--setting NAME] [--rule prox|rda] | --table")
     trial, seed, steps, step_size, *pairs = argv
     method = methods.get("sparse_jepa")
     overrides = {**setting_params(setting, method.params), **key_values(pairs)}
@@ -144,15 +179,8 @@ def main(argv: list[str]) -> None:
     if wanted is not None and data.image_size != wanted:
         raise PipelineError(f"setting {setting} pretrains at {wanted} px but {data_dir()} holds {data.image_size} px "
                             f"images; point RECIPE_DATA at data prepared for it")
-    ckpt = Path("/tmp/settle_ckpt") / f"{trial}_s{seed}"
-    shutil.rmtree(ckpt, ignore_errors=True)
-    try:
-        trainer = Trainer("sparse_jepa", method.build, params, torch.from_numpy(data.train_images),
-                          torch.from_numpy(data.train_labels), data.num_classes, ckpt)
-        trainer.run()
-        rows = settle(trainer, int(steps), float(step_size))
-    finally:
-        shutil.rmtree(ckpt, ignore_errors=True)
+    trainer, _ = pretrain_scratch("sparse_jepa", params, data, Path("/tmp/settle_ckpt") / f"{trial}_s{seed}")
+    rows = settle(trainer, int(steps), float(step_size), rule=rule)
     new = not OUT.exists()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with OUT.open("a", newline="") as f:
@@ -161,7 +189,7 @@ def main(argv: list[str]) -> None:
             writer.writeheader()
         for row in rows:
             writer.writerow({"trial": trial, "seed": seed, "setting": setting or "quick",
-                             "overrides": " ".join(pairs) or "-", "step_size": step_size,
+                             "overrides": " ".join(pairs) or "-", "rule": rule, "step_size": step_size,
                              **{k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()}})
             print(trial, row, flush=True)
 
