@@ -3,11 +3,14 @@ import math
 from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 import torch
 from test_train import make, toy_data, toy_params
 
 from pipeline.bench.recipe import pretrain_scratch
 from pipeline.bench.settle import column_ratios, rda_step_, setting_params, settle, table_md
+from pipeline.bench.settle import main as settle_main
+from pipeline.core.errors import PipelineError
 from pipeline.model.functional import proximal_sgd_step_
 
 
@@ -51,7 +54,8 @@ def test_the_settle_table_has_a_row_per_run_with_the_shown_steps():
     assert md[4].startswith("| quick | t | 0 | - | rda | 20 | 70.0% |")
 
 
-def test_dual_averaging_cuts_a_column_iff_its_mean_gradient_is_under_the_threshold():
+@pytest.mark.parametrize("power", [0.5, 1.0])
+def test_dual_averaging_cuts_a_column_iff_its_mean_gradient_is_under_the_threshold(power):
     # G = 1, K = 2: threshold lambda / 2. Column 0's gradients average 3 (above 2), column 1's average 1 (below),
     # each with batch noise of +-2 that would cut or revive a column on a single step's reading.
     lam, step = 4.0, 1.0
@@ -62,11 +66,11 @@ def test_dual_averaging_cuts_a_column_iff_its_mean_gradient_is_under_the_thresho
         noise = 2.0 if t % 2 else -2.0
         grad_sum[0, 0, 0] += 3.0 + noise
         grad_sum[0, 0, 1] += 1.0 - noise
-        rda_step_(weight, grad_sum, anchor, t, step, lam)
+        rda_step_(weight, grad_sum, anchor, t, step, lam, power)
     norms = weight.norm(dim=1)[0]
     assert norms[1] == 0 and norms[0] > 0
-    # at t, a = sqrt(t): column 0 = -(a * 3 - 0.5 - a * 2) = -(a - 0.5) along the gradient's sign
-    assert torch.allclose(weight[0, 0, 0], torch.tensor(-(400 ** 0.5 - 0.5)))
+    # at t, a = t ** power: column 0 = -(a * 3 - 0.5 - a * 2) = -(a - 0.5) along the gradient's sign
+    assert torch.allclose(weight[0, 0, 0], torch.tensor(-(400 ** power - 0.5)))
 
 
 def test_the_first_dual_averaging_step_is_a_plain_proximal_step():
@@ -106,3 +110,8 @@ def test_a_scratch_pretraining_trains_to_the_end_and_leaves_no_checkpoint(tmp_pa
     trainer, result = pretrain_scratch("sparse_jepa", params, data, tmp_path / "ckpt")
     assert trainer.step == trainer.schedules.total_steps == result.summary.steps
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_an_unknown_rule_is_a_one_line_error_before_any_work():
+    with pytest.raises(PipelineError, match="--rule adam is not a rule; use one of prox, rda, lazy"):
+        settle_main(["t", "0", "10", "20", "--rule", "adam"])

@@ -12,8 +12,11 @@ averaged JEPA gradient has norm lambda / (G*K) and a zero column's at most that 
   as a_t grows is the selection rule itself, read on an average whose noise falls as 1/sqrt(t); on convex
   problems dual averaging identifies the solution's support where proximal SGD does not (Lee and Wright 2012,
   JMLR 13). Here the maps' problem, the rest held fixed, is not convex: the bench measures whether it settles.
+- `lazy`: the same with a_t = step * t, dual averaging at a constant step: W = prox_{step * t * lambda/(G*K)}(W0 -
+  step * (sum of the t gradients)). The anchor's share of the test falls as 1/t rather than 1/sqrt(t), so
+  pretrained maps that are large against a_t * lambda / (G*K) stop holding up columns sooner.
 
-    python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...] [--setting NAME] [--rule prox|rda]
+    python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...] [--setting NAME] [--rule RULE]
         # appends its trajectory to reports/recipe/settle.csv ($RECIPE_DATA: the prepared data, as the recipe's;
         # --setting: a named setting's pretraining params (pipeline/settings/), on data prepared for it)
     python -m pipeline.bench.settle --table
@@ -46,7 +49,7 @@ from pipeline.runtime.cli import run_stage
 from pipeline.settings import overrides as setting_overrides
 
 OUT = ROOT / "reports/recipe/settle.csv"
-RULES = ("prox", "rda")
+RULES = {"prox": None, "rda": 0.5, "lazy": 1.0}  # dual averaging's a_t = step * t ** power
 COLUMNS = ("trial", "seed", "setting", "overrides", "rule", "step_size", "step", "zero_fraction", "support_flips",
            "support_stable_steps", "loss_jepa", "grad_live_mean_ratio", "grad_zero_max_ratio")
 
@@ -62,16 +65,16 @@ def column_ratios(grad_avg: torch.Tensor, support: torch.Tensor, threshold: floa
 
 @torch.no_grad()
 def rda_step_(weight: torch.Tensor, grad_sum: torch.Tensor, anchor: torch.Tensor, t: int, step: float,
-              lam: float) -> None:
+              lam: float, power: float = 0.5) -> None:
     """Group-lasso dual averaging after the t-th gradient (already in `grad_sum`): weight <- the column soft
-    threshold of anchor - a * grad_sum / t at a * lambda / (G*K), a = step * sqrt(t)."""
-    a = step * t ** 0.5
+    threshold of anchor - a * grad_sum / t at a * lambda / (G*K), a = step * t ** power."""
+    a = step * t ** power
     weight.copy_(group_soft_threshold(anchor - (a / t) * grad_sum, prox_threshold(weight, a, lam)))
 
 
 def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50, rule: str = "prox") -> list[dict]:
     """The maps of `trainer`'s trained model alone for `steps` steps of `rule` (RULES) at `step_size`: one row
-    every `every` steps (and the last). Under rda the KKT ratios read the dual average, the rule's own test."""
+    every `every` steps (and the last). Under dual averaging the KKT ratios read its average, the rule's own test."""
     model, cfg, sparsity = trainer.model, trainer.params.pretrain, trainer.params.sparsity
     embed = model.group_embed
     for p in model.parameters():
@@ -98,11 +101,11 @@ def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50, rule
         out = model(images, *(to_device(t, device) for t in (masks.context, masks.targets, masks.target_centers)),
                     trainer.noise_gen)
         out["loss_jepa"].backward()
-        if rule == "rda":
+        if RULES[rule] is not None:
             grad_sum += embed.weight.grad
             embed.weight.grad = None
             embed.grad_avg.copy_(grad_sum / step)
-            rda_step_(embed.weight, grad_sum, anchor, step, step_size, sparsity.lambda_)
+            rda_step_(embed.weight, grad_sum, anchor, step, step_size, sparsity.lambda_, RULES[rule])
         else:
             proximal_sgd_step_(embed.weight, embed.grad_avg, step_size, sparsity.lambda_, sparsity.momentum)
         now = embed.column_norms() > 0
@@ -169,7 +172,7 @@ def main(argv: list[str]) -> None:
         raise PipelineError(f"--rule {rule} is not a rule; use one of {', '.join(RULES)}")
     if len(argv) < 4:
         raise PipelineError("usage: python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...] "
-                            "[--setting NAME] [--rule prox|rda] | --table")
+                            "[--setting NAME] [--rule prox|rda|lazy] | --table")
     trial, seed, steps, step_size, *pairs = argv
     method = methods.get("sparse_jepa")
     overrides = {**setting_params(setting, method.params), **key_values(pairs)}
