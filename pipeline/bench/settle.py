@@ -2,7 +2,7 @@
 stage does, then freeze the encoders and the predictor and move the maps alone on fresh batches and masks, logging
 every `every` steps the zero fraction, the support's changes and the KKT check: at the fixed point a live column's
 averaged JEPA gradient has norm lambda / (G*K) and a zero column's at most that (`grad_live_mean_ratio`,
-`grad_zero_max_ratio`: those norms over the threshold). Two rules move the maps:
+`grad_zero_max_ratio`: those norms over the threshold). Three rules move the maps:
 
 - `prox` (the pretraining's own): momentum proximal SGD at a constant step. Its iterate keeps one batch's worth of
   noise, so columns whose gradient sits near the threshold are cut and revived without end.
