@@ -11,8 +11,8 @@ from pipeline.methods.jepa import JEPA
 from pipeline.methods.sparse_jepa import (GroupedEmbed, SparseJEPA, groups_per_latent, groups_per_used_latent,
                                           brightness_correlation, spread_factors, survival_correlation,
                                           top_activating, zero_fraction)
-from pipeline.model.functional import (ema_update_, gaussian_kl, group_penalty, group_soft_threshold, prox_threshold,
-                                       proximal_sgd_step_)
+from pipeline.model.functional import (column_ratios, dual_averaging_step_, ema_update_, gaussian_kl, group_penalty,
+                                       group_soft_threshold, prox_threshold, proximal_sgd_step_)
 from pipeline.model.vit import Encoder, normalize, sincos_2d
 from pipeline.pretrain.augment import crop_boxes, resized_crop
 from pipeline.pretrain.masks import sample_masks
@@ -164,6 +164,36 @@ def test_a_step_sum_gives_lambda_the_same_cuts_on_the_quick_and_the_paper_settin
     assert 30.0 * shape * lam_per_column > 2 * 0.21
 
 
+def test_dual_averaging_cuts_the_same_columns_on_the_quick_standard_and_paper_schedules():
+    """Dual averaging's zeros are the selection rule (mean gradient under lambda / (G*K)), which has no length in it:
+    on a stationary gradient stream, 186 steps (the quick setting), 1,172 (standard) and 58,500 (the paper's) cut
+    the same columns, those whose mean gradient is under the threshold, though one batch's noise is twice it."""
+    from pipeline import settings
+    paper = settings.overrides("paper")
+    steps = paper["pretrain.epochs"] * (50_000 // paper["pretrain.batch_size"])
+    sparsity = repo_params({}).sparsity
+    gen = torch.Generator().manual_seed(0)
+    shape = (4, 8, 16)
+    thr = prox_threshold(torch.empty(shape), 1.0, sparsity.lambda_)
+    direction = torch.nn.functional.normalize(torch.randn(shape, generator=gen), dim=1)
+    half = shape[0] * shape[2] // 2
+    scale = torch.cat([torch.linspace(0.3, 0.7, half), torch.linspace(1.4, 3.0, half)])  # x the threshold
+    scale = scale[torch.randperm(scale.numel(), generator=gen)].view(shape[0], 1, shape[2])
+    mean = direction * scale * thr
+    above = scale[:, 0, :] > 1
+    init = torch.nn.init.trunc_normal_(torch.empty(shape), std=sparsity.init_std, generator=gen)
+    supports = []
+    for length in (186, 1_172, steps):
+        weight, grad_avg = init.clone(), torch.zeros(shape)
+        for t in range(1, length + 1):
+            grad_avg.lerp_(mean + 2 * thr * torch.randn(shape, generator=gen) / shape[1] ** 0.5, 1 / t)
+            dual_averaging_step_(weight, grad_avg, init, t, sparsity.map_step, sparsity.lambda_)
+        live = weight.norm(dim=1) > 0
+        assert torch.equal(live, above), length
+        supports.append(live)
+    assert steps == 58_500 and torch.equal(supports[0], supports[1]) and torch.equal(supports[1], supports[2])
+
+
 def test_sparse_jepa_counts_support_changes_and_steps_its_maps_by_its_share_of_the_step_sum():
     model = tiny("sparse_jepa", step_sum=1.0)
     embed = model.group_embed
@@ -181,6 +211,49 @@ def test_sparse_jepa_counts_support_changes_and_steps_its_maps_by_its_share_of_t
         m.after_optimizer_step(share)
         moved.append(m.group_embed.weight.detach().clone())
     assert torch.equal(moved[0], moved[1])
+
+
+def test_sparse_jepa_dual_averaging_restarts_its_mean_and_anchor_every_window():
+    step = 2.0
+    shape = tiny("sparse_jepa").group_embed.weight.shape
+    gen = torch.Generator().manual_seed(1)
+    grads = [torch.randn(shape, generator=gen) * 0.2 for _ in range(3)]
+    # lambda puts one step's threshold at the third gradient's median column norm: window 2 cuts about half
+    lam = float((step * grads[2]).norm(dim=1).median()) / step * shape[0] * shape[2]
+    model = tiny("sparse_jepa", map_optimizer="dual_averaging", map_step=step, map_window=2, **{"lambda": lam})
+    embed = model.group_embed
+    thr = prox_threshold(embed.weight, 1.0, lam)
+    start = embed.weight.detach().clone()
+    seen = []
+    for g in grads:
+        embed.weight.grad = g.clone()
+        model.after_optimizer_step(0.1)  # the schedule's share plays no part in dual averaging
+        seen.append(embed.weight.detach().clone())
+    # window 1 (two gradients): the threshold of start - step * 2 * their mean at step * 2 * lambda / (G*K)
+    first = group_soft_threshold(start - step * (grads[0] + grads[1]), step * 2 * thr)
+    assert torch.allclose(seen[1], first, atol=1e-6)
+    # window 2 restarts from where window 1 ended, with the third gradient alone: one proximal step of size `step`
+    assert torch.allclose(seen[2], group_soft_threshold(first - step * grads[2], step * thr), atol=1e-6)
+    assert torch.allclose(embed.grad_avg, grads[2]) and torch.equal(model.map_anchor, seen[1])
+    assert bool((seen[2].norm(dim=1) == 0).any()) and bool((seen[2].norm(dim=1) > 0).any())
+
+
+def test_dual_averaging_warms_up_at_lambda_0_then_restarts_from_the_warm_maps():
+    step, lam = 2.0, 1e6  # lambda large enough to cut every column as soon as it is on
+    model = tiny("sparse_jepa", map_optimizer="dual_averaging", map_step=step, map_warmup=2, **{"lambda": lam})
+    embed = model.group_embed
+    start = embed.weight.detach().clone()
+    grads = [torch.full(start.shape, 0.1), torch.full(start.shape, 0.3)]
+    for g in grads:
+        embed.weight.grad = g.clone()
+        model.after_optimizer_step(0.1)
+    # the warm-up: lazy dual averaging at lambda 0 is SGD at a constant step, nothing cut
+    assert torch.allclose(embed.weight, start - step * (grads[0] + grads[1]), atol=1e-6)
+    assert model.log_terms()["zero_fraction"] == 0.0
+    warm = embed.weight.detach().clone()
+    embed.weight.grad = torch.zeros_like(warm)
+    model.after_optimizer_step(0.1)
+    assert torch.equal(model.map_anchor, warm) and model.log_terms()["zero_fraction"] == 1.0
 
 
 def test_group_penalty_is_lambda_times_mean_column_norm():
@@ -264,7 +337,8 @@ def test_methods_are_the_shared_model_with_their_own_hooks():
     images = torch.randint(0, 256, (20, 32, 32, 3), dtype=torch.uint8)
     assert jepa.log_terms() == {} and jepa.summary() == {} and jepa.outputs(images) == {}
     assert {"zero_fraction", "groups_per_latent", "groups_per_used_latent", "map_norm", "encoder_gain",
-            "support_flips", "support_stable_steps", "init_survival_r"} == set(sparse.log_terms())
+            "support_flips", "support_stable_steps", "init_survival_r", "kkt_live_mean",
+            "kkt_zero_max"} == set(sparse.log_terms())
     out = sparse.outputs(images)
     assert out["column_norms"].shape == (4, 16)  # tiny: 4 groups, width 16
     assert out["brightness_r"].shape == (16,) and (abs(out["brightness_r"]) <= 1 + 1e-6).all()
@@ -424,3 +498,44 @@ def test_maps_started_at_zero_cut_every_link_and_leave_the_rest_of_the_init_as_i
         if name != "predictor.embed.weight":
             assert torch.equal(a, b), name
     assert math.isnan(zero.log_terms()["init_survival_r"])  # every column starts at 0: no size to track
+
+
+@pytest.mark.parametrize("power", [0.5, 1.0])
+def test_dual_averaging_cuts_a_column_iff_its_mean_gradient_is_under_the_threshold(power):
+    # G = 1, K = 2: threshold lambda / 2. Column 0's gradients average 3 (above 2), column 1's average 1 (below),
+    # each with batch noise of +-2 that would cut or revive a column on a single step's reading.
+    lam, step = 4.0, 1.0
+    anchor = torch.zeros(1, 2, 2)
+    anchor[0, 0, :] = 0.5
+    weight, grad_sum = anchor.clone(), torch.zeros_like(anchor)
+    for t in range(1, 401):
+        noise = 2.0 if t % 2 else -2.0
+        grad_sum[0, 0, 0] += 3.0 + noise
+        grad_sum[0, 0, 1] += 1.0 - noise
+        dual_averaging_step_(weight, grad_sum / t, anchor, t, step, lam, power)
+    norms = weight.norm(dim=1)[0]
+    assert norms[1] == 0 and norms[0] > 0
+    # at t, a = t ** power: column 0 = -(a * 3 - 0.5 - a * 2) = -(a - 0.5) along the gradient's sign
+    assert torch.allclose(weight[0, 0, 0], torch.tensor(-(400 ** power - 0.5)))
+
+
+def test_the_first_dual_averaging_step_is_a_plain_proximal_step():
+    gen = torch.Generator().manual_seed(0)
+    anchor, grad = torch.randn(2, 3, 4, generator=gen), torch.randn(2, 3, 4, generator=gen)
+    rda = anchor.clone()
+    dual_averaging_step_(rda, grad.clone(), anchor, 1, 0.5, 40.0)
+    prox = anchor.clone()
+    prox.grad = grad.clone()
+    proximal_sgd_step_(prox, torch.zeros_like(prox), 0.5, 40.0, momentum=0.0)
+    cut = rda.norm(dim=1) == 0
+    assert torch.allclose(rda, prox) and bool(cut.any()) and not bool(cut.all())
+
+
+def test_column_ratios_read_live_and_zero_columns_against_the_threshold():
+    grad = torch.zeros(2, 3, 2)
+    grad[0, :, 0] = torch.tensor([3.0, 4.0, 0.0])  # norm 5, live
+    grad[1, :, 1] = torch.tensor([0.0, 0.6, 0.8])  # norm 1, cut
+    support = torch.tensor([[True, False], [False, False]])
+    assert column_ratios(grad, support, 2.0) == (2.5, 0.5)
+    live, dead = column_ratios(grad, torch.zeros(2, 2, dtype=torch.bool), 1.0)
+    assert math.isnan(live) and dead == 5.0

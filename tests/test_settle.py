@@ -8,20 +8,9 @@ import torch
 from test_train import make, toy_data, toy_params
 
 from pipeline.bench.recipe import pretrain_scratch
-from pipeline.bench.settle import column_ratios, rda_step_, setting_params, settle, table_md
+from pipeline.bench.settle import setting_params, settle, table_md
 from pipeline.bench.settle import main as settle_main
 from pipeline.core.errors import PipelineError
-from pipeline.model.functional import proximal_sgd_step_
-
-
-def test_column_ratios_read_live_and_zero_columns_against_the_threshold():
-    grad = torch.zeros(2, 3, 2)
-    grad[0, :, 0] = torch.tensor([3.0, 4.0, 0.0])  # norm 5, live
-    grad[1, :, 1] = torch.tensor([0.0, 0.6, 0.8])  # norm 1, cut
-    support = torch.tensor([[True, False], [False, False]])
-    assert column_ratios(grad, support, 2.0) == (2.5, 0.5)
-    live, dead = column_ratios(grad, torch.zeros(2, 2, dtype=torch.bool), 1.0)
-    assert math.isnan(live) and dead == 5.0
 
 
 def test_settling_moves_only_the_maps(tmp_path):
@@ -52,37 +41,6 @@ def test_the_settle_table_has_a_row_per_run_with_the_shown_steps():
                      "1.00 | 0.90 | 0.5000 -> 1.0000 |")
     assert md[3].startswith("| quick | t | 0 | - | prox | 60 | 90.0% |")
     assert md[4].startswith("| quick | t | 0 | - | rda | 20 | 70.0% |")
-
-
-@pytest.mark.parametrize("power", [0.5, 1.0])
-def test_dual_averaging_cuts_a_column_iff_its_mean_gradient_is_under_the_threshold(power):
-    # G = 1, K = 2: threshold lambda / 2. Column 0's gradients average 3 (above 2), column 1's average 1 (below),
-    # each with batch noise of +-2 that would cut or revive a column on a single step's reading.
-    lam, step = 4.0, 1.0
-    anchor = torch.zeros(1, 2, 2)
-    anchor[0, 0, :] = 0.5
-    weight, grad_sum = anchor.clone(), torch.zeros_like(anchor)
-    for t in range(1, 401):
-        noise = 2.0 if t % 2 else -2.0
-        grad_sum[0, 0, 0] += 3.0 + noise
-        grad_sum[0, 0, 1] += 1.0 - noise
-        rda_step_(weight, grad_sum, anchor, t, step, lam, power)
-    norms = weight.norm(dim=1)[0]
-    assert norms[1] == 0 and norms[0] > 0
-    # at t, a = t ** power: column 0 = -(a * 3 - 0.5 - a * 2) = -(a - 0.5) along the gradient's sign
-    assert torch.allclose(weight[0, 0, 0], torch.tensor(-(400 ** power - 0.5)))
-
-
-def test_the_first_dual_averaging_step_is_a_plain_proximal_step():
-    gen = torch.Generator().manual_seed(0)
-    anchor, grad = torch.randn(2, 3, 4, generator=gen), torch.randn(2, 3, 4, generator=gen)
-    rda = anchor.clone()
-    rda_step_(rda, grad.clone(), anchor, 1, 0.5, 40.0)
-    prox = anchor.clone()
-    prox.grad = grad.clone()
-    proximal_sgd_step_(prox, torch.zeros_like(prox), 0.5, 40.0, momentum=0.0)
-    cut = rda.norm(dim=1) == 0
-    assert torch.allclose(rda, prox) and bool(cut.any()) and not bool(cut.all())
 
 
 def test_the_dual_averaging_rule_moves_only_the_maps_and_reads_the_dual_average(tmp_path):

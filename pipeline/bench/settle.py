@@ -40,7 +40,7 @@ from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
 from pipeline.core.hardware import to_device
-from pipeline.model.functional import group_soft_threshold, prox_threshold, proximal_sgd_step_
+from pipeline.model.functional import column_ratios, dual_averaging_step_, prox_threshold, proximal_sgd_step_
 from pipeline.pretrain.augment import apply_augment, draw_augment
 from pipeline.pretrain.masks import sample_masks
 from pipeline.pretrain.trainer import Trainer
@@ -52,24 +52,6 @@ OUT = ROOT / "reports/recipe/settle.csv"
 RULES = {"prox": None, "rda": 0.5, "lazy": 1.0}  # dual averaging's a_t = step * t ** power
 COLUMNS = ("trial", "seed", "setting", "overrides", "rule", "step_size", "step", "zero_fraction", "support_flips",
            "support_stable_steps", "loss_jepa", "grad_live_mean_ratio", "grad_zero_max_ratio")
-
-
-def column_ratios(grad_avg: torch.Tensor, support: torch.Tensor, threshold: float) -> tuple[float, float]:
-    """(mean over live columns, max over zero columns) of the averaged gradient's column norm / threshold; NaN
-    where there is no such column. grad_avg (G, P, K), support (G, K) booleans."""
-    norms = grad_avg.norm(dim=1) / threshold
-    live = float(norms[support].mean()) if bool(support.any()) else float("nan")
-    dead = float(norms[~support].max()) if bool((~support).any()) else float("nan")
-    return live, dead
-
-
-@torch.no_grad()
-def rda_step_(weight: torch.Tensor, grad_sum: torch.Tensor, anchor: torch.Tensor, t: int, step: float,
-              lam: float, power: float = 0.5) -> None:
-    """Group-lasso dual averaging after the t-th gradient (already in `grad_sum`): weight <- the column soft
-    threshold of anchor - a * grad_sum / t at a * lambda / (G*K), a = step * t ** power."""
-    a = step * t ** power
-    weight.copy_(group_soft_threshold(anchor - (a / t) * grad_sum, prox_threshold(weight, a, lam)))
 
 
 def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50, rule: str = "prox") -> list[dict]:
@@ -89,7 +71,7 @@ def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50, rule
                 "grad_zero_max_ratio": dead}
 
     device = trainer.device
-    anchor, grad_sum = embed.weight.detach().clone(), torch.zeros_like(embed.weight)
+    anchor = embed.weight.detach().clone()
     support, flips, changed_at = embed.column_norms() > 0, 0, 0
     rows = [row(0, support, 0, 0, float("nan"))]  # where pretraining left the maps
     for step in range(1, steps + 1):
@@ -102,10 +84,9 @@ def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50, rule
                     trainer.noise_gen)
         out["loss_jepa"].backward()
         if RULES[rule] is not None:
-            grad_sum += embed.weight.grad
+            embed.grad_avg.lerp_(embed.weight.grad, 1 / step)  # the mean of the `step` gradients so far
             embed.weight.grad = None
-            embed.grad_avg.copy_(grad_sum / step)
-            rda_step_(embed.weight, grad_sum, anchor, step, step_size, sparsity.lambda_, RULES[rule])
+            dual_averaging_step_(embed.weight, embed.grad_avg, anchor, step, step_size, sparsity.lambda_, RULES[rule])
         else:
             proximal_sgd_step_(embed.weight, embed.grad_avg, step_size, sparsity.lambda_, sparsity.momentum)
         now = embed.column_norms() > 0

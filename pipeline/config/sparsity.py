@@ -21,6 +21,9 @@ class SparsityConfig:
     groups: int
     regions: str
     map_optimizer: str
+    map_step: float
+    map_window: int
+    map_warmup: int
 
     def validate(self) -> None:
         require(self.lambda_ >= 0, "sparsity.lambda", self.lambda_, ">= 0")
@@ -32,11 +35,16 @@ class SparsityConfig:
         require(not self.kl or self.beta > 0, "sparsity.beta", self.beta, "> 0 when sparsity.kl is true")
         require(self.groups >= 1, "sparsity.groups", self.groups, ">= 1")
         require(self.regions in ("centre", "random"), "sparsity.regions", self.regions, "centre or random")
-        require(self.map_optimizer in ("proximal", "adamw"), "sparsity.map_optimizer", self.map_optimizer,
-                "proximal or adamw")
+        require(self.map_optimizer in ("proximal", "dual_averaging", "adamw"), "sparsity.map_optimizer",
+                self.map_optimizer, "proximal, dual_averaging or adamw")
+        require(self.map_step > 0, "sparsity.map_step", self.map_step, "> 0 (dual averaging's step)")
+        require(self.map_window >= 0, "sparsity.map_window", self.map_window,
+                ">= 0 (steps per dual-averaging window; 0: one window for the whole run)")
+        require(self.map_warmup >= 0, "sparsity.map_warmup", self.map_warmup,
+                ">= 0 (dual averaging's first steps at lambda 0)")
         # AdamW on the penalty's subgradient never lands a column on exactly 0: a lasso there would cut nothing.
-        require(self.map_optimizer == "proximal" or self.lambda_ == 0, "sparsity.lambda", self.lambda_,
-                "0 when sparsity.map_optimizer is adamw (only the proximal step makes exact zeros)")
+        require(self.map_optimizer != "adamw" or self.lambda_ == 0, "sparsity.lambda", self.lambda_,
+                "0 when sparsity.map_optimizer is adamw (only a proximal step makes exact zeros)")
 
 
 CONFIG = SparsityConfig

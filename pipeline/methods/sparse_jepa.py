@@ -1,7 +1,7 @@
-"""SparseJEPA: JEPA plus latent-to-group maps, their group lasso by exact proximal SGD, and optionally the
-KL term. Its ablation ladder's rungs (the maps without the lasso: one map or region maps, on proximal SGD or
-on AdamW; sparse_jepa_kl: the KL on) are registry entries over this file that fix some of the `sparsity` block
-(pipeline/methods/registry.yaml).
+"""SparseJEPA: JEPA plus latent-to-group maps, their group lasso by exact proximal SGD or dual averaging, and
+optionally the KL term. Its ablation ladder's rungs (the maps without the lasso: one map or region maps, on
+proximal SGD or on AdamW; sparse_jepa_kl: the KL on) are registry entries over this file that fix some of the
+`sparsity` block (pipeline/methods/registry.yaml).
 
     L = L_jepa + lambda * mean_{g,j} ||W^(g)[:, j]||_2   (+ beta * KL(q(z|x) || N(0, I)) when `sparsity.kl`)
 
@@ -25,6 +25,17 @@ threshold step_sum * lambda / (G*K) against the columns' norms and their integra
 tied to the schedule's peak (the replaced formulation) that sum grew with the number of steps, so one lambda
 cut none to nearly all columns as the schedule lengthened; a fixed step_sum gives lambda the same cumulative
 threshold on every schedule.
+With `sparsity.map_optimizer` dual_averaging the maps follow group-lasso regularised dual averaging (Xiao 2010)
+in windows of `sparsity.map_window` steps (0: the whole run): after t gradients of a window, with mean gbar_t,
+
+    W <- the column soft threshold of W_start - a_t * gbar_t at a_t * lambda / (G*K),   a_t = map_step * t,
+
+W_start the maps when the window began. A column is zero iff ||W_start_j / a_t - gbar_j|| <= lambda / (G*K): once
+a_t outgrows the column's start, the selection rule itself, read on the window's mean gradient; a column cut at
+the window's start stays cut exactly while that mean is under lambda / (G*K). Proximal SGD instead reads the rule
+on its last few steps (a cut column forgets its history, so a batch of noise revives it), and its columns near
+the threshold churn without end (reports/recipe/settle.md, measured with the encoders frozen). Neither map_step
+nor the window scales with the schedule's length.
 `support_flips` counts the columns that changed between zero and non-zero, `support_stable_steps` the steps
 since the last change. Each step logs L as `objective`, beside `autograd_loss` (L less the penalty, what
 back-propagation sees) and the penalty. The mathematics (penalty, proximal step, KL, reparameterisation) is
@@ -46,7 +57,8 @@ from torch import nn
 
 from pipeline.config.params import Params
 from pipeline.methods.jepa import JEPA
-from pipeline.model.functional import fixed_slice, gaussian_kl, group_penalty, proximal_sgd_step_, reparameterise
+from pipeline.model.functional import (column_ratios, dual_averaging_step_, fixed_slice, gaussian_kl, group_penalty,
+                                       prox_threshold, proximal_sgd_step_, reparameterise)
 from pipeline.model.regions import random_regions, region_of
 from pipeline.model.vit import normalize
 
@@ -165,8 +177,8 @@ class LatentHead(nn.Module):
 
 class SparseJEPA(JEPA):
     """JEPA whose predictor embeds the context through one map per target region (`sparsity.groups`),
-    the maps on proximal SGD for the group lasso (`sparsity.lambda`, `sparsity.step_sum`) and, with
-    `sparsity.kl`, stochastic context latents and their KL term (weight `sparsity.beta`)."""
+    the maps on proximal SGD or dual averaging (`sparsity.map_optimizer`) for the group lasso (`sparsity.lambda`)
+    and, with `sparsity.kl`, stochastic context latents and their KL term (weight `sparsity.beta`)."""
 
     def __init__(self, params: Params, image_size: int):
         # Read by make_embed, which JEPA's constructor calls. A ladder rung's fixed values are already in it.
@@ -178,6 +190,8 @@ class SparseJEPA(JEPA):
         self.register_buffer("support_changed_at", torch.zeros((), dtype=torch.long))
         self.register_buffer("support_flips", torch.zeros((), dtype=torch.long))
         self.register_buffer("init_norms", self.group_embed.column_norms().clone())
+        if self.sparsity.map_optimizer == "dual_averaging":  # the maps at the window's start
+            self.register_buffer("map_anchor", self.group_embed.weight.detach().clone())
         # Made after the JEPA modules, so that their init (and the random reference's) is JEPA's.
         self.latent_head = LatentHead(params.model.width) if self.sparsity.kl else None
 
@@ -216,22 +230,19 @@ class SparseJEPA(JEPA):
     def regularisation(self, terms):
         return super().regularisation(terms) + self.sparsity.beta * terms["kl"]  # beta * 0 without the KL head
 
-    @property
-    def proximal(self) -> bool:
-        """Whether the maps are on proximal SGD (else on AdamW with the encoder, at lambda 0: a ladder rung)."""
-        return self.sparsity.map_optimizer == "proximal"
-
     def optimizer_groups(self, weight_decay, exclude=()):
-        # On proximal SGD the group maps are not AdamW's: after_optimizer_step moves them.
-        maps = (self.group_embed.weight,) if self.proximal else ()
+        # Unless on AdamW (a ladder rung, at lambda 0), the group maps are not AdamW's: after_optimizer_step moves them.
+        maps = (self.group_embed.weight,) if self.sparsity.map_optimizer != "adamw" else ()
         return super().optimizer_groups(weight_decay, (*exclude, *maps))
 
     def after_optimizer_step(self, lr_share: float) -> None:
         super().after_optimizer_step(lr_share)
-        embed = self.group_embed
-        if self.proximal:
-            proximal_sgd_step_(embed.weight, embed.grad_avg, self.sparsity.step_sum * lr_share,
-                               self.sparsity.lambda_, self.sparsity.momentum)
+        embed, sparsity = self.group_embed, self.sparsity
+        if sparsity.map_optimizer == "proximal":
+            proximal_sgd_step_(embed.weight, embed.grad_avg, sparsity.step_sum * lr_share, sparsity.lambda_,
+                               sparsity.momentum)
+        elif sparsity.map_optimizer == "dual_averaging":
+            self.dual_averaging_step()
         support = embed.column_norms() > 0
         flips = (support != self.support).sum()
         self.map_steps += 1
@@ -239,6 +250,21 @@ class SparseJEPA(JEPA):
         # torch.where, not `if flips`: reading the count would wait for the device every step.
         self.support_changed_at.copy_(torch.where(flips > 0, self.map_steps, self.support_changed_at))
         self.support.copy_(support)
+
+    def dual_averaging_step(self) -> None:
+        """The maps' dual-averaging step (functional.dual_averaging_step_, power 1): t counts this window's
+        gradients, grad_avg holds their mean; the first `map_warmup` steps are a window of their own at lambda 0.
+        Tensors throughout, so that no step waits for the device."""
+        embed, window, warmup = self.group_embed, self.sparsity.map_window, self.sparsity.map_warmup
+        penalised = self.map_steps >= warmup
+        into = torch.where(penalised, self.map_steps - warmup, self.map_steps)  # steps into this phase
+        t = (into % window if window else into) + 1
+        self.map_anchor.copy_(torch.where(t == 1, embed.weight.detach(), self.map_anchor))
+        grad = embed.weight.grad if embed.weight.grad is not None else torch.zeros_like(embed.weight)
+        embed.grad_avg.lerp_(grad, (1.0 / t).to(embed.grad_avg.dtype))  # weight 1 at t = 1: the window restarts
+        embed.weight.grad = None
+        dual_averaging_step_(embed.weight, embed.grad_avg, self.map_anchor, t, self.sparsity.map_step,
+                             self.sparsity.lambda_ * penalised)
 
     def outside_autograd(self) -> dict[str, torch.Tensor]:
         # The group lasso: after_optimizer_step's proximal step minimises it.
@@ -255,6 +281,11 @@ class SparseJEPA(JEPA):
                 "encoder_gain": float(self.encoder.norm.weight.detach().norm() / self.encoder.width ** 0.5),
                 "support_flips": int(self.support_flips),
                 "support_stable_steps": int(self.map_steps - self.support_changed_at),
+                # The selection rule's check on the maps' averaged gradient (its window mean under dual averaging):
+                # at the fixed point live columns sit at 1 and no zero column is above 1.
+                **dict(zip(("kkt_live_mean", "kkt_zero_max"), column_ratios(
+                    self.group_embed.grad_avg, norms > 0, prox_threshold(self.group_embed.weight, 1.0,
+                                                                          self.sparsity.lambda_)))),
                 "init_survival_r": survival_correlation(self.init_norms, norms)}
 
     def summary(self) -> dict[str, float]:

@@ -90,6 +90,33 @@ def proximal_sgd_step_(weight: torch.Tensor, grad_avg: torch.Tensor, step: float
         weight.copy_(group_soft_threshold(weight, prox_threshold(weight, step, lam)))
 
 
+def column_ratios(grad_avg: torch.Tensor, support: torch.Tensor, threshold: float) -> tuple[float, float]:
+    """(mean over live columns, max over zero columns) of the averaged gradient's column norm / threshold; NaN
+    where there is no such column, and both NaN at threshold 0 (lambda 0: no rule to check). grad_avg (G, P, K),
+    support (G, K) booleans."""
+    if threshold <= 0:
+        return float("nan"), float("nan")
+    norms = grad_avg.norm(dim=1) / threshold
+    live = float(norms[support].mean()) if bool(support.any()) else float("nan")
+    dead = float(norms[~support].max()) if bool((~support).any()) else float("nan")
+    return live, dead
+
+
+@torch.no_grad()
+def dual_averaging_step_(weight: torch.Tensor, grad_mean: torch.Tensor, anchor: torch.Tensor,
+                         t: int | torch.Tensor, step: float, lam: float | torch.Tensor, power: float = 1.0) -> None:
+    """Group-lasso regularised dual averaging (Xiao 2010) after t gradients whose mean is `grad_mean`:
+
+        weight <- the column soft threshold of anchor - a * grad_mean at a * lambda / (G*K),  a = step * t ** power.
+
+    A column is zero iff ||anchor_j / a - grad_mean_j|| <= lambda / (G*K): as a grows, the group lasso's selection
+    rule read on the mean of every gradient so far rather than on one step's (proximal SGD's, whose zero columns
+    forget their history, so a batch or two of noise revives them). A zero column of the anchor stays zero exactly
+    while its mean gradient is under the threshold. t and lam may be 0-dim tensors (no host sync on a device)."""
+    a = step * t ** power
+    weight.copy_(group_soft_threshold(anchor - a * grad_mean, prox_threshold(weight, a, lam)))
+
+
 # -- stochastic latents -----------------------------------------------------------------------------
 
 def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, gen: torch.Generator | None,

@@ -55,6 +55,9 @@ SECTIONS = {
     "support_stability": Section(Path("reports/recipe/support_stability.md")),
     # python -m pipeline.bench.settle --table
     "settle": Section(Path("reports/recipe/settle.md")),
+    # python -m pipeline.bench.rest_table reports/recipe/dual_averaging_quick.csv (and _standard.csv)
+    "dual_averaging_quick": Section(Path("reports/recipe/dual_averaging_quick_table.md")),
+    "dual_averaging_standard": Section(Path("reports/recipe/dual_averaging_standard_table.md")),
     # The longer setting's report (python -m pipeline.settings longer | xargs dvc exp run -n longer).
     "longer": Section(Path("reports/longer/results.md"), "Results"),
     # The ablation ladder's (dvc exp run ladder/dvc.yaml).
