@@ -35,10 +35,24 @@ PAIRED = (("target_val_top1", "linear"), ("target_knn_val_top1", "k-NN"),
           ("target_low_label_10_val_top1", "10 / class"))
 
 
+def overrides_of(overrides: str) -> dict:
+    """A trial's overrides as the recipe harness records them (JSON; empty or missing: none)."""
+    return json.loads(overrides) if isinstance(overrides, str) and overrides else {}
+
+
+def items_text(found: dict) -> str:
+    """Overrides as `key: value` items, or a dash."""
+    return ", ".join(f"`{k}: {v}`" for k, v in found.items()) or DASH
+
+
 def change_text(overrides: str) -> str:
     """A trial's overrides (JSON, as the recipe harness records them) as `key: value` items, or a dash."""
-    found = json.loads(overrides) if isinstance(overrides, str) and overrides else {}
-    return ", ".join(f"`{k}: {v}`" for k, v in found.items()) or DASH
+    return items_text(overrides_of(overrides))
+
+
+def ratio(value: float) -> str:
+    """A ratio to two places, or a dash where there is none (NaN)."""
+    return DASH if pd.isna(value) else f"{value:.2f}"
 
 
 def _by_seed(rows: pd.DataFrame, column: str) -> dict[int, float]:

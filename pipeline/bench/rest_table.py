@@ -14,15 +14,14 @@ Nothing here reads a probe.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.bench.recipe_table import change_text
+from pipeline.bench.recipe_table import items_text, overrides_of, ratio
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
-from pipeline.report.tables import DASH, markdown_table
+from pipeline.report.tables import markdown_table
 from pipeline.runtime.cli import run_stage
 
 QUARTERS = (0.25, 0.5, 0.75)
@@ -40,17 +39,9 @@ def nearest(history: pd.DataFrame, step: float) -> pd.Series:
     return history.iloc[(history["step"] - step).abs().argmin()]
 
 
-def ratio(value: float) -> str:
-    return DASH if pd.isna(value) else f"{value:.2f}"
-
-
-def overrides(record: pd.Series) -> dict:
-    return json.loads(record["overrides"]) if isinstance(record["overrides"], str) and record["overrides"] else {}
-
-
 def shared_overrides(frame: pd.DataFrame) -> dict:
     """The overrides every record has, with the same value: said once above the table, not in every row."""
-    every = [overrides(record) for _, record in frame.iterrows()]
+    every = [overrides_of(o) for o in frame["overrides"]]
     return {k: v for k, v in every[0].items() if all(k in o and o[k] == v for o in every)} if every else {}
 
 
@@ -59,8 +50,8 @@ def run_row(record: pd.Series, history: pd.DataFrame, shared: dict) -> list[str]
     last = history.iloc[-1]
     steps = int(last["step"])
     at = {q: nearest(history, q * steps) for q in QUARTERS}
-    own = {k: v for k, v in overrides(record).items() if k not in shared}
-    return [str(record["trial"]), change_text(json.dumps(own)), str(record["seed"]), str(steps),
+    own = {k: v for k, v in overrides_of(record["overrides"]).items() if k not in shared}
+    return [str(record["trial"]), items_text(own), str(record["seed"]), str(steps),
             *(f"{at[q]['zero_fraction']:.1%}" for q in QUARTERS), f"{last['zero_fraction']:.1%}",
             f"{int(last['support_flips'] - at[0.75]['support_flips']):,}", str(int(last["support_stable_steps"])),
             ratio(last.get("kkt_live_mean")), ratio(last.get("kkt_zero_max")),
@@ -77,7 +68,7 @@ def table_md(records: Path) -> str:
             raise PipelineError(f"{path} not found; re-run trial {record['trial']} with pretrain.monitor_every=N "
                                 "(the recipe bench writes a run's history only then)")
         rows.append(run_row(record, pd.read_csv(path), shared))
-    every = f"Every run: {change_text(json.dumps(shared))}.\n\n" if shared else ""
+    every = f"Every run: {items_text(shared)}.\n\n" if shared else ""
     return every + markdown_table(HEADER, rows, align_right_from=3)
 
 

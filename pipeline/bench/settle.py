@@ -36,6 +36,7 @@ from pipeline import methods
 from pipeline.artifacts.prepared import load_prepared
 from pipeline.bench import key_values, take_option
 from pipeline.bench.recipe import ROOT, data_dir, pretrain_scratch
+from pipeline.bench.recipe_table import ratio
 from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
@@ -124,10 +125,6 @@ def table_md(frame: pd.DataFrame, shown: tuple[int, ...] = (200, 600)) -> str:
                      ratio(last["grad_live_mean_ratio"]), ratio(last["grad_zero_max_ratio"]),
                      f"{run.loc[run['step'] > 0, 'loss_jepa'].iloc[0]:.4f} -> {last['loss_jepa']:.4f}"])
     return markdown_table(header, rows, align_right_from=5)
-
-
-def ratio(value: float) -> str:
-    return DASH if pd.isna(value) else f"{value:.2f}"
 
 
 def setting_params(name: str | None, blocks: tuple[str, ...]) -> dict:
