@@ -2,8 +2,10 @@
 import json
 
 import pandas as pd
+import pytest
 
-from pipeline.bench.recipe_table import table_md, earlier_trials_md
+from pipeline.bench.recipe_table import earlier_trials_md, noninferiority_md, table_md
+from pipeline.core.errors import PipelineError
 
 PROBE_COLUMNS = ("target_val_top1", "target_knn_val_top1", "target_low_label_10_val_top1",
                  "target_low_label_100_val_top1", "context_val_top1")
@@ -49,3 +51,31 @@ def test_earlier_test_trials_are_listed_as_run_with_their_change():
     assert lines[0].startswith("| trial | method | seed | change | target test top-1")
     assert lines[2] == "| base | jepa | 0 | — | 80.62 | 80.09 | 30.8% | 61.1% |"
     assert lines[3] == "| bs64 | jepa | 0 | `pretrain.batch_size: 64` | 79.69 | 77.25 | 9.5% | 33.0% |"
+
+
+def judged_row(trial, seed, linear, knn):
+    out = row(trial, seed, linear)
+    out.update(target_knn_val_top1=knn, context_val_top1=linear, context_knn_val_top1=knn)
+    return out
+
+
+def test_non_inferiority_verdicts_at_the_margin_and_seeds_to_detect_one_point():
+    base = [judged_row("base", s, 80.0 + s, 60.0 + s) for s in range(3)]
+    close = [judged_row("close", s, 80.0 + s + d, 60.0 + s + d) for s, d in enumerate((-0.2, 0.0, 0.2))]
+    worse = [judged_row("worse", s, 80.0 + s + d, 60.0 + s + d) for s, d in enumerate((-3.0, -3.5, -2.5))]
+    wide = [judged_row("wide", s, 80.0 + s + d, 60.0 + s + d) for s, d in enumerate((-4.0, 0.0, 4.0))]
+    md = noninferiority_md(pd.DataFrame(base + close + worse + wide + [judged_row("one", 0, 90.0, 70.0)]),
+                           "base", margin=1.0)
+    close_cells, worse_cells, wide_cells = cells(md, "close"), cells(md, "worse"), cells(md, "wide")
+    assert close_cells[2] == "0, 1, 2"
+    assert close_cells[3].startswith("+0.00 [-0.50, +0.50]: non-inferior")  # t(2) 4.30 * 0.2 / sqrt(3)
+    assert "1 point: 3 seeds" in close_cells[3]
+    assert worse_cells[3].startswith("-3.00 [-4.24, -1.76]: worse")
+    assert wide_cells[3].startswith("+0.00 [-9.94, +9.94]: undetermined")
+    assert all(c.startswith("+0.00") for c in close_cells[3:7])  # both encoders, linear and k-NN
+    assert "| one |" not in md and "| base |" not in md  # one seed: no interval; the baseline itself: no row
+
+
+def test_non_inferiority_needs_the_baseline_trial():
+    with pytest.raises(PipelineError, match="no rows of the baseline trial 'jepa'"):
+        noninferiority_md(pd.DataFrame([judged_row("a", 0, 80.0, 60.0)]), "jepa", margin=1.0)

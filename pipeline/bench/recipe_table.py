@@ -2,6 +2,9 @@
 earlier trials, which read test, as they were measured: reports/recipe/results.csv -> results.md.
 
     python -m pipeline.bench.recipe_table      # prints them, writes both .md files (README copies them)
+    python -m pipeline.bench.recipe_table <records.csv> <baseline trial>
+        # another records file (e.g. a setting's own trials): its table paired with that trial, and each trial's
+        # non-inferiority verdicts against it; writes <records>.md
 
 A row per trial (its name and overrides, as `python -m pipeline.bench.recipe` ran it): each validation probe of
 the target encoder as mean ± std over the seeds run, the context encoder's linear probe, the pretraining's
@@ -17,9 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
+from pipeline.core.errors import PipelineError
 from pipeline.report.stats import paired_difference, spread
-from pipeline.report.tables import fmt_difference, fmt_mean_std, markdown_table
+from pipeline.report.tables import fmt_difference, fmt_mean_std, fmt_points, markdown_table
 from pipeline.runtime.cli import run_stage
 
 CSV = Path("reports/recipe/validation.csv")
@@ -33,6 +38,9 @@ PROBES = (("target_val_top1", "linear"), ("target_knn_val_top1", "k-NN"),
           ("context_val_top1", "context linear"))
 PAIRED = (("target_val_top1", "linear"), ("target_knn_val_top1", "k-NN"),
           ("target_low_label_10_val_top1", "10 / class"))
+# Judged for "as good as the baseline": both encoders' full linear and k-NN probes.
+JUDGED = (("target_val_top1", "target linear"), ("target_knn_val_top1", "target k-NN"),
+          ("context_val_top1", "context linear"), ("context_knn_val_top1", "context k-NN"))
 
 
 def overrides_of(overrides: str) -> dict:
@@ -87,12 +95,52 @@ def table_md(frame: pd.DataFrame, baseline: str = BASELINE) -> str:
     return markdown_table(head, lines, align_right_from=3) + "\n"
 
 
-def render(csv_path: Path = CSV) -> str:
+def verdict_cell(d, margin: float, effect: float) -> str:
+    """"-0.40 [-0.90, +0.10]: non-inferior (detectable ±0.80; 1 point: 3 seeds)"; a dash without an interval."""
+    if math.isnan(d.low):
+        return DASH
+    need = d.seeds_to_detect(effect)
+    return (f"{fmt_points(d.mean)} [{fmt_points(d.low)}, {fmt_points(d.high)}]: {d.non_inferiority(margin)} "
+            f"(detectable ±{d.detectable:.2f}; {effect:g} point: {need if need else 'no number of'} seeds)")
+
+
+def noninferiority_md(frame: pd.DataFrame, baseline: str, margin: float, effect: float = 1.0) -> str:
+    """Markdown: each trial against the baseline trial, probe by probe: the paired difference over the seeds both
+    ran, its 95% interval, the verdict at `margin` (non-inferior: low end above -margin; worse: whole interval
+    below 0; else undetermined), the smallest difference those seeds detect at 80% power, and how many seeds
+    would detect `effect` points at this spread. A trial with fewer than two paired seeds has no interval and no
+    row."""
+    frame = frame.drop_duplicates(["trial", "method", "seed"], keep="last")
+    base = frame[frame["trial"] == baseline]
+    if base.empty:
+        raise PipelineError(f"no rows of the baseline trial '{baseline}'; name a trial the records file has")
+    lines = []
+    for (trial, method), rows in frame.groupby(["trial", "method"], sort=False):
+        if trial == baseline:
+            continue
+        seeds = sorted(set(rows["seed"]) & set(base["seed"]))
+        if len(seeds) < 2:
+            continue
+        lines.append([trial, method, ", ".join(str(s) for s in seeds),
+                      *(verdict_cell(paired_difference(_by_seed(rows, col), _by_seed(base, col)), margin, effect)
+                        for col, _ in JUDGED)])
+    head = ["trial", "method", "paired seeds", *(f"{name} − {baseline}" for _, name in JUDGED)]
+    return markdown_table(head, lines, align_right_from=3) + "\n"
+
+
+def render(csv_path: Path = CSV, baseline: str = BASELINE, margin: float | None = None) -> str:
+    """The validation table; with a margin, each trial's non-inferiority verdicts against the baseline after it."""
     frame = pd.read_csv(csv_path)
-    return (f"Validation top-1 on the pretraining data's held-out train split (`{csv_path}`; target encoder "
+    text = (f"Validation top-1 on the pretraining data's held-out train split (`{csv_path}`; target encoder "
             f"unless named; mean ± std over the seeds run; the raw-pixel rows use the same seed-carved splits; "
             f"pretraining wall time is as run, often beside other jobs, so not a speed measurement):\n\n"
-            + table_md(frame))
+            + table_md(frame, baseline))
+    if margin is None:
+        return text
+    return (text + f"\nAgainst `{baseline}`, paired by seed, 95% t interval; *non-inferior*: the interval's low end "
+            f"lies above -{margin:g} point (params.yaml `report.non_inferiority_margin`), *worse*: the whole "
+            f"interval lies below 0, else *undetermined*; *detectable*: the smallest true difference these seeds "
+            f"catch at 80% power (trials with one seed have no interval and are left out):\n\n" + noninferiority_md(frame, baseline, margin))
 
 
 def earlier_trials_md(frame: pd.DataFrame) -> str:
@@ -112,7 +160,17 @@ def render_earlier_trials(csv_path: Path = TEST_CSV) -> str:
 
 
 def main(argv: list[str]) -> None:
-    for text, out in ((render(), OUT), (render_earlier_trials(), TEST_OUT)):
+    if argv:
+        if len(argv) != 2:
+            raise PipelineError("usage: python -m pipeline.bench.recipe_table [<records.csv> <baseline trial>]")
+        records = Path(argv[0])
+        if not records.is_file():
+            raise PipelineError(f"{records} not found; name a records file python -m pipeline.bench.recipe wrote")
+        margin = load_params(["report"]).report.non_inferiority_margin
+        outputs = ((render(records, argv[1], margin), records.with_suffix(".md")),)
+    else:
+        outputs = ((render(), OUT), (render_earlier_trials(), TEST_OUT))
+    for text, out in outputs:
         print(text)
         with atomic_path(out) as tmp:
             tmp.write_text(text)

@@ -41,6 +41,7 @@ SECTIONS = {
     "bench_cpu": Section(Path("reports/benchmarks/pretrain-amd-epyc-2-cores-2-torch-threads.md")),
     "bench_gpu": Section(Path("reports/benchmarks/pretrain-nvidia-h200.md")),
     "masks": Section(Path("reports/benchmarks/masks.md")),  # python -m pipeline.bench.masks
+    "exp_columns": Section(Path("reports/benchmarks/exp_show_columns.md")),  # python -m pipeline.bench.exp_columns
     "validation": Section(Path("reports/recipe/validation.md")),  # python -m pipeline.bench.recipe_table
     "recipe_test": Section(Path("reports/recipe/results.md")),  # the same command
     # python -m pipeline.bench.groups_table reports/recipe/regions_control.csv centre_regions
