@@ -18,7 +18,7 @@ def test_settling_moves_only_the_maps(tmp_path):
     trainer.run()
     encoder = [p.clone() for p in trainer.model.encoder.parameters()]
     maps = trainer.model.group_embed.weight.detach().clone()
-    rows = settle(trainer, 6, 20.0, every=3)
+    rows = list(settle(trainer, 6, 20.0, every=3))
     assert [r["step"] for r in rows] == [0, 3, 6]
     assert rows[-1]["zero_fraction"] == 0.0 and rows[-1]["support_stable_steps"] == 6  # lambda 0 cuts nothing
     assert not torch.equal(maps, trainer.model.group_embed.weight)
@@ -48,7 +48,7 @@ def test_the_dual_averaging_rule_moves_only_the_maps_and_reads_the_dual_average(
     trainer.run()
     encoder = [p.clone() for p in trainer.model.encoder.parameters()]
     maps = trainer.model.group_embed.weight.detach().clone()
-    rows = settle(trainer, 4, 20.0, every=2, rule="rda")
+    rows = list(settle(trainer, 4, 20.0, every=2, rule="rda"))
     assert [r["step"] for r in rows] == [0, 2, 4] and rows[-1]["zero_fraction"] == 0.0
     assert not torch.equal(maps, trainer.model.group_embed.weight)
     assert all(torch.equal(a, b) for a, b in zip(encoder, trainer.model.encoder.parameters()))

@@ -4,8 +4,9 @@ records `python -m pipeline.bench.recipe <trial> <method> <seed> ... pretrain.mo
 zero fraction at a quarter, half, three quarters and the end of the run, how many columns changed between zero and
 non-zero in its last quarter (0: the support stopped changing), the steps since the last change, the selection
 rule's check at the end (the live columns' mean averaged-gradient norm over lambda / (G*K), which sits at 1 at the
-fixed point, and the largest zero column's, at most 1 there) and the JEPA loss at half-way and at the end (a
-falling loss shrinks the gradients the rule reads).
+fixed point, and the largest zero column's, at most 1 there), the JEPA loss at half-way and at the end (a
+falling loss shrinks the gradients the rule reads), and from the record the groups per latent and the correlation
+of a column's survival with its initial norm (the goals' facts; a dash where the record has none).
 
     python -m pipeline.bench.rest_table reports/recipe/dual_averaging.csv
         # prints the table and writes it to reports/recipe/dual_averaging_table.md
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.bench.recipe_table import items_text, overrides_of, ratio
+from pipeline.bench.recipe_table import DASH, items_text, overrides_of, ratio
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
 from pipeline.report.tables import markdown_table
@@ -27,7 +28,8 @@ from pipeline.runtime.cli import run_stage
 QUARTERS = (0.25, 0.5, 0.75)
 HEADER = ["trial", "change", "seed", "steps", *(f"zero at {q:.0%} of steps" for q in QUARTERS), "zero at the end",
           "columns flipped in the last quarter", "support unchanged (steps)", "live grad / threshold",
-          "largest zero-column grad / threshold", "JEPA loss, half-way -> end"]
+          "largest zero-column grad / threshold", "JEPA loss, half-way -> end", "groups per latent",
+          "survival ~ init norm (r)"]
 
 
 def history_path(records: Path, record: pd.Series) -> Path:
@@ -45,6 +47,11 @@ def shared_overrides(frame: pd.DataFrame) -> dict:
     return {k: v for k, v in every[0].items() if all(k in o and o[k] == v for o in every)} if every else {}
 
 
+def fact(record: pd.Series, key: str, form: str) -> str:
+    value = record.get(key)
+    return DASH if value is None or pd.isna(value) else form.format(value)
+
+
 def run_row(record: pd.Series, history: pd.DataFrame, shared: dict) -> list[str]:
     history = history.dropna(subset=["zero_fraction"]).sort_values("step")
     last = history.iloc[-1]
@@ -55,7 +62,8 @@ def run_row(record: pd.Series, history: pd.DataFrame, shared: dict) -> list[str]
             *(f"{at[q]['zero_fraction']:.1%}" for q in QUARTERS), f"{last['zero_fraction']:.1%}",
             f"{int(last['support_flips'] - at[0.75]['support_flips']):,}", str(int(last["support_stable_steps"])),
             ratio(last.get("kkt_live_mean")), ratio(last.get("kkt_zero_max")),
-            f"{at[0.5]['loss_jepa']:.4f} -> {last['loss_jepa']:.4f}"]
+            f"{at[0.5]['loss_jepa']:.4f} -> {last['loss_jepa']:.4f}", fact(record, "groups_per_latent", "{:.2f}"),
+            fact(record, "init_survival_r", "{:+.2f}")]
 
 
 def table_md(records: Path) -> str:

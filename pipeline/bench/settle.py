@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import torch
@@ -55,9 +56,11 @@ COLUMNS = ("trial", "seed", "setting", "overrides", "rule", "step_size", "step",
            "support_stable_steps", "loss_jepa", "grad_live_mean_ratio", "grad_zero_max_ratio")
 
 
-def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50, rule: str = "prox") -> list[dict]:
-    """The maps of `trainer`'s trained model alone for `steps` steps of `rule` (RULES) at `step_size`: one row
-    every `every` steps (and the last). Under dual averaging the KKT ratios read its average, the rule's own test."""
+def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50, rule: str = "prox") -> Iterator[dict]:
+    """The maps of `trainer`'s trained model alone for `steps` steps of `rule` (RULES) at `step_size`: a row where
+    pretraining left them, then one every `every` steps (and the last), each yielded as soon as it is measured (a
+    long run killed midway keeps its rows). Under dual averaging the KKT ratios read its average, the rule's own
+    test."""
     model, cfg, sparsity = trainer.model, trainer.params.pretrain, trainer.params.sparsity
     embed = model.group_embed
     for p in model.parameters():
@@ -72,9 +75,9 @@ def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50, rule
                 "grad_zero_max_ratio": dead}
 
     device = trainer.device
-    anchor = embed.weight.detach().clone()
+    anchor = embed.weight.detach().clone() if RULES[rule] is not None else None  # dual averaging's centre
     support, flips, changed_at = embed.column_norms() > 0, 0, 0
-    rows = [row(0, support, 0, 0, float("nan"))]  # where pretraining left the maps
+    yield row(0, support, 0, 0, float("nan"))  # where pretraining left the maps
     for step in range(1, steps + 1):
         idx = torch.randint(len(trainer.images), (cfg.batch_size,), generator=trainer.gen)
         boxes, flip = draw_augment(len(idx), trainer.images.shape[1:3], cfg.crop_scale, trainer.gen, cfg.hflip)
@@ -95,8 +98,7 @@ def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50, rule
             flips, changed_at = flips + int((now != support).sum()), step
         support = now
         if step % every == 0 or step == steps:
-            rows.append(row(step, support, flips, step - changed_at, float(out["loss_jepa"].detach())))
-    return rows
+            yield row(step, support, flips, step - changed_at, float(out["loss_jepa"].detach()))
 
 
 def table_md(frame: pd.DataFrame, shown: tuple[int, ...] = (200, 600)) -> str:
@@ -161,17 +163,17 @@ def main(argv: list[str]) -> None:
         raise PipelineError(f"setting {setting} pretrains at {wanted} px but {data_dir()} holds {data.image_size} px "
                             f"images; point RECIPE_DATA at data prepared for it")
     trainer, _ = pretrain_scratch("sparse_jepa", params, data, Path("/tmp/settle_ckpt") / f"{trial}_s{seed}")
-    rows = settle(trainer, int(steps), float(step_size), rule=rule)
     new = not OUT.exists()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with OUT.open("a", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
         if new:
             writer.writeheader()
-        for row in rows:
+        for row in settle(trainer, int(steps), float(step_size), rule=rule):
             writer.writerow({"trial": trial, "seed": seed, "setting": setting or "quick",
                              "overrides": " ".join(pairs) or "-", "rule": rule, "step_size": step_size,
                              **{k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()}})
+            f.flush()
             print(trial, row, flush=True)
 
 
