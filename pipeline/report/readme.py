@@ -59,6 +59,8 @@ SECTIONS = {
     # python -m pipeline.bench.rest_table reports/recipe/dual_averaging_quick.csv (and _standard.csv)
     "dual_averaging_quick": Section(Path("reports/recipe/dual_averaging_quick_table.md")),
     "dual_averaging_standard": Section(Path("reports/recipe/dual_averaging_standard_table.md")),
+    # python -m pipeline.bench.recipe_table reports/recipe/standard_validation.csv std_jepa
+    "standard_validation": Section(Path("reports/recipe/standard_validation.md")),
     # The longer setting's report (python -m pipeline.settings longer | xargs dvc exp run -n longer).
     "longer": Section(Path("reports/longer/results.md"), "Results"),
     # The ablation ladder's (dvc exp run ladder/dvc.yaml).
