@@ -23,7 +23,7 @@ import pandas as pd
 from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
-from pipeline.report.stats import paired_difference, spread
+from pipeline.report.stats import Difference, paired_difference, spread
 from pipeline.report.tables import fmt_difference, fmt_mean_std, fmt_points, markdown_table
 from pipeline.runtime.cli import run_stage
 
@@ -95,7 +95,7 @@ def table_md(frame: pd.DataFrame, baseline: str = BASELINE) -> str:
     return markdown_table(head, lines, align_right_from=3) + "\n"
 
 
-def verdict_cell(d, margin: float, effect: float) -> str:
+def verdict_cell(d: Difference, margin: float, effect: float) -> str:
     """"-0.40 [-0.90, +0.10]: non-inferior (detectable ±0.80; 1 point: 3 seeds)"; a dash without an interval."""
     if math.isnan(d.low):
         return DASH
@@ -140,7 +140,8 @@ def render(csv_path: Path = CSV, baseline: str = BASELINE, margin: float | None 
     return (text + f"\nAgainst `{baseline}`, paired by seed, 95% t interval; *non-inferior*: the interval's low end "
             f"lies above -{margin:g} point (params.yaml `report.non_inferiority_margin`), *worse*: the whole "
             f"interval lies below 0, else *undetermined*; *detectable*: the smallest true difference these seeds "
-            f"catch at 80% power (trials with one seed have no interval and are left out):\n\n" + noninferiority_md(frame, baseline, margin))
+            f"catch at 80% power (trials with one seed have no interval and are left out):\n\n"
+            + noninferiority_md(frame, baseline, margin))
 
 
 def earlier_trials_md(frame: pd.DataFrame) -> str:
