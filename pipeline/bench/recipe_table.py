@@ -58,9 +58,9 @@ def change_text(overrides: str) -> str:
     return items_text(overrides_of(overrides))
 
 
-def ratio(value: float) -> str:
-    """A ratio to two places, or a dash where there is none (NaN)."""
-    return DASH if pd.isna(value) else f"{value:.2f}"
+def ratio(value: float | None, form: str = "{:.2f}") -> str:
+    """A ratio (or any number) in `form`, two places by default, or a dash where there is none (NaN, None)."""
+    return DASH if value is None or pd.isna(value) else form.format(value)
 
 
 def _by_seed(rows: pd.DataFrame, column: str) -> dict[int, float]:

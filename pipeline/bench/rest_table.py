@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.bench.recipe_table import DASH, items_text, overrides_of, ratio
+from pipeline.bench.recipe_table import items_text, overrides_of, ratio
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
 from pipeline.report.tables import markdown_table
@@ -47,11 +47,6 @@ def shared_overrides(frame: pd.DataFrame) -> dict:
     return {k: v for k, v in every[0].items() if all(k in o and o[k] == v for o in every)} if every else {}
 
 
-def fact(record: pd.Series, key: str, form: str) -> str:
-    value = record.get(key)
-    return DASH if value is None or pd.isna(value) else form.format(value)
-
-
 def run_row(record: pd.Series, history: pd.DataFrame, shared: dict) -> list[str]:
     history = history.dropna(subset=["zero_fraction"]).sort_values("step")
     last = history.iloc[-1]
@@ -62,8 +57,8 @@ def run_row(record: pd.Series, history: pd.DataFrame, shared: dict) -> list[str]
             *(f"{at[q]['zero_fraction']:.1%}" for q in QUARTERS), f"{last['zero_fraction']:.1%}",
             f"{int(last['support_flips'] - at[0.75]['support_flips']):,}", str(int(last["support_stable_steps"])),
             ratio(last.get("kkt_live_mean")), ratio(last.get("kkt_zero_max")),
-            f"{at[0.5]['loss_jepa']:.4f} -> {last['loss_jepa']:.4f}", fact(record, "groups_per_latent", "{:.2f}"),
-            fact(record, "init_survival_r", "{:+.2f}")]
+            f"{at[0.5]['loss_jepa']:.4f} -> {last['loss_jepa']:.4f}", ratio(record.get("groups_per_latent")),
+            ratio(record.get("init_survival_r"), "{:+.2f}")]
 
 
 def table_md(records: Path) -> str:
