@@ -11,8 +11,9 @@ from pipeline.methods.jepa import JEPA
 from pipeline.methods.sparse_jepa import (GroupedEmbed, SparseJEPA, groups_per_latent, groups_per_used_latent,
                                           brightness_correlation, spread_factors, survival_correlation,
                                           top_activating, zero_fraction)
-from pipeline.model.functional import (column_ratios, dual_averaging_step_, ema_update_, gaussian_kl, group_penalty,
-                                       group_soft_threshold, prox_threshold, proximal_sgd_step_)
+from pipeline.model.functional import (column_ratios, dual_averaging_step_, ema_update_, fold_grad_into_mean_,
+                                       gaussian_kl, group_penalty, group_soft_threshold, prox_threshold,
+                                       proximal_sgd_step_)
 from pipeline.model.vit import Encoder, normalize, sincos_2d
 from pipeline.pretrain.augment import crop_boxes, resized_crop
 from pipeline.pretrain.masks import sample_masks
@@ -517,6 +518,18 @@ def test_dual_averaging_cuts_a_column_iff_its_mean_gradient_is_under_the_thresho
     assert norms[1] == 0 and norms[0] > 0
     # at t, a = t ** power: column 0 = -(a * 3 - 0.5 - a * 2) = -(a - 0.5) along the gradient's sign
     assert torch.allclose(weight[0, 0, 0], torch.tensor(-(400 ** power - 0.5)))
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_fold_grad_into_mean_keeps_the_mean_of_every_gradient_since_t_1_and_clears_it(as_tensor):
+    gen = torch.Generator().manual_seed(0)
+    weight, mean = torch.zeros(2, 3, 4, requires_grad=True), torch.full((2, 3, 4), 7.0)  # 7: stale, forgotten at t 1
+    grads = [torch.randn(2, 3, 4, generator=gen) for _ in range(5)] + [None]  # a step with no gradient counts as 0
+    for t, grad in enumerate(grads, start=1):
+        weight.grad = grad
+        fold_grad_into_mean_(weight, mean, torch.tensor(t) if as_tensor else t)
+        assert weight.grad is None
+    assert torch.allclose(mean, torch.stack(grads[:-1]).sum(0) / len(grads), atol=1e-6)
 
 
 def test_the_first_dual_averaging_step_is_a_plain_proximal_step():

@@ -42,7 +42,8 @@ from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
 from pipeline.core.hardware import to_device
-from pipeline.model.functional import column_ratios, dual_averaging_step_, prox_threshold, proximal_sgd_step_
+from pipeline.model.functional import (column_ratios, dual_averaging_step_, fold_grad_into_mean_, prox_threshold,
+                                       proximal_sgd_step_)
 from pipeline.pretrain.augment import apply_augment, draw_augment
 from pipeline.pretrain.masks import sample_masks
 from pipeline.pretrain.trainer import Trainer
@@ -88,8 +89,7 @@ def settle(trainer: Trainer, steps: int, step_size: float, every: int = 50, rule
                     trainer.noise_gen)
         out["loss_jepa"].backward()
         if RULES[rule] is not None:
-            embed.grad_avg.lerp_(embed.weight.grad, 1 / step)  # the mean of the `step` gradients so far
-            embed.weight.grad = None
+            fold_grad_into_mean_(embed.weight, embed.grad_avg, step)
             dual_averaging_step_(embed.weight, embed.grad_avg, anchor, step, step_size, sparsity.lambda_, RULES[rule])
         else:
             proximal_sgd_step_(embed.weight, embed.grad_avg, step_size, sparsity.lambda_, sparsity.momentum)

@@ -57,8 +57,9 @@ from torch import nn
 
 from pipeline.config.params import Params
 from pipeline.methods.jepa import JEPA
-from pipeline.model.functional import (column_ratios, dual_averaging_step_, fixed_slice, gaussian_kl, group_penalty,
-                                       prox_threshold, proximal_sgd_step_, reparameterise)
+from pipeline.model.functional import (column_ratios, dual_averaging_step_, fixed_slice, fold_grad_into_mean_,
+                                       gaussian_kl, group_penalty, prox_threshold, proximal_sgd_step_,
+                                       reparameterise)
 from pipeline.model.regions import random_regions, region_of
 from pipeline.model.vit import normalize
 
@@ -260,9 +261,7 @@ class SparseJEPA(JEPA):
         into = torch.where(penalised, self.map_steps - warmup, self.map_steps)  # steps into this phase
         t = (into % window if window else into) + 1
         self.map_anchor.copy_(torch.where(t == 1, embed.weight.detach(), self.map_anchor))
-        grad = embed.weight.grad if embed.weight.grad is not None else torch.zeros_like(embed.weight)
-        embed.grad_avg.lerp_(grad, (1.0 / t).to(embed.grad_avg.dtype))  # weight 1 at t = 1: the window restarts
-        embed.weight.grad = None
+        fold_grad_into_mean_(embed.weight, embed.grad_avg, t)
         dual_averaging_step_(embed.weight, embed.grad_avg, self.map_anchor, t, self.sparsity.map_step,
                              self.sparsity.lambda_ * penalised)
 

@@ -103,6 +103,16 @@ def column_ratios(grad_avg: torch.Tensor, support: torch.Tensor, threshold: floa
 
 
 @torch.no_grad()
+def fold_grad_into_mean_(weight: torch.Tensor, grad_mean: torch.Tensor, t: int | torch.Tensor) -> None:
+    """grad_mean <- the mean of t gradients, from the mean of the first t - 1 and `weight.grad` (none counts as
+    0), then clear the gradient. Weight 1 at t = 1, so the mean restarts there. t may be a 0-dim tensor."""
+    grad = weight.grad if weight.grad is not None else torch.zeros_like(weight)
+    share = (1.0 / t).to(grad_mean.dtype) if isinstance(t, torch.Tensor) else 1.0 / t
+    grad_mean.lerp_(grad, share)
+    weight.grad = None
+
+
+@torch.no_grad()
 def dual_averaging_step_(weight: torch.Tensor, grad_mean: torch.Tensor, anchor: torch.Tensor,
                          t: int | torch.Tensor, step: float, lam: float | torch.Tensor, power: float = 1.0) -> None:
     """Group-lasso regularised dual averaging (Xiao 2010) after t gradients whose mean is `grad_mean`:
