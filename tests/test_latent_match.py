@@ -2,11 +2,13 @@ import numpy as np
 import pytest
 import torch
 from conftest import repo_params
+from dataset_fixtures import save_prepared
 
 from pipeline import artifacts
 from pipeline.artifacts.encoder import write_encoder
+from pipeline.artifacts.prepared import PreparedDataset
 from pipeline.artifacts.records import write_outputs
-from pipeline.bench.support_stability import pairs, table_md
+from pipeline.bench.support_stability import main, pairs, table_md
 from pipeline.core.errors import PipelineError
 from pipeline.eval.latent_match import jaccard, match_latents, shuffled_regions, support_agreement
 from pipeline.model.vit import Encoder
@@ -63,17 +65,37 @@ def test_jaccard_and_shuffled_regions_on_small_rows():
     assert (shuffled.sum(1) == a.sum(1)).all() and shuffled.dtype == bool
 
 
-def test_the_stability_bench_reads_a_root_in_the_pipelines_layout_and_a_seed_matches_its_own_copy(tmp_path):
+def same_run_twice(root, image_size: int = 16) -> None:
+    """Seeds 0 and 3 of method `m` under `root`, in the pipeline's layout: one encoder and support, copied."""
     model = repo_params({"model.patch_size": 4, "model.width": 16, "model.depth": 1, "model.heads": 2}).model
     torch.manual_seed(0)
-    encoder = Encoder(model, 16)
+    encoder = Encoder(model, image_size)
     norms = np.random.default_rng(0).random((4, 16)) * (np.random.default_rng(1).random((4, 16)) < 0.5)
-    for seed in (0, 3):  # two seeds that are the same run
-        write_outputs(artifacts.outputs_path("m", seed, tmp_path / "reports"), {"column_norms": norms})
-        write_encoder(artifacts.encoder_path("m", seed, "target", tmp_path / "data"), encoder, "m")
+    for seed in (0, 3):
+        write_outputs(artifacts.outputs_path("m", seed, root / "reports"), {"column_norms": norms})
+        write_encoder(artifacts.encoder_path("m", seed, "target", root / "data"), encoder, "m")
+
+
+def test_the_stability_bench_reads_a_root_in_the_pipelines_layout_and_a_seed_matches_its_own_copy(tmp_path):
+    same_run_twice(tmp_path)
     images = np.random.default_rng(2).integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)
     [(a, b, agreement)] = pairs("m", tmp_path, images)
     assert (a, b) == (0, 3) and agreement.matched_r == pytest.approx(1.0) and agreement.jaccard == 1.0
     assert "| same |" in table_md({"same": [(a, b, agreement)]})
     with pytest.raises(PipelineError, match="fewer than 2 seeds of other"):
         pairs("other", tmp_path, images)
+
+
+def test_the_stability_bench_reads_recipe_data_and_writes_where_out_says(tmp_path, monkeypatch):
+    same_run_twice(tmp_path / "runs", image_size=8)
+    rng = np.random.default_rng(0)
+    save_prepared(tmp_path / "prepared", PreparedDataset(
+        "toy", ["a", "b"], rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8), np.arange(40) % 2,
+        rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8), np.arange(4) % 2))
+    monkeypatch.setenv("RECIPE_DATA", str(tmp_path / "prepared"))
+    monkeypatch.chdir(tmp_path)  # the default output is relative: nothing may land there
+    main(["m", f"same={tmp_path / 'runs'}", "--out", str(tmp_path / "out" / "stability")])
+    rows = (tmp_path / "out" / "stability.csv").read_text().splitlines()
+    assert rows[0].startswith("trial,seed_a,seed_b,") and rows[1].startswith("same,0,3,")
+    assert "| same | 1 |" in (tmp_path / "out" / "stability.md").read_text()
+    assert not (tmp_path / "reports" / "recipe").exists()

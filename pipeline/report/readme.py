@@ -54,6 +54,10 @@ SECTIONS = {
     "kl_beta": Section(Path("reports/recipe/kl_beta_table.md")),
     # python -m pipeline.bench.support_stability sparse_jepa real_regions=. random_regions=<kept runs>
     "support_stability": Section(Path("reports/recipe/support_stability.md")),
+    # the same two in the standard setting: groups_table reports/recipe/regions_control_standard.csv
+    # std_sparse_jepa_da_0.02_warmup293, and support_stability ... --out reports/recipe/support_stability_standard
+    "regions_control_standard": Section(Path("reports/recipe/regions_control_standard_table.md")),
+    "support_stability_standard": Section(Path("reports/recipe/support_stability_standard.md")),
     # python -m pipeline.bench.settle --table
     "settle": Section(Path("reports/recipe/settle.md")),
     # python -m pipeline.bench.rest_table reports/recipe/dual_averaging_quick.csv (and _standard.csv)
