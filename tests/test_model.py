@@ -8,9 +8,9 @@ from conftest import repo_params
 from pipeline import methods
 from pipeline.core.errors import PipelineError
 from pipeline.methods.jepa import JEPA
-from pipeline.methods.sparse_jepa import (GroupedEmbed, SparseJEPA, groups_per_latent, groups_per_used_latent,
-                                          brightness_correlation, spread_factors, survival_correlation,
-                                          top_activating, zero_fraction)
+from pipeline.methods.sparse_jepa import (GroupedEmbed, SparseJEPA, brightness_correlation, groups_per_latent,
+                                          groups_per_used_latent, moved_recently, spread_factors,
+                                          survival_correlation, top_activating, zero_fraction)
 from pipeline.model.functional import (column_ratios, dual_averaging_step_, ema_update_, fold_grad_into_mean_,
                                        gaussian_kl, group_penalty, group_soft_threshold, prox_threshold,
                                        proximal_sgd_step_)
@@ -205,6 +205,12 @@ def test_sparse_jepa_counts_support_changes_and_steps_its_maps_by_its_share_of_t
     terms = model.log_terms()
     assert embed.weight[0, :, 0].abs().sum() == 0
     assert terms["support_flips"] == 1 and terms["support_stable_steps"] == 1
+    assert terms["columns_moved_last_quarter"] == 0  # its change, at step 1 of 2, is before the last quarter
+    assert model.column_changed_at[0, 0] == 1 and model.column_changed_at.sum() == 1
+    old = {k: v for k, v in model.state_dict().items() if k != "column_changed_at"}  # a checkpoint from before it
+    fresh = tiny("sparse_jepa", step_sum=1.0)
+    fresh.load_state_dict(old)
+    assert fresh.column_changed_at.sum() == 0 and fresh.support_flips == 1
     moved = []
     for step_sum, share in ((1.0, 0.5), (0.25, 2.0)):  # eta = step_sum * share: 0.5 both times
         m = tiny("sparse_jepa", step_sum=step_sum)
@@ -338,7 +344,7 @@ def test_methods_are_the_shared_model_with_their_own_hooks():
     images = torch.randint(0, 256, (20, 32, 32, 3), dtype=torch.uint8)
     assert jepa.log_terms() == {} and jepa.summary() == {} and jepa.outputs(images) == {}
     assert {"zero_fraction", "groups_per_latent", "groups_per_used_latent", "map_norm", "encoder_gain",
-            "support_flips", "support_stable_steps", "init_survival_r", "kkt_live_mean",
+            "support_flips", "support_stable_steps", "columns_moved_last_quarter", "init_survival_r", "kkt_live_mean",
             "kkt_zero_max"} == set(sparse.log_terms())
     out = sparse.outputs(images)
     assert out["column_norms"].shape == (4, 16)  # tiny: 4 groups, width 16
@@ -552,3 +558,10 @@ def test_column_ratios_read_live_and_zero_columns_against_the_threshold():
     assert column_ratios(grad, support, 2.0) == (2.5, 0.5)
     live, dead = column_ratios(grad, torch.zeros(2, 2, dtype=torch.bool), 1.0)
     assert math.isnan(live) and dead == 5.0
+
+
+def test_columns_moved_counts_distinct_columns_not_flips():
+    changed_at = torch.tensor([[0, 100, 76, 75], [99, 0, 3, 80]])  # 0: never changed
+    assert moved_recently(changed_at, 100) == 4  # steps 76-100; 75 and 3 are older
+    assert moved_recently(changed_at, 100, share=0.5) == 5
+    assert moved_recently(torch.zeros(2, 3, dtype=torch.long), 0) == 0

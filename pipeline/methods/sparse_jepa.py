@@ -37,7 +37,8 @@ on its last few steps (a cut column forgets its history, so a batch of noise rev
 the threshold churn without end (reports/recipe/settle.md, measured with the encoders frozen). Neither map_step
 nor the window scales with the schedule's length.
 `support_flips` counts the columns that changed between zero and non-zero, `support_stable_steps` the steps
-since the last change. Each step logs L as `objective`, beside `autograd_loss` (L less the penalty, what
+since the last change, `columns_moved_last_quarter` how many distinct columns changed in the last quarter of the
+map steps so far: many flips from few columns is a support at rest but for a band at the threshold. Each step logs L as `objective`, beside `autograd_loss` (L less the penalty, what
 back-propagation sees) and the penalty. The mathematics (penalty, proximal step, KL, reparameterisation) is
 pipeline/model/functional.py.
 
@@ -77,6 +78,12 @@ def spread_factors(groups: int, latents: int, spread: float) -> torch.Tensor:
     ladder = torch.exp(torch.linspace(-math.log(spread), math.log(spread), n))
     scramble = (torch.arange(n) * 293) % n
     return ladder[scramble].view(groups, latents)
+
+
+def moved_recently(changed_at: torch.Tensor, steps: int, share: float = 0.25) -> int:
+    """How many columns last changed between zero and non-zero within the last `share` of `steps` map steps
+    (`changed_at`: the step of each column's last change, 0 for never)."""
+    return int(((changed_at > 0) & (changed_at > steps - int(share * steps))).sum())
 
 
 def survival_correlation(init_norms: torch.Tensor, norms: torch.Tensor) -> float:
@@ -176,6 +183,13 @@ class LatentHead(nn.Module):
         return self.mean(z), self.logvar(z)
 
 
+def _default_column_changed_at(module, state_dict, prefix, *args) -> None:
+    """A checkpoint from before `column_changed_at` existed resumes with every column's last change unknown (0)."""
+    key = prefix + "column_changed_at"
+    if key not in state_dict and prefix + "support" in state_dict:
+        state_dict[key] = torch.zeros_like(state_dict[prefix + "support"], dtype=torch.long)
+
+
 class SparseJEPA(JEPA):
     """JEPA whose predictor embeds the context through one map per target region (`sparsity.groups`),
     the maps on proximal SGD or dual averaging (`sparsity.map_optimizer`) for the group lasso (`sparsity.lambda`)
@@ -190,6 +204,8 @@ class SparseJEPA(JEPA):
         self.register_buffer("map_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("support_changed_at", torch.zeros((), dtype=torch.long))
         self.register_buffer("support_flips", torch.zeros((), dtype=torch.long))
+        self.register_buffer("column_changed_at", torch.zeros_like(self.support, dtype=torch.long))
+        self.register_load_state_dict_pre_hook(_default_column_changed_at)
         self.register_buffer("init_norms", self.group_embed.column_norms().clone())
         if self.sparsity.map_optimizer == "dual_averaging":  # the maps at the window's start
             self.register_buffer("map_anchor", self.group_embed.weight.detach().clone())
@@ -250,6 +266,7 @@ class SparseJEPA(JEPA):
         self.support_flips += flips
         # torch.where, not `if flips`: reading the count would wait for the device every step.
         self.support_changed_at.copy_(torch.where(flips > 0, self.map_steps, self.support_changed_at))
+        self.column_changed_at.copy_(torch.where(support != self.support, self.map_steps, self.column_changed_at))
         self.support.copy_(support)
 
     def dual_averaging_step(self) -> None:
@@ -280,6 +297,7 @@ class SparseJEPA(JEPA):
                 "encoder_gain": float(self.encoder.norm.weight.detach().norm() / self.encoder.width ** 0.5),
                 "support_flips": int(self.support_flips),
                 "support_stable_steps": int(self.map_steps - self.support_changed_at),
+                "columns_moved_last_quarter": moved_recently(self.column_changed_at, int(self.map_steps)),
                 # The selection rule's check on the maps' averaged gradient (its window mean under dual averaging):
                 # at the fixed point live columns sit at 1 and no zero column is above 1.
                 **dict(zip(("kkt_live_mean", "kkt_zero_max"), column_ratios(
