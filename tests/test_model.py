@@ -9,8 +9,8 @@ from pipeline import methods
 from pipeline.core.errors import PipelineError
 from pipeline.methods.jepa import JEPA
 from pipeline.methods.sparse_jepa import (GroupedEmbed, SparseJEPA, brightness_correlation, groups_per_latent,
-                                          groups_per_used_latent, moved_recently, spread_factors,
-                                          survival_correlation, top_activating, zero_fraction)
+                                          groups_per_used_latent, moved_norm_share, moved_recently,
+                                          spread_factors, survival_correlation, top_activating, zero_fraction)
 from pipeline.model.functional import (column_ratios, dual_averaging_step_, ema_update_, fold_grad_into_mean_,
                                        gaussian_kl, group_penalty, group_soft_threshold, prox_threshold,
                                        proximal_sgd_step_)
@@ -344,7 +344,8 @@ def test_methods_are_the_shared_model_with_their_own_hooks():
     images = torch.randint(0, 256, (20, 32, 32, 3), dtype=torch.uint8)
     assert jepa.log_terms() == {} and jepa.summary() == {} and jepa.outputs(images) == {}
     assert {"zero_fraction", "groups_per_latent", "groups_per_used_latent", "map_norm", "encoder_gain",
-            "support_flips", "support_stable_steps", "columns_moved_last_quarter", "init_survival_r", "kkt_live_mean",
+            "support_flips", "support_stable_steps", "columns_moved_last_quarter", "moved_norm_share",
+            "init_survival_r", "kkt_live_mean",
             "kkt_zero_max"} == set(sparse.log_terms())
     out = sparse.outputs(images)
     assert out["column_norms"].shape == (4, 16)  # tiny: 4 groups, width 16
@@ -565,3 +566,6 @@ def test_columns_moved_counts_distinct_columns_not_flips():
     assert moved_recently(changed_at, 100) == 4  # steps 76-100; 75 and 3 are older
     assert moved_recently(changed_at, 100, share=0.5) == 5
     assert moved_recently(torch.zeros(2, 3, dtype=torch.long), 0) == 0
+    norms = torch.tensor([[0.0, 0.1, 1.0, 2.0], [3.0, 1.0, 0.0, 2.9]])  # total 10; the moved: 0.1 + 1 + 3 + 2.9
+    assert moved_norm_share(norms, changed_at, 100) == pytest.approx(0.7)
+    assert math.isnan(moved_norm_share(torch.zeros(2, 4), changed_at, 100))

@@ -38,7 +38,9 @@ the threshold churn without end (reports/recipe/settle.md, measured with the enc
 nor the window scales with the schedule's length.
 `support_flips` counts the columns that changed between zero and non-zero, `support_stable_steps` the steps
 since the last change, `columns_moved_last_quarter` how many distinct columns changed in the last quarter of the
-map steps so far: many flips from few columns is a support at rest but for a band at the threshold. Each step logs L as `objective`, beside `autograd_loss` (L less the penalty, what
+map steps so far (many flips from few columns: a support at rest but for a band at the threshold) and
+`moved_norm_share` the share of the maps' norm those columns hold (near 0: the band flips between zero and
+nearly zero, so the maps themselves are at rest). Each step logs L as `objective`, beside `autograd_loss` (L less the penalty, what
 back-propagation sees) and the penalty. The mathematics (penalty, proximal step, KL, reparameterisation) is
 pipeline/model/functional.py.
 
@@ -83,7 +85,20 @@ def spread_factors(groups: int, latents: int, spread: float) -> torch.Tensor:
 def moved_recently(changed_at: torch.Tensor, steps: int, share: float = 0.25) -> int:
     """How many columns last changed between zero and non-zero within the last `share` of `steps` map steps
     (`changed_at`: the step of each column's last change, 0 for never)."""
-    return int(((changed_at > 0) & (changed_at > steps - int(share * steps))).sum())
+    return int(recent(changed_at, steps, share).sum())
+
+
+def recent(changed_at: torch.Tensor, steps: int, share: float = 0.25) -> torch.Tensor:
+    return (changed_at > 0) & (changed_at > steps - int(share * steps))
+
+
+def moved_norm_share(norms: torch.Tensor, changed_at: torch.Tensor, steps: int, share: float = 0.25) -> float:
+    """The share of the maps' column-norm mass held now by the columns that moved in the last `share` of the
+    steps: near 0 when the columns still flipping are flipping between zero and nearly zero, i.e. when the maps
+    themselves are at rest and only the exact-zero indicator chatters at the threshold. NaN with every column
+    zero."""
+    total = norms.sum()
+    return float(norms[recent(changed_at, steps, share)].sum() / total) if total > 0 else math.nan
 
 
 def survival_correlation(init_norms: torch.Tensor, norms: torch.Tensor) -> float:
@@ -298,6 +313,7 @@ class SparseJEPA(JEPA):
                 "support_flips": int(self.support_flips),
                 "support_stable_steps": int(self.map_steps - self.support_changed_at),
                 "columns_moved_last_quarter": moved_recently(self.column_changed_at, int(self.map_steps)),
+                "moved_norm_share": moved_norm_share(norms, self.column_changed_at, int(self.map_steps)),
                 # The selection rule's check on the maps' averaged gradient (its window mean under dual averaging):
                 # at the fixed point live columns sit at 1 and no zero column is above 1.
                 **dict(zip(("kkt_live_mean", "kkt_zero_max"), column_ratios(
