@@ -18,7 +18,9 @@ def write_run(tmp_path, trial, zero, flips, **last):
                             "support_stable_steps": [0] * (len(zero) - 1) + [last.get("stable", 0)],
                             "kkt_live_mean": [1.0] * (len(zero) - 1) + [last.get("live", 1.0)],
                             "kkt_zero_max": [0.5] * len(zero),
-                            "columns_moved_last_quarter": [float("nan")] * (len(zero) - 1) + [last.get("moved")], "loss_jepa": [0.4 - 0.01 * i for i in range(len(zero))]})
+                            "columns_moved_last_quarter": [float("nan")] * (len(zero) - 1) + [last.get("moved")],
+                            "moved_norm_share": [float("nan")] * (len(zero) - 1) + [last.get("share")],
+                            "loss_jepa": [0.4 - 0.01 * i for i in range(len(zero))]})
     (tmp_path / "history").mkdir(exist_ok=True)
     history.to_csv(tmp_path / "history" / f"{trial}_sparse_jepa_s0.csv", index=False)
     return {"trial": trial, "method": "sparse_jepa", "seed": 0,
@@ -30,7 +32,7 @@ def write_run(tmp_path, trial, zero, flips, **last):
 def test_a_run_still_cutting_and_a_run_at_rest_read_apart(tmp_path):
     # 8 logged steps (10..80): the last quarter starts at the row nearest step 60
     cutting = write_run(tmp_path, "cutting", [0, 0, 0, 0, .1, .3, .5, .7], [0, 0, 0, 0, 6, 19, 32, 45], live=0.8,
-                        moved=7)
+                        moved=7, share=0.0123)
     resting = write_run(tmp_path, "resting", [0, .2, .4, .5, .5, .5, .5, .5], [0, 13, 26, 32, 32, 32, 32, 32],
                         stable=40, moved=0, lam=0.02, groups=2.0, r=-0.031)
     records = tmp_path / "runs.csv"
@@ -40,9 +42,9 @@ def test_a_run_still_cutting_and_a_run_at_rest_read_apart(tmp_path):
     cells = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in lines[4:]}
     assert cells["cutting"][1] == "`sparsity.lambda: 0.01`" and cells["resting"][1] == "`sparsity.lambda: 0.02`"
     assert cells["cutting"][3:8] == ["80", "0.0%", "0.0%", "30.0%", "70.0%"]  # steps, 25/50/75%, end
-    assert cells["cutting"][8:10] == ["26", "7"]  # flips after step 60, from 7 distinct columns
-    assert cells["cutting"][11] == "0.80"  # live grad ratio
-    assert cells["resting"][8:11] == ["0", "0", "40"]
+    assert cells["cutting"][8:11] == ["26", "7", "1.2%"]  # flips after step 60, from 7 columns with 1.2% of the norm
+    assert cells["cutting"][12] == "0.80"  # live grad ratio
+    assert cells["resting"][8:12] == ["0", "0", "—", "40"]
     assert cells["resting"][-2:] == ["2.00", "-0.03 |"] and cells["cutting"][-2:] == ["—", "— |"]  # facts of the record
 
 

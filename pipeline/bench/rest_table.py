@@ -3,8 +3,9 @@ records `python -m pipeline.bench.recipe <trial> <method> <seed> ... pretrain.mo
 (a records CSV and, beside it, history/<trial>_<method>_s<seed>.csv with every logged step), one row per run: the
 zero fraction at a quarter, half, three quarters and the end of the run, how many columns changed between zero and
 non-zero in its last quarter (0: the support stopped changing) and how many distinct columns those changes
-were (a dash for runs logged before it was: many changes from few columns is a support at rest but for a band of
-columns at the threshold), the steps since the last change, the selection
+were and the share of the maps' norm they hold at the end (dashes for runs logged before these were: many changes
+from few columns holding little of the norm is maps at rest but for a band of columns chattering between zero and
+nearly zero at the threshold), the steps since the last change, the selection
 rule's check at the end (the live columns' mean averaged-gradient norm over lambda / (G*K), which sits at 1 at the
 fixed point, and the largest zero column's, at most 1 there), the JEPA loss at half-way and at the end (a
 falling loss shrinks the gradients the rule reads), and from the record the groups per latent and the correlation
@@ -29,7 +30,8 @@ from pipeline.runtime.cli import run_stage
 
 QUARTERS = (0.25, 0.5, 0.75)
 HEADER = ["trial", "change", "seed", "steps", *(f"zero at {q:.0%} of steps" for q in QUARTERS), "zero at the end",
-          "columns flipped in the last quarter", "distinct columns flipped in it", "support unchanged (steps)", "live grad / threshold",
+          "columns flipped in the last quarter", "distinct columns flipped in it", "their share of the maps' norm",
+          "support unchanged (steps)", "live grad / threshold",
           "largest zero-column grad / threshold", "JEPA loss, half-way -> end", "groups per latent",
           "survival ~ init norm (r)"]
 
@@ -58,7 +60,8 @@ def run_row(record: pd.Series, history: pd.DataFrame, shared: dict) -> list[str]
     return [str(record["trial"]), items_text(own), str(record["seed"]), str(steps),
             *(f"{at[q]['zero_fraction']:.1%}" for q in QUARTERS), f"{last['zero_fraction']:.1%}",
             f"{int(last['support_flips'] - at[0.75]['support_flips']):,}",
-            ratio(last.get("columns_moved_last_quarter"), "{:,.0f}"), str(int(last["support_stable_steps"])),
+            ratio(last.get("columns_moved_last_quarter"), "{:,.0f}"), ratio(last.get("moved_norm_share"), "{:.1%}"),
+            str(int(last["support_stable_steps"])),
             ratio(last.get("kkt_live_mean")), ratio(last.get("kkt_zero_max")),
             f"{at[0.5]['loss_jepa']:.4f} -> {last['loss_jepa']:.4f}", ratio(record.get("groups_per_latent")),
             ratio(record.get("init_survival_r"), "{:+.2f}")]

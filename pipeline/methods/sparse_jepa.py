@@ -40,9 +40,9 @@ nor the window scales with the schedule's length.
 since the last change, `columns_moved_last_quarter` how many distinct columns changed in the last quarter of the
 map steps so far (many flips from few columns: a support at rest but for a band at the threshold) and
 `moved_norm_share` the share of the maps' norm those columns hold (near 0: the band flips between zero and
-nearly zero, so the maps themselves are at rest). Each step logs L as `objective`, beside `autograd_loss` (L less the penalty, what
-back-propagation sees) and the penalty. The mathematics (penalty, proximal step, KL, reparameterisation) is
-pipeline/model/functional.py.
+nearly zero, so the maps themselves are at rest). Each step logs L as `objective`, beside `autograd_loss` (L less
+the penalty, what back-propagation sees) and the penalty. The mathematics (penalty, proximal step, KL,
+reparameterisation) is pipeline/model/functional.py.
 
 The KL term, when `sparsity.kl` (off by default, see params.yaml; on in the ladder's sparse_jepa_kl rung),
 is on a latent whose mean can move: a linear head (identity at init) on the context encoder's LayerNorm-ed
@@ -82,14 +82,15 @@ def spread_factors(groups: int, latents: int, spread: float) -> torch.Tensor:
     return ladder[scramble].view(groups, latents)
 
 
-def moved_recently(changed_at: torch.Tensor, steps: int, share: float = 0.25) -> int:
-    """How many columns last changed between zero and non-zero within the last `share` of `steps` map steps
-    (`changed_at`: the step of each column's last change, 0 for never)."""
-    return int(recent(changed_at, steps, share).sum())
-
-
 def recent(changed_at: torch.Tensor, steps: int, share: float = 0.25) -> torch.Tensor:
+    """Which columns last changed between zero and non-zero within the last `share` of `steps` map steps
+    (`changed_at`: the step of each column's last change, 0 for never)."""
     return (changed_at > 0) & (changed_at > steps - int(share * steps))
+
+
+def moved_recently(changed_at: torch.Tensor, steps: int, share: float = 0.25) -> int:
+    """How many columns `recent` finds."""
+    return int(recent(changed_at, steps, share).sum())
 
 
 def moved_norm_share(norms: torch.Tensor, changed_at: torch.Tensor, steps: int, share: float = 0.25) -> float:
