@@ -1,11 +1,12 @@
 """Does the support come to rest as a run gets longer? (issue 18, item 1; not a DVC stage.) For each run of a
 records CSV that `python -m pipeline.bench.recipe ... pretrain.monitor_every=N --no-probe` wrote (its history
-beside it, as pipeline.bench.rest_table reads), one line per run in two panels against the map step: the zero
-fraction, and the columns that changed between zero and non-zero per 100 steps over a window of `WINDOW` steps.
-A support at rest has a flat first line and a second that falls to 0; a flat, non-zero second line is a band of
-columns at the threshold that never settles.
+beside it, as pipeline.bench.rest_table reads), one line per run in three panels against the map step: the zero
+fraction, the columns that changed between zero and non-zero per 100 steps over a window of `WINDOW` steps, and
+(for runs that logged it) how many distinct columns changed in the last quarter of the steps so far. A support at
+rest has a flat first line and a second that falls to 0; a non-zero second line over a small third is a band of
+columns at the threshold that never settles while the rest hold.
 
-    python -m pipeline.bench.rest_figure reports/recipe/support_rest_standard.csv reports/figures/support_rest.png
+    python -m pipeline.bench.rest_figure reports/recipe/support_rest_standard.csv reports/recipe/support_rest_standard.png
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def draw(records: Path, out: Path) -> None:
     if frame.empty:
         raise PipelineError(f"{records} has no runs; write them with python -m pipeline.bench.recipe ... --no-probe")
     plt = pyplot()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
+    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
     try:
         for i, (_, record) in enumerate(frame.iterrows()):
             path = history_path(records, record)
@@ -49,13 +50,16 @@ def draw(records: Path, out: Path) -> None:
             history = pd.read_csv(path).dropna(subset=["zero_fraction"]).sort_values("step")
             top.plot(history["step"], 100 * history["zero_fraction"], color=f"C{i}", label=label(record))
             x, rate = flip_rate(history["step"].to_numpy(), history["support_flips"].to_numpy())
-            bottom.plot(x, rate, color=f"C{i}", linewidth=1)
+            middle.plot(x, rate, color=f"C{i}", linewidth=1)
+            if "columns_moved_last_quarter" in history:
+                bottom.plot(history["step"], history["columns_moved_last_quarter"], color=f"C{i}")
         top.set_ylabel("zero columns (%)")
         top.legend(fontsize=8)
-        bottom.set_ylabel(f"columns changed per 100 steps\n(over the last {WINDOW})")
+        middle.set_ylabel(f"columns changed per 100 steps\n(over the last {WINDOW})")
+        bottom.set_ylabel("distinct columns changed\nin the last quarter of steps")
         bottom.set_xlabel("step")
         top.set_title("The maps' support: zero fraction and churn as the run goes on")
-        for ax in (top, bottom):
+        for ax in (top, middle, bottom):
             ax.grid(alpha=0.3)
         save(fig, out)
     finally:
