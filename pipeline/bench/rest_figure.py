@@ -6,7 +6,8 @@ fraction, the columns that changed between zero and non-zero per 100 steps over 
 rest has a flat first line and a second that falls to 0; a non-zero second line over a small third is a band of
 columns at the threshold that never settles while the rest hold.
 
-    python -m pipeline.bench.rest_figure reports/recipe/support_rest_standard.csv reports/recipe/support_rest_standard.png
+    python -m pipeline.bench.rest_figure reports/recipe/support_rest_standard.csv \
+        reports/recipe/support_rest_standard.png
 """
 from __future__ import annotations
 

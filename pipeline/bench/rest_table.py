@@ -2,14 +2,14 @@
 records `python -m pipeline.bench.recipe <trial> <method> <seed> ... pretrain.monitor_every=N --no-probe` wrote
 (a records CSV and, beside it, history/<trial>_<method>_s<seed>.csv with every logged step), one row per run: the
 zero fraction at a quarter, half, three quarters and the end of the run, how many columns changed between zero and
-non-zero in its last quarter (0: the support stopped changing) and how many distinct columns those changes
-were and the share of the maps' norm they hold at the end (dashes for runs logged before these were: many changes
-from few columns holding little of the norm is maps at rest but for a band of columns chattering between zero and
-nearly zero at the threshold), the steps since the last change, the selection
-rule's check at the end (the live columns' mean averaged-gradient norm over lambda / (G*K), which sits at 1 at the
-fixed point, and the largest zero column's, at most 1 there), the JEPA loss at half-way and at the end (a
-falling loss shrinks the gradients the rule reads), and from the record the groups per latent and the correlation
-of a column's survival with its initial norm (the goals' facts; a dash where the record has none).
+non-zero in its last quarter (0: the support stopped changing), how many distinct columns those changes were and
+the share of the maps' norm they hold at the end (dashes for runs logged before these were; many changes from few
+columns holding little of the norm: the maps at rest but for a band of columns at the threshold), the steps since
+the last change, the selection rule's check at the end (the live columns' mean averaged-gradient norm over
+lambda / (G*K), which sits at 1 at the fixed point, and the largest zero column's, at most 1 there), the JEPA loss
+at half-way and at the end (a falling loss shrinks the gradients the rule reads), and from the record the groups
+per latent and the correlation of a column's survival with its initial norm (the goals' facts; a dash where the
+record has none).
 
     python -m pipeline.bench.rest_table reports/recipe/dual_averaging.csv
         # prints the table and writes it to reports/recipe/dual_averaging_table.md
