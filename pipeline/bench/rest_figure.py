@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.bench.rest_table import history_path
+from pipeline.bench.rest_table import histories
 from pipeline.core.errors import PipelineError
 from pipeline.report.figures import pyplot, save
 from pipeline.runtime.cli import run_stage
@@ -44,11 +44,7 @@ def draw(records: Path, out: Path) -> None:
     plt = pyplot()
     fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
     try:
-        for i, (_, record) in enumerate(frame.iterrows()):
-            path = history_path(records, record)
-            if not path.is_file():
-                raise PipelineError(f"{path} not found; re-run trial {record['trial']} with pretrain.monitor_every=N")
-            history = pd.read_csv(path).dropna(subset=["zero_fraction"]).sort_values("step")
+        for i, (record, history) in enumerate(histories(records, frame)):
             top.plot(history["step"], 100 * history["zero_fraction"], color=f"C{i}", label=label(record))
             x, rate = flip_rate(history["step"].to_numpy(), history["support_flips"].to_numpy())
             middle.plot(x, rate, color=f"C{i}", linewidth=1)

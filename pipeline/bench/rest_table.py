@@ -52,7 +52,6 @@ def shared_overrides(frame: pd.DataFrame) -> dict:
 
 
 def run_row(record: pd.Series, history: pd.DataFrame, shared: dict) -> list[str]:
-    history = history.dropna(subset=["zero_fraction"]).sort_values("step")
     last = history.iloc[-1]
     steps = int(last["step"])
     at = {q: nearest(history, q * steps) for q in QUARTERS}
@@ -67,16 +66,20 @@ def run_row(record: pd.Series, history: pd.DataFrame, shared: dict) -> list[str]
             ratio(record.get("init_survival_r"), "{:+.2f}")]
 
 
-def table_md(records: Path) -> str:
-    frame = pd.read_csv(records)
-    shared = shared_overrides(frame)
-    rows = []
+def histories(records: Path, frame: pd.DataFrame):
+    """(record, its logged history with the zero fraction, in step order) for each run of `frame`."""
     for _, record in frame.iterrows():
         path = history_path(records, record)
         if not path.is_file():
             raise PipelineError(f"{path} not found; re-run trial {record['trial']} with pretrain.monitor_every=N "
                                 "(the recipe bench writes a run's history only then)")
-        rows.append(run_row(record, pd.read_csv(path), shared))
+        yield record, pd.read_csv(path).dropna(subset=["zero_fraction"]).sort_values("step")
+
+
+def table_md(records: Path) -> str:
+    frame = pd.read_csv(records)
+    shared = shared_overrides(frame)
+    rows = [run_row(record, history, shared) for record, history in histories(records, frame)]
     every = f"Every run: {items_text(shared)}.\n\n" if shared else ""
     return every + markdown_table(HEADER, rows, align_right_from=3)
 
