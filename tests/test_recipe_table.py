@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from pipeline.bench.recipe_table import earlier_trials_md, noninferiority_md, table_md
+from pipeline.bench.recipe_table import earlier_trials_md, noninferiority_md, parse_steps, steps_md, table_md
 from pipeline.core.errors import PipelineError
 
 PROBE_COLUMNS = ("target_val_top1", "target_knn_val_top1", "target_low_label_10_val_top1",
@@ -79,3 +79,30 @@ def test_non_inferiority_verdicts_at_the_margin_and_seeds_to_detect_one_point():
 def test_non_inferiority_needs_the_baseline_trial():
     with pytest.raises(PipelineError, match="no rows of the baseline trial 'jepa'"):
         noninferiority_md(pd.DataFrame([judged_row("a", 0, 80.0, 60.0)]), "jepa", margin=1.0)
+
+
+def test_a_ladder_step_is_judged_against_the_rung_below_not_the_baseline():
+    base = [judged_row("base", s, 80.0 + s, 60.0 + s) for s in range(3)]
+    maps = [judged_row("maps", s, 80.0 + s + d, 60.0 + s + d) for s, d in enumerate((-3.0, -3.5, -2.5))]
+    lasso = [judged_row("lasso", s, 80.0 + s + d, 60.0 + s + d) for s, d in enumerate((-3.2, -3.5, -2.3))]
+    md = steps_md(pd.DataFrame(base + maps + lasso), [("maps", "base"), ("lasso", "maps")], margin=1.0)
+    assert cells(md, "maps")[1] == "base" and cells(md, "maps")[3].startswith("-3.00 [-4.24, -1.76]: worse")
+    step = cells(md, "lasso")
+    assert step[1] == "maps" and step[2] == "0, 1, 2"
+    assert step[3].startswith("+0.00 [-0.50, +0.50]: non-inferior")  # diffs -0.2, 0, +0.2 to the rung below
+
+
+def test_a_ladder_step_needs_both_trials_on_shared_seeds():
+    frame = pd.DataFrame([judged_row("a", 0, 80.0, 60.0), judged_row("a", 1, 81.0, 61.0),
+                          judged_row("b", 1, 80.0, 60.0), judged_row("b", 2, 80.0, 60.0)])
+    with pytest.raises(PipelineError, match="share fewer than two seeds"):
+        steps_md(frame, [("a", "b")], margin=1.0)
+    with pytest.raises(PipelineError, match="no rows of the trial 'c'"):
+        steps_md(frame, [("a", "c")], margin=1.0)
+
+
+def test_steps_are_read_as_colon_pairs():
+    assert parse_steps("a:b,c:d") == [("a", "b"), ("c", "d")]
+    for bad in ("a", "a:b:c", "a:", ""):
+        with pytest.raises(PipelineError, match="is not a:b"):
+            parse_steps(bad)

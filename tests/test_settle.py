@@ -7,10 +7,11 @@ import pytest
 import torch
 from test_train import make, toy_data, toy_params
 
-from pipeline.bench.recipe import pretrain_scratch
+from pipeline.bench.recipe import pretrain_resumable
 from pipeline.bench.settle import setting_params, settle, table_md
 from pipeline.bench.settle import main as settle_main
 from pipeline.core.errors import PipelineError
+from pipeline.pretrain.trainer import Trainer
 
 
 def test_settling_moves_only_the_maps(tmp_path):
@@ -61,13 +62,28 @@ def test_a_setting_overrides_only_the_blocks_the_method_reads():
     assert setting_params(None, ("pretrain",)) == {}
 
 
-def test_a_scratch_pretraining_trains_to_the_end_and_leaves_no_checkpoint(tmp_path):
+def test_a_killed_recipe_pretraining_resumes_and_a_finished_one_leaves_no_checkpoint(tmp_path, monkeypatch):
     images, labels = toy_data()
-    data = SimpleNamespace(train_images=images.numpy(), train_labels=labels.numpy(), num_classes=4)
-    params = toy_params({"kl": False})
-    trainer, result = pretrain_scratch("sparse_jepa", params, data, tmp_path / "ckpt")
+    data = SimpleNamespace(train_images=images.numpy(), train_labels=labels.numpy(), num_classes=4,
+                           meta={"name": "toy"})
+    params, root = toy_params({"kl": False}), tmp_path / "ckpt"
+    real_run = Trainer.run
+
+    def killed(self, **kwargs):
+        real_run(self, stop_after=2)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain_resumable("sparse_jepa", params, data, root)
+    assert len(list(root.rglob("last.pt"))) == 1  # the killed run's state is kept
+    monkeypatch.undo()
+    changed, _ = pretrain_resumable("sparse_jepa", toy_params({"kl": False, "lambda": 0.5}), data, root)
+    assert changed.resumed_from is None  # another run's state is never resumed
+    trainer, result = pretrain_resumable("sparse_jepa", params, data, root)
+    assert trainer.resumed_from == 2
     assert trainer.step == trainer.schedules.total_steps == result.summary.steps
-    assert not (tmp_path / "ckpt").exists()
+    assert not list(root.rglob("*.pt"))
 
 
 def test_an_unknown_rule_is_a_one_line_error_before_any_work():

@@ -22,8 +22,9 @@ Values are YAML (`[0.9, 0.999]`, `true`, `0.001`). $RECIPE_RESULTS names another
 reports/recipe/sparsity.csv). A row holds the method's own facts (its registry `facts` and the facts its
 `goals` bound) where its summary has them; an existing file keeps its own columns, each filled from the
 summary where it holds that key. An untrained reference method probes its encoder of that seed and init.
-Checkpoints go to a temporary folder ($SPARSEJEPA_CHECKPOINTS/<trial>, default /tmp/recipe_ckpt/<trial>),
-deleted afterwards. Data: $RECIPE_DATA (default data/prepared/fashion_mnist).
+Checkpoints go to $SPARSEJEPA_CHECKPOINTS/<trial>/<method>_s<seed>/<run fingerprint> (default
+/tmp/recipe_ckpt/...): a killed trial, run again with the same arguments, resumes; the folder is deleted once the
+run has finished. Data: $RECIPE_DATA (default data/prepared/fashion_mnist).
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ from pipeline.eval.features import is_grey, pixel_features, pooled_features
 from pipeline.eval.knn import knn_top1
 from pipeline.eval.low_label import low_label_probe
 from pipeline.eval.probe import DTYPE, Standardizer, run_probe, search, split_train_val
+from pipeline.pretrain import checkpoint
 from pipeline.pretrain.signals import encoder_signals
 from pipeline.pretrain.trainer import TrainResult, Trainer
 from pipeline.report.facts import method_facts
@@ -100,16 +102,18 @@ def probe(encoder, data, params, test: bool) -> dict:
     return out
 
 
-def pretrain_scratch(key: str, params: Params, data: PreparedDataset, ckpt: Path) -> tuple[Trainer, TrainResult]:
-    """Pretrain registry method `key` as the pretrain stage does, from scratch (its checkpoints in `ckpt`,
-    removed before and after): the trainer, holding the trained model, and its result."""
-    shutil.rmtree(ckpt, ignore_errors=True)
-    try:
-        trainer = Trainer(key, methods.get(key).build, params, torch.from_numpy(data.train_images),
-                          torch.from_numpy(data.train_labels), data.num_classes, ckpt)
-        return trainer, trainer.run()
-    finally:
-        shutil.rmtree(ckpt, ignore_errors=True)
+def pretrain_resumable(key: str, params: Params, data: PreparedDataset, root: Path) -> tuple[Trainer, TrainResult]:
+    """Pretrain registry method `key` as the pretrain stage does: its checkpoints under `root`, in a folder named
+    by the run's fingerprint (method, params, data, code, as the stage names its own), so a killed trial resumes
+    where it stopped and a changed one never resumes a foreign state; the folder is removed once the run has
+    finished. The trainer, holding the trained model, and its result."""
+    method = methods.get(key)
+    run_dir = root / checkpoint.fingerprint(checkpoint.run_identity(method, params, data.meta))
+    trainer = Trainer(key, method.build, params, torch.from_numpy(data.train_images),
+                      torch.from_numpy(data.train_labels), data.num_classes, run_dir)
+    result = trainer.run()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return trainer, result
 
 
 def parse(argv: list[str]) -> tuple[str, str, str, dict, bool, bool, Path | None]:
@@ -138,7 +142,7 @@ def main(argv: list[str]) -> None:
     summary: dict = {}  # the run's summary.json, as written
     if method.pretrained:
         ckpt = Path(os.environ.get("SPARSEJEPA_CHECKPOINTS", "/tmp/recipe_ckpt")) / trial / f"{key}_s{seed}"
-        trainer, result = pretrain_scratch(key, params, data, ckpt)
+        trainer, result = pretrain_resumable(key, params, data, ckpt)
         s = result.summary
         summary = s.to_json()
         if params.pretrain.monitor_every:  # the online-probe trajectory, for a look at when the probe peaks

@@ -5,6 +5,8 @@ earlier trials, which read test, as they were measured: reports/recipe/results.c
     python -m pipeline.bench.recipe_table <records.csv> <baseline trial>
         # another records file (e.g. a setting's own trials): its table paired with that trial, and each trial's
         # non-inferiority verdicts against it; writes <records>.md
+    python -m pipeline.bench.recipe_table <records.csv> <baseline trial> --steps a:b[,c:d...]
+        # and a ladder: each trial a judged against the trial b it adds one thing to
 
 A row per trial (its name and overrides, as `python -m pipeline.bench.recipe` ran it): each validation probe of
 the target encoder as mean ± std over the seeds run, the context encoder's linear probe, the pretraining's
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.bench import take_option
 from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
 from pipeline.core.errors import PipelineError
@@ -104,6 +107,23 @@ def verdict_cell(d: Difference, margin: float, effect: float) -> str:
             f"(detectable ±{d.detectable:.2f}; {effect:g} point: {need if need else 'no number of'} seeds)")
 
 
+def _verdicts(rows: pd.DataFrame, base: pd.DataFrame, margin: float, effect: float) -> list[str] | None:
+    """[paired seeds, a verdict cell per JUDGED probe] of rows against base; None under two paired seeds."""
+    seeds = sorted(set(rows["seed"]) & set(base["seed"]))
+    if len(seeds) < 2:
+        return None
+    return [", ".join(str(s) for s in seeds),
+            *(verdict_cell(paired_difference(_by_seed(rows, col), _by_seed(base, col)), margin, effect)
+              for col, _ in JUDGED)]
+
+
+def _trial_rows(frame: pd.DataFrame, trial: str, role: str = "trial") -> pd.DataFrame:
+    rows = frame[frame["trial"] == trial]
+    if rows.empty:
+        raise PipelineError(f"no rows of the {role} '{trial}'; name a trial the records file has")
+    return rows
+
+
 def noninferiority_md(frame: pd.DataFrame, baseline: str, margin: float, effect: float = 1.0) -> str:
     """Markdown: each trial against the baseline trial, probe by probe: the paired difference over the seeds both
     ran, its 95% interval, the verdict at `margin` (non-inferior: low end above -margin; worse: whole interval
@@ -111,25 +131,42 @@ def noninferiority_md(frame: pd.DataFrame, baseline: str, margin: float, effect:
     would detect `effect` points at this spread. A trial with fewer than two paired seeds has no interval and no
     row."""
     frame = frame.drop_duplicates(["trial", "method", "seed"], keep="last")
-    base = frame[frame["trial"] == baseline]
-    if base.empty:
-        raise PipelineError(f"no rows of the baseline trial '{baseline}'; name a trial the records file has")
+    base = _trial_rows(frame, baseline, "baseline trial")
     lines = []
     for (trial, method), rows in frame.groupby(["trial", "method"], sort=False):
-        if trial == baseline:
-            continue
-        seeds = sorted(set(rows["seed"]) & set(base["seed"]))
-        if len(seeds) < 2:
-            continue
-        lines.append([trial, method, ", ".join(str(s) for s in seeds),
-                      *(verdict_cell(paired_difference(_by_seed(rows, col), _by_seed(base, col)), margin, effect)
-                        for col, _ in JUDGED)])
+        found = None if trial == baseline else _verdicts(rows, base, margin, effect)
+        if found:
+            lines.append([trial, method, *found])
     head = ["trial", "method", "paired seeds", *(f"{name} − {baseline}" for _, name in JUDGED)]
     return markdown_table(head, lines, align_right_from=3) + "\n"
 
 
-def render(csv_path: Path = CSV, baseline: str = BASELINE, margin: float | None = None) -> str:
-    """The validation table; with a margin, each trial's non-inferiority verdicts against the baseline after it."""
+def steps_md(frame: pd.DataFrame, steps: list[tuple[str, str]], margin: float, effect: float = 1.0) -> str:
+    """Markdown: a row per (a, b) step of a ladder, a − b paired by seed with the verdicts of noninferiority_md,
+    so a rung is judged against the rung below it (what one addition costs), not only against the baseline."""
+    frame = frame.drop_duplicates(["trial", "method", "seed"], keep="last")
+    lines = []
+    for a, b in steps:
+        found = _verdicts(_trial_rows(frame, a), _trial_rows(frame, b), margin, effect)
+        if found is None:
+            raise PipelineError(f"'{a}' and '{b}' share fewer than two seeds; run both on the same seeds")
+        lines.append([a, b, *found])
+    head = ["a", "b", "paired seeds", *(f"{name}, a − b" for _, name in JUDGED)]
+    return markdown_table(head, lines, align_right_from=3) + "\n"
+
+
+def parse_steps(text: str) -> list[tuple[str, str]]:
+    """'a:b,c:d' -> [(a, b), (c, d)]."""
+    steps = [tuple(part.split(":")) for part in text.split(",") if part]
+    if not steps or any(len(step) != 2 or not all(step) for step in steps):
+        raise PipelineError(f"--steps '{text}' is not a:b[,c:d...] (trial a judged against trial b)")
+    return steps
+
+
+def render(csv_path: Path = CSV, baseline: str = BASELINE, margin: float | None = None,
+           steps: list[tuple[str, str]] = ()) -> str:
+    """The validation table; with a margin, each trial's non-inferiority verdicts against the baseline after it,
+    and then those of each ladder step a − b in `steps`."""
     frame = pd.read_csv(csv_path)
     text = (f"Validation top-1 on the pretraining data's held-out train split (`{csv_path}`; target encoder "
             f"unless named; mean ± std over the seeds run; the raw-pixel rows use the same seed-carved splits; "
@@ -137,11 +174,15 @@ def render(csv_path: Path = CSV, baseline: str = BASELINE, margin: float | None 
             + table_md(frame, baseline))
     if margin is None:
         return text
-    return (text + f"\nAgainst `{baseline}`, paired by seed, 95% t interval; *non-inferior*: the interval's low end "
-            f"lies above -{margin:g} point (params.yaml `report.non_inferiority_margin`), *worse*: the whole "
-            f"interval lies below 0, else *undetermined*; *detectable*: the smallest true difference these seeds "
-            f"catch at 80% power (trials with one seed have no interval and are left out):\n\n"
-            + noninferiority_md(frame, baseline, margin))
+    text += (f"\nAgainst `{baseline}`, paired by seed, 95% t interval; *non-inferior*: the interval's low end "
+             f"lies above -{margin:g} point (params.yaml `report.non_inferiority_margin`), *worse*: the whole "
+             f"interval lies below 0, else *undetermined*; *detectable*: the smallest true difference these seeds "
+             f"catch at 80% power (trials with one seed have no interval and are left out):\n\n"
+             + noninferiority_md(frame, baseline, margin))
+    if steps:
+        text += ("\nStep by step: each trial a against the trial b it adds one thing to, paired by seed, the same "
+                 "verdicts:\n\n" + steps_md(frame, steps, margin))
+    return text
 
 
 def earlier_trials_md(frame: pd.DataFrame) -> str:
@@ -161,14 +202,19 @@ def render_earlier_trials(csv_path: Path = TEST_CSV) -> str:
 
 
 def main(argv: list[str]) -> None:
+    steps_text, argv = take_option(argv, "--steps", "--steps a:b[,c:d...]")
     if argv:
         if len(argv) != 2:
-            raise PipelineError("usage: python -m pipeline.bench.recipe_table [<records.csv> <baseline trial>]")
+            raise PipelineError("usage: python -m pipeline.bench.recipe_table [<records.csv> <baseline trial> "
+                                "[--steps a:b,...]]")
         records = Path(argv[0])
         if not records.is_file():
             raise PipelineError(f"{records} not found; name a records file python -m pipeline.bench.recipe wrote")
         margin = load_params(["report"]).report.non_inferiority_margin
-        outputs = ((render(records, argv[1], margin), records.with_suffix(".md")),)
+        steps = parse_steps(steps_text) if steps_text else []
+        outputs = ((render(records, argv[1], margin, steps), records.with_suffix(".md")),)
+    elif steps_text:
+        raise PipelineError("--steps needs a records file and its baseline trial before it")
     else:
         outputs = ((render(), OUT), (render_earlier_trials(), TEST_OUT))
     for text, out in outputs:

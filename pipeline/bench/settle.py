@@ -36,7 +36,7 @@ import torch
 from pipeline import methods
 from pipeline.artifacts.prepared import load_prepared
 from pipeline.bench import key_values, take_option
-from pipeline.bench.recipe import ROOT, data_dir, pretrain_scratch
+from pipeline.bench.recipe import ROOT, data_dir, pretrain_resumable
 from pipeline.bench.recipe_table import ratio
 from pipeline.config.params import load_params
 from pipeline.core.atomic import atomic_path
@@ -162,7 +162,7 @@ def main(argv: list[str]) -> None:
     if wanted is not None and data.image_size != wanted:
         raise PipelineError(f"setting {setting} pretrains at {wanted} px but {data_dir()} holds {data.image_size} px "
                             f"images; point RECIPE_DATA at data prepared for it")
-    trainer, _ = pretrain_scratch("sparse_jepa", params, data, Path("/tmp/settle_ckpt") / f"{trial}_s{seed}")
+    trainer, _ = pretrain_resumable("sparse_jepa", params, data, Path("/tmp/settle_ckpt") / f"{trial}_s{seed}")
     new = not OUT.exists()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with OUT.open("a", newline="") as f:
