@@ -23,8 +23,8 @@ reports/recipe/sparsity.csv). A row holds the method's own facts (its registry `
 `goals` bound) where its summary has them; an existing file keeps its own columns, each filled from the
 summary where it holds that key. An untrained reference method probes its encoder of that seed and init.
 Checkpoints go to $SPARSEJEPA_CHECKPOINTS/<trial>/<method>_s<seed>/<run fingerprint> (default
-/tmp/recipe_ckpt/...): a killed trial, run again with the same arguments, resumes; the folder is deleted once the
-run has finished. Data: $RECIPE_DATA (default data/prepared/fashion_mnist).
+/tmp/recipe_ckpt/...): a killed trial, run again with the same arguments, resumes (after pretraining: at its
+end); the folder is deleted once the trial's row is written. Data: $RECIPE_DATA (default data/prepared/fashion_mnist).
 """
 from __future__ import annotations
 
@@ -105,15 +105,14 @@ def probe(encoder, data, params, test: bool) -> dict:
 def pretrain_resumable(key: str, params: Params, data: PreparedDataset, root: Path) -> tuple[Trainer, TrainResult]:
     """Pretrain registry method `key` as the pretrain stage does: its checkpoints under `root`, in a folder named
     by the run's fingerprint (method, params, data, code, as the stage names its own), so a killed trial resumes
-    where it stopped and a changed one never resumes a foreign state; the folder is removed once the run has
-    finished. The trainer, holding the trained model, and its result."""
+    where it stopped and a changed one never resumes a foreign state. The caller removes `trainer.run_dir` when
+    it no longer needs the run (a trial killed after pretraining then resumes at its end). The trainer, holding
+    the trained model, and its result."""
     method = methods.get(key)
     run_dir = root / checkpoint.fingerprint(checkpoint.run_identity(method, params, data.meta))
     trainer = Trainer(key, method.build, params, torch.from_numpy(data.train_images),
                       torch.from_numpy(data.train_labels), data.num_classes, run_dir)
-    result = trainer.run()
-    shutil.rmtree(run_dir, ignore_errors=True)
-    return trainer, result
+    return trainer, trainer.run()
 
 
 def parse(argv: list[str]) -> tuple[str, str, str, dict, bool, bool, Path | None]:
@@ -168,18 +167,20 @@ def main(argv: list[str]) -> None:
         row.update(wall_s=0.0, ema_init_share=1.0, **{k: sig[k] for k in ("position_share", "position_loss",
                                                                            "effective_rank", "feature_std")},
                    online_top1=sig["online_top1"])
-    if not probed:
+    if probed:
+        started = time.perf_counter()
+        scores = {"target": probe(target, data, params, test)}
+        scores["context"] = scores["target"] if context is target else probe(context, data, params, test)
+        row.update({f"{encoder}_{k}": v for encoder, found in scores.items() for k, v in found.items()})
+        print(f"{trial} {key} seed {seed}: validation top-1 target {row['target_val_top1']:.2f} context "
+              f"{row['context_val_top1']:.2f}, k-NN target {row['target_knn_val_top1']:.2f} (probes "
+              f"{time.perf_counter() - started:.0f}s) position_share {row['position_share']:.3f} "
+              f"ema_init_share {row['ema_init_share']:.3f}", flush=True)
+    else:
         print(f"{trial} {key} seed {seed}: pretrained, not probed", flush=True)
-        return append(row, summary)
-    started = time.perf_counter()
-    scores = {"target": probe(target, data, params, test)}
-    scores["context"] = scores["target"] if context is target else probe(context, data, params, test)
-    row.update({f"{encoder}_{k}": v for encoder, found in scores.items() for k, v in found.items()})
-    print(f"{trial} {key} seed {seed}: validation top-1 target {row['target_val_top1']:.2f} context "
-          f"{row['context_val_top1']:.2f}, k-NN target {row['target_knn_val_top1']:.2f} (probes "
-          f"{time.perf_counter() - started:.0f}s) position_share {row['position_share']:.3f} "
-          f"ema_init_share {row['ema_init_share']:.3f}", flush=True)
     append(row, summary)
+    if method.pretrained:  # only once the row is written: a trial killed while probing resumes at its end
+        shutil.rmtree(trainer.run_dir, ignore_errors=True)
 
 
 def data_dir() -> Path:

@@ -27,6 +27,7 @@ Nothing here reads a probe.
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -175,6 +176,7 @@ def main(argv: list[str]) -> None:
                              **{k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()}})
             f.flush()
             print(trial, row, flush=True)
+    shutil.rmtree(trainer.run_dir, ignore_errors=True)  # settled: the pretraining is no longer needed
 
 
 if __name__ == "__main__":
