@@ -65,7 +65,7 @@ SECTIONS = {
     "dual_averaging_standard": Section(Path("reports/recipe/dual_averaging_standard_table.md")),
     # the same for reports/recipe/support_rest_standard.csv (lambda 0.02 run longer; figure: pipeline.bench.rest_figure)
     "support_rest_standard": Section(Path("reports/recipe/support_rest_standard_table.md")),
-    # python -m pipeline.bench.recipe_table reports/recipe/standard_validation.csv std_jepa
+    # python -m pipeline.bench.recipe_table reports/recipe/standard_validation.csv std_jepa --steps <README's>
     "standard_validation": Section(Path("reports/recipe/standard_validation.md")),
     # The longer setting's report (python -m pipeline.settings longer | xargs dvc exp run -n longer).
     "longer": Section(Path("reports/longer/results.md"), "Results"),
