@@ -64,11 +64,13 @@ def test_non_inferiority_verdicts_at_the_margin_and_seeds_to_detect_one_point():
     close = [judged_row("close", s, 80.0 + s + d, 60.0 + s + d) for s, d in enumerate((-0.2, 0.0, 0.2))]
     worse = [judged_row("worse", s, 80.0 + s + d, 60.0 + s + d) for s, d in enumerate((-3.0, -3.5, -2.5))]
     wide = [judged_row("wide", s, 80.0 + s + d, 60.0 + s + d) for s, d in enumerate((-4.0, 0.0, 4.0))]
-    md = noninferiority_md(pd.DataFrame(base + close + worse + wide + [judged_row("one", 0, 90.0, 70.0)]),
+    better = [judged_row("better", s, 80.0 + s + d, 60.0 + s + d) for s, d in enumerate((3.0, 3.5, 2.5))]
+    md = noninferiority_md(pd.DataFrame(base + close + worse + wide + better + [judged_row("one", 0, 90.0, 70.0)]),
                            "base", margin=1.0)
     close_cells, worse_cells, wide_cells = cells(md, "close"), cells(md, "worse"), cells(md, "wide")
+    assert cells(md, "better")[3].startswith("+3.00 [+1.76, +4.24]: non-inferior, better (")
     assert close_cells[2] == "0, 1, 2"
-    assert close_cells[3].startswith("+0.00 [-0.50, +0.50]: non-inferior")  # t(2) 4.30 * 0.2 / sqrt(3)
+    assert close_cells[3].startswith("+0.00 [-0.50, +0.50]: non-inferior (")  # t(2) 4.30 * 0.2 / sqrt(3)
     assert "1 point: 3 seeds" in close_cells[3]
     assert worse_cells[3].startswith("-3.00 [-4.24, -1.76]: worse")
     assert wide_cells[3].startswith("+0.00 [-9.94, +9.94]: undetermined")

@@ -7,6 +7,7 @@ import pytest
 import torch
 from test_train import make, toy_data, toy_params
 
+from pipeline import methods
 from pipeline.bench.recipe import pretrain_resumable
 from pipeline.bench.settle import setting_params, settle, table_md
 from pipeline.bench.settle import main as settle_main
@@ -91,4 +92,12 @@ def test_a_killed_recipe_pretraining_resumes_and_never_from_another_runs_state(t
 
 def test_an_unknown_rule_is_a_one_line_error_before_any_work():
     with pytest.raises(PipelineError, match="--rule adam is not a rule; use one of prox, rda, lazy"):
-        settle_main(["t", "0", "10", "20", "--rule", "adam"])
+        settle_main(["t", "sparse_jepa", "0", "10", "20", "--rule", "adam"])
+
+
+def test_a_method_without_maps_is_a_one_line_error_naming_those_with_maps():
+    baseline = methods.baseline()
+    with_maps = [m.key for m in methods.all_methods() if "sparsity" in m.params]
+    assert with_maps and baseline not in with_maps
+    with pytest.raises(PipelineError, match=f"{baseline} has no maps to settle.*name one that has: {with_maps[0]}"):
+        settle_main(["t", baseline, "0", "10", "20"])

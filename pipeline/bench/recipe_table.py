@@ -103,7 +103,8 @@ def verdict_cell(d: Difference, margin: float, effect: float) -> str:
     if math.isnan(d.low):
         return DASH
     need = d.seeds_to_detect(effect)
-    return (f"{fmt_points(d.mean)} [{fmt_points(d.low)}, {fmt_points(d.high)}]: {d.non_inferiority(margin)} "
+    verdict = d.non_inferiority(margin) + (", better" if d.low > 0 else "")
+    return (f"{fmt_points(d.mean)} [{fmt_points(d.low)}, {fmt_points(d.high)}]: {verdict} "
             f"(detectable ±{d.detectable:.2f}; {effect:g} point: {need if need else 'no number of'} seeds)")
 
 
@@ -175,8 +176,8 @@ def render(csv_path: Path = CSV, baseline: str = BASELINE, margin: float | None 
     if margin is None:
         return text
     text += (f"\nAgainst `{baseline}`, paired by seed, 95% t interval; *non-inferior*: the interval's low end "
-             f"lies above -{margin:g} point (params.yaml `report.non_inferiority_margin`), *worse*: the whole "
-             f"interval lies below 0, else *undetermined*; *detectable*: the smallest true difference these seeds "
+             f"lies above -{margin:g} point (params.yaml `report.non_inferiority_margin`), and *better* too where it "
+             f"lies above 0; *worse*: the whole interval lies below 0, else *undetermined*; *detectable*: the smallest true difference these seeds "
              f"catch at 80% power (trials with one seed have no interval and are left out):\n\n"
              + noninferiority_md(frame, baseline, margin))
     if steps:

@@ -16,8 +16,9 @@ averaged JEPA gradient has norm lambda / (G*K) and a zero column's at most that 
   step * (sum of the t gradients)). The anchor's share of the test falls as 1/t rather than 1/sqrt(t), so
   pretrained maps that are large against a_t * lambda / (G*K) stop holding up columns sooner.
 
-    python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...] [--setting NAME] [--rule RULE]
-        # appends its trajectory to reports/recipe/settle.csv ($RECIPE_DATA: the prepared data, as the recipe's;
+    python -m pipeline.bench.settle <trial> <method> <seed> <steps> <step> [key=value ...] [--setting NAME]
+        [--rule RULE]
+        # <method>: a registry method with maps to settle (one that reads params.yaml's `sparsity`); appends its trajectory to reports/recipe/settle.csv ($RECIPE_DATA: the prepared data, as the recipe's;
         # --setting: a named setting's pretraining params (pipeline/settings/), on data prepared for it)
     python -m pipeline.bench.settle --table
         # reports/recipe/settle.md from it: per run, the zero fraction after pretraining and as the maps settle
@@ -141,7 +142,7 @@ def setting_params(name: str | None, blocks: tuple[str, ...]) -> dict:
 def main(argv: list[str]) -> None:
     if argv == ["--table"]:
         if not OUT.is_file():
-            raise PipelineError(f"{OUT} not found; run python -m pipeline.bench.settle <trial> <seed> <steps> <step>")
+            raise PipelineError(f"{OUT} not found; run python -m pipeline.bench.settle <trial> <method> <seed> <steps> <step>")
         md = table_md(pd.read_csv(OUT))
         with atomic_path(OUT.with_suffix(".md")) as tmp:
             tmp.write_text(md + "\n")
@@ -151,11 +152,15 @@ def main(argv: list[str]) -> None:
     rule = rule or "prox"
     if rule not in RULES:
         raise PipelineError(f"--rule {rule} is not a rule; use one of {', '.join(RULES)}")
-    if len(argv) < 4:
-        raise PipelineError("usage: python -m pipeline.bench.settle <trial> <seed> <steps> <step> [key=value ...] "
-                            "[--setting NAME] [--rule prox|rda|lazy] | --table")
-    trial, seed, steps, step_size, *pairs = argv
-    method = methods.get("sparse_jepa")
+    if len(argv) < 5:
+        raise PipelineError("usage: python -m pipeline.bench.settle <trial> <method> <seed> <steps> <step> "
+                            "[key=value ...] [--setting NAME] [--rule prox|rda|lazy] | --table")
+    trial, key, seed, steps, step_size, *pairs = argv
+    method = methods.get(key)
+    if "sparsity" not in method.params:
+        with_maps = [m.key for m in methods.all_methods() if "sparsity" in m.params]
+        raise PipelineError(f"{key} has no maps to settle (its registry entry reads no `sparsity` block); "
+                            f"name one that has: {', '.join(with_maps)}")
     overrides = {**setting_params(setting, method.params), **key_values(pairs)}
     params = load_params(method.params, ROOT / "params.yaml", overrides).for_seed(int(seed))
     data = load_prepared(data_dir())
@@ -163,7 +168,7 @@ def main(argv: list[str]) -> None:
     if wanted is not None and data.image_size != wanted:
         raise PipelineError(f"setting {setting} pretrains at {wanted} px but {data_dir()} holds {data.image_size} px "
                             f"images; point RECIPE_DATA at data prepared for it")
-    trainer, _ = pretrain_resumable("sparse_jepa", params, data, Path("/tmp/settle_ckpt") / f"{trial}_s{seed}")
+    trainer, _ = pretrain_resumable(key, params, data, Path("/tmp/settle_ckpt") / f"{trial}_s{seed}")
     new = not OUT.exists()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with OUT.open("a", newline="") as f:
