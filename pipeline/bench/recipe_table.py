@@ -177,8 +177,9 @@ def render(csv_path: Path = CSV, baseline: str = BASELINE, margin: float | None 
         return text
     text += (f"\nAgainst `{baseline}`, paired by seed, 95% t interval; *non-inferior*: the interval's low end "
              f"lies above -{margin:g} point (params.yaml `report.non_inferiority_margin`), and *better* too where it "
-             f"lies above 0; *worse*: the whole interval lies below 0, else *undetermined*; *detectable*: the smallest true difference these seeds "
-             f"catch at 80% power (trials with one seed have no interval and are left out):\n\n"
+             f"lies above 0; *worse*: the whole interval lies below 0, else *undetermined*; *detectable*: the "
+             f"smallest true difference these seeds catch at 80% power (trials with one seed have no interval and "
+             f"are left out):\n\n"
              + noninferiority_md(frame, baseline, margin))
     if steps:
         text += ("\nStep by step: each trial a against the trial b it adds one thing to, paired by seed, the same "

@@ -18,7 +18,8 @@ averaged JEPA gradient has norm lambda / (G*K) and a zero column's at most that 
 
     python -m pipeline.bench.settle <trial> <method> <seed> <steps> <step> [key=value ...] [--setting NAME]
         [--rule RULE]
-        # <method>: a registry method with maps to settle (one that reads params.yaml's `sparsity`); appends its trajectory to reports/recipe/settle.csv ($RECIPE_DATA: the prepared data, as the recipe's;
+        # <method>: a registry method with maps to settle (one that reads params.yaml's `sparsity`); appends its
+        # trajectory to reports/recipe/settle.csv ($RECIPE_DATA: the prepared data, as the recipe's;
         # --setting: a named setting's pretraining params (pipeline/settings/), on data prepared for it)
     python -m pipeline.bench.settle --table
         # reports/recipe/settle.md from it: per run, the zero fraction after pretraining and as the maps settle
@@ -142,7 +143,8 @@ def setting_params(name: str | None, blocks: tuple[str, ...]) -> dict:
 def main(argv: list[str]) -> None:
     if argv == ["--table"]:
         if not OUT.is_file():
-            raise PipelineError(f"{OUT} not found; run python -m pipeline.bench.settle <trial> <method> <seed> <steps> <step>")
+            raise PipelineError(f"{OUT} not found; run python -m pipeline.bench.settle <trial> <method> <seed> "
+                                f"<steps> <step>")
         md = table_md(pd.read_csv(OUT))
         with atomic_path(OUT.with_suffix(".md")) as tmp:
             tmp.write_text(md + "\n")
