@@ -681,6 +681,9 @@ def test_method_goals_read_the_registry_goals_bounds_and_the_paired_difference_t
     tight = {**runs, ("sparse_jepa/target", "d"): {0: _record(top1=80.1), 1: _record(top1=81.0), 2: _record(top1=80.6)}}
     assert method_goals_md(facts, tight, method_list, "d", "jepa", REPORT).endswith(
         "(goal: non-inferior, 95% interval above -1.00: met)")
+    above = {**runs, ("sparse_jepa/target", "d"): {0: _record(top1=81.0), 1: _record(top1=82.1), 2: _record(top1=81.4)}}
+    assert method_goals_md(facts, above, method_list, "d", "jepa", REPORT).endswith(
+        "(goal: non-inferior, 95% interval above -1.00: met, better)")
     # The bounds are the `report` block's, by the name each goal gives.
     strict = ReportConfig({}, 3, 1.0, min_zero_fraction=0.1, max_zero_fraction=0.15, min_groups_per_latent=0.0,
                           max_groups_per_latent=2.0)

@@ -138,6 +138,7 @@ def test_drop_tolerance_floor_wins_over_a_small_spread() -> None:
 def test_non_inferiority_reads_the_interval_against_the_margin():
     assert Difference(-0.2, -0.9, 0.5, 3).non_inferiority(1.0) == "non-inferior"
     assert Difference(-0.3, -0.8, -0.1, 3).non_inferiority(1.0) == "non-inferior"  # lower, but within the margin
+    assert Difference(0.9, 0.2, 1.6, 3).non_inferiority(1.0) == "non-inferior, better"  # the interval above 0
     assert Difference(-2.0, -3.0, -1.0, 3).non_inferiority(1.0) == "worse"
     assert Difference(-0.5, -1.5, -0.2, 3).non_inferiority(1.0) == "worse"  # below 0 and reaching past the margin
     assert Difference(0.2, -1.7, 2.1, 3).non_inferiority(1.0) == "undetermined"  # within noise is not "as good"

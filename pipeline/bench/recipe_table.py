@@ -103,7 +103,7 @@ def verdict_cell(d: Difference, margin: float, effect: float) -> str:
     if math.isnan(d.low):
         return DASH
     need = d.seeds_to_detect(effect)
-    verdict = d.non_inferiority(margin) + (", better" if d.low > 0 else "")
+    verdict = d.non_inferiority(margin)
     return (f"{fmt_points(d.mean)} [{fmt_points(d.low)}, {fmt_points(d.high)}]: {verdict} "
             f"(detectable ±{d.detectable:.2f}; {effect:g} point: {need if need else 'no number of'} seeds)")
 

@@ -138,9 +138,10 @@ def method_goals_md(facts: Facts, runs: Runs, method_list: list[Method], dataset
             d = paired_difference(top1_by_seed(runs, Row(method.key, "target"), dataset), base)
             margin = config.non_inferiority_margin
             verdict = d.non_inferiority(margin)
+            outcome = ("met" + verdict.removeprefix(NON_INFERIOR) if verdict.startswith(NON_INFERIOR)
+                       else f"not met, {verdict}")  # "met, better" where the interval lies above 0
             parts.append(f"target top-1 {fmt_difference(d)} against {method_name(baseline)} target (goal: "
-                         f"non-inferior, 95% interval above -{margin:.2f}: "
-                         f"{'met' if verdict == NON_INFERIOR else f'not met, {verdict}'})"
+                         f"non-inferior, 95% interval above -{margin:.2f}: {outcome})"
                          f"{seeds_note(d, margin) if verdict == 'undetermined' else ''}")
         lines.append(f"- {method_name(method.key)}: " + "; ".join(parts))
     return "\n".join(lines)

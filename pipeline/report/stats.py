@@ -44,11 +44,12 @@ class Difference:
         return not (self.low > 0 or self.high < 0)
 
     def non_inferiority(self, margin: float) -> str:
-        """"as good as" judged with a margin: `non-inferior` when the interval's low end lies above -margin,
-        `worse` when the whole interval lies below 0 (and not above -margin), else `undetermined` (the
-        interval reaches both below -margin and up to 0 or above, or there is none)."""
+        """"as good as" judged with a margin: `non-inferior` when the interval's low end lies above -margin
+        (`non-inferior, better` when it lies above 0 too), `worse` when the whole interval lies below 0 (and not
+        above -margin), else `undetermined` (the interval reaches both below -margin and up to 0 or above, or
+        there is none)."""
         if self.low > -margin:
-            return NON_INFERIOR
+            return NON_INFERIOR + (", better" if self.low > 0 else "")
         return "worse" if self.high < 0 else "undetermined"
 
 
